@@ -1,0 +1,16 @@
+"""babysitter: train neural networks the way CS231n teaches, with a doctor that babysits the run."""
+
+from babysitter.errors import BadInput
+from babysitter.spec import RunSpec, load_spec
+
+__all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer"]
+
+
+def __getattr__(name):  # torch-heavy parts load on first use, so `babysit --help` stays fast
+    if name in ("fit", "resume"):  # babysitter.fit(spec, out, model=..., data=...)
+        from babysitter.train import run
+        return {"fit": run.train, "resume": run.resume}[name]
+    if name == "Trainer":
+        from babysitter.train.trainer import Trainer
+        return Trainer
+    raise AttributeError(name)

@@ -1,0 +1,77 @@
+"""The catalogue behind ``babysit list``: every technique, its spec key, formula and module.
+
+Names come from the registries themselves, so a technique cannot be listed without existing;
+a formula missing here fails the catalogue's test.
+"""
+
+from __future__ import annotations
+
+FORMULAS = {
+    "model.activation": {
+        "sigmoid": "1 / (1 + e^-x)", "tanh": "tanh(x)", "relu": "max(0, x)",
+        "leaky_relu": "max(0.01x, x)", "prelu": "max(a x, x), a learned", "elu": "x if x>0 else e^x - 1",
+        "selu": "1.0507 * elu(x, 1.6733)", "maxout": "max(w1 x + b1, w2 x + b2)"},
+    "model.init": {
+        "zeros": "W = 0", "small": "N(0, 0.01^2)", "normal": "N(0, 1)", "xavier": "N(0, 1/fan_avg)",
+        "xavier_uniform": "U(-r, r), r = sqrt(3/fan_avg)", "he": "N(0, 2/fan_in)", "lecun": "N(0, 1/fan_in)"},
+    "model.kind": {
+        "linear": "scores = W x + b", "mlp": "[fc -> bn -> act -> dropout] x L -> fc",
+        "cnn": "[conv3 -> bn -> act -> pool2] x L -> gap -> fc", "resnet": "y = act(x + F(x)), 2 blocks/stage",
+        "python": "your factory 'module:function' -> nn.Module"},
+    "model.dropout_kind": {
+        "inverted": "train x*m/(1-p), test x", "classic": "train x*m, test (1-p) x",
+        "dropconnect": "train (W*M) x, test (1-p) W x"},
+    "model.norm": {"none": "-", "batch": "y = g (x - mu_B) / sqrt(var_B + eps) + b"},
+    "model.stochastic_depth": {"stochastic_depth": "p_l = 1 - l/L (1 - p_L)"},
+    "optim.name": {
+        "sgd": "x -= a g", "momentum": "v = m v + g; x -= a v", "nesterov": "v = m v + g; x -= a (g + m v)",
+        "adagrad": "c += g^2; x -= a g / sqrt(c)", "rmsprop": "c = r c + (1-r) g^2; x -= a g / sqrt(c)",
+        "adam": "x -= a m1^ / (sqrt(m2^) + eps)", "nadam": "adam + Nesterov look-ahead on m1",
+        "adamax": "u = max(b2 u, |g|); x -= a m1^ / u", "lbfgs": "quasi-Newton, full batch, closure"},
+    "schedule.name": {
+        "constant": "a = a0", "step": "a = a0 gamma^floor(t/step_size)", "exponential": "a = a0 e^(-k t)",
+        "inverse_time": "a = a0 / (1 + k t)", "cosine": "a = a0 (1 + cos(pi t/T)) / 2",
+        "sgdr": "cosine restarted every cycle", "cyclic": "triangle a0/10 <-> a0",
+        "onecycle": "warm-up to a0, cosine down"},
+    "regularize": {"l1": "l1 sum|W|", "l2": "l2 sum W^2", "elastic_net": "l2 sum W^2 + l1 sum|W|",
+                   "max_norm": "||w||_2 <= r per unit"},
+    "train": {"clip_value": "g = clamp(g, -c, c)", "clip_norm": "g *= c / max(c, ||g||)",
+              "label_smoothing": "targets (1-e) onehot + e/C"},
+}
+
+WHERE = {
+    "model.activation": "babysitter.nn.activations", "model.init": "babysitter.nn.init",
+    "model.kind": "babysitter.nn.models", "model.dropout_kind": "babysitter.nn.layers",
+    "model.norm": "torch.nn.BatchNorm1d/2d", "model.stochastic_depth": "babysitter.nn.models.ResidualBlock",
+    "optim.name": "babysitter.optim.optimizers", "schedule.name": "babysitter.optim.schedules",
+    "regularize": "babysitter.optim.penalties", "train": "babysitter.train.trainer",
+    "data.source": "babysitter.data.sources", "data.preprocess": "babysitter.data.preprocess",
+    "data.augment": "babysitter.data.augment",
+}
+
+
+def registries() -> dict[str, list[str]]:
+    """Every spec key that names a technique, with the names its registry accepts."""
+    from babysitter.data.augment import AUGMENTS
+    from babysitter.data.preprocess import STEPS
+    from babysitter.data.sources import SOURCES
+    from babysitter.nn.activations import ACTIVATIONS
+    from babysitter.nn.init import INITS
+    from babysitter.nn.layers import DROPOUTS
+    from babysitter.nn.models import MODELS
+    from babysitter.optim.optimizers import OPTIMIZERS
+    from babysitter.optim.schedules import SCHEDULES
+
+    return {
+        "model.kind": list(MODELS), "model.activation": list(ACTIVATIONS), "model.init": list(INITS),
+        "model.norm": ["none", "batch"], "model.dropout_kind": list(DROPOUTS),
+        "model.stochastic_depth": ["stochastic_depth"],
+        "optim.name": list(OPTIMIZERS), "schedule.name": list(SCHEDULES),
+        "regularize": list(FORMULAS["regularize"]), "train": list(FORMULAS["train"]),
+        "data.source": list(SOURCES), "data.preprocess": list(STEPS), "data.augment": list(AUGMENTS),
+    }
+
+
+def catalog() -> list[dict]:
+    return [{"key": key, "name": name, "formula": FORMULAS.get(key, {}).get(name, ""), "where": WHERE[key]}
+            for key, names in registries().items() for name in names]

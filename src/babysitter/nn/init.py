@@ -1,0 +1,79 @@
+"""Weight initialisations by their lecture names (CS231n, Training Neural Networks I).
+
+For a weight of fan-in ``n_in`` and fan-out ``n_out`` (``fan_avg = (n_in + n_out) / 2``):
+
+==============  ==========================================  =====================
+name            distribution                                 reference
+==============  ==========================================  =====================
+zeros           W = 0 (the symmetry failure)
+small           N(0, 0.01^2)   (``init_scale`` overrides 0.01)
+normal          N(0, 1)        (``init_scale`` overrides 1)
+xavier          N(0, 1/fan_avg)                              Glorot & Bengio 2010
+xavier_uniform  U(-r, r), r = sqrt(3/fan_avg)                Glorot & Bengio 2010
+he              N(0, 2/n_in)                                 He et al. 2015
+lecun           N(0, 1/n_in)                                 LeCun et al. 1998
+==============  ==========================================  =====================
+
+Biases start at zero; batch-norm scales at one and shifts at zero.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+
+def _fans(w: torch.Tensor) -> tuple[int, int]:
+    return nn.init._calculate_fan_in_and_fan_out(w)
+
+
+def _normal(std: float):
+    def init(w: torch.Tensor, scale: float | None) -> None:
+        nn.init.normal_(w, 0.0, std if scale is None else scale)
+    return init
+
+
+def _xavier(w, scale):
+    fan_in, fan_out = _fans(w)
+    nn.init.normal_(w, 0.0, math.sqrt(2.0 / (fan_in + fan_out)))
+
+
+def _xavier_uniform(w, scale):
+    fan_in, fan_out = _fans(w)
+    r = math.sqrt(6.0 / (fan_in + fan_out))
+    nn.init.uniform_(w, -r, r)
+
+
+def _he(w, scale):
+    nn.init.normal_(w, 0.0, math.sqrt(2.0 / _fans(w)[0]))
+
+
+def _lecun(w, scale):
+    nn.init.normal_(w, 0.0, math.sqrt(1.0 / _fans(w)[0]))
+
+
+INITS = {
+    "zeros": lambda w, scale: nn.init.zeros_(w),
+    "small": _normal(0.01),
+    "normal": _normal(1.0),
+    "xavier": _xavier,
+    "xavier_uniform": _xavier_uniform,
+    "he": _he,
+    "lecun": _lecun,
+}
+
+WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d)
+
+
+@torch.no_grad()
+def initialize(model: nn.Module, name: str, scale: float | None = None) -> nn.Module:
+    """Initialise every Linear/Conv weight of ``model`` with ``name``; biases to zero."""
+    init = INITS[name]
+    for m in model.modules():
+        if isinstance(m, WEIGHTED):
+            init(m.weight, scale)
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model

@@ -1,0 +1,250 @@
+"""The run spec: one YAML file (or dict) that says everything about a run.
+
+A spec is complete with only ``data.source`` given; every other key has the lecture's default
+(the fast recipe: batch norm, He init, Nesterov momentum, one-cycle, light shift augmentation).
+Unknown keys, unknown names, wrong types and out-of-range values raise :class:`BadInput` with
+one line that names the key and lists what is valid.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from babysitter.errors import BadInput
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _known(kind: str, value: str, valid) -> str:
+    if value not in valid:
+        raise ValueError(f"unknown {kind} '{value}'; valid: {', '.join(valid)}")
+    return value
+
+
+class DataSpec(Section):
+    source: str
+    path: str | None = None
+    val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
+    preprocess: list[str] = ["standardize"]
+    augment: list[str] = []
+    subset: int | None = Field(None, gt=0)
+    options: dict[str, Any] = {}  # source-specific, e.g. spirals: {points: 100, classes: 3}
+
+    @field_validator("source")
+    @classmethod
+    def _source(cls, v):
+        from babysitter.data.sources import SOURCES
+
+        return _known("data source", v, SOURCES)
+
+    @field_validator("preprocess")
+    @classmethod
+    def _preprocess(cls, v):
+        from babysitter.data.preprocess import parse_steps
+
+        parse_steps(v)
+        return v
+
+    @field_validator("augment")
+    @classmethod
+    def _augment(cls, v):
+        from babysitter.data.augment import parse_augment
+
+        parse_augment(v)
+        return v
+
+
+class ModelSpec(Section):
+    kind: str = "cnn"
+    factory: str | None = None
+    hidden: list[int] = [32, 64]
+    activation: str = "relu"
+    init: str = "he"
+    init_scale: float | None = Field(None, gt=0.0)
+    norm: Literal["none", "batch"] = "batch"
+    dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    dropout_kind: str = "inverted"
+    stochastic_depth: float = Field(0.0, ge=0.0, lt=1.0)
+
+    @field_validator("kind")
+    @classmethod
+    def _kind(cls, v):
+        from babysitter.nn.models import MODELS
+
+        return _known("model kind", v, MODELS)
+
+    @field_validator("activation")
+    @classmethod
+    def _activation(cls, v):
+        from babysitter.nn.activations import ACTIVATIONS
+
+        return _known("activation", v, ACTIVATIONS)
+
+    @field_validator("init")
+    @classmethod
+    def _init(cls, v):
+        from babysitter.nn.init import INITS
+
+        return _known("init", v, INITS)
+
+    @field_validator("dropout_kind")
+    @classmethod
+    def _dropout_kind(cls, v):
+        from babysitter.nn.layers import DROPOUTS
+
+        return _known("dropout kind", v, DROPOUTS)
+
+    @field_validator("hidden")
+    @classmethod
+    def _hidden(cls, v):
+        if any(w <= 0 for w in v):
+            raise ValueError(f"widths must be positive, got {v}")
+        return v
+
+
+class OptimSpec(Section):
+    name: str = "nesterov"
+    lr: float = Field(0.1, gt=0.0)
+    momentum: float = Field(0.9, ge=0.0, lt=1.0)
+    weight_decay: float = Field(0.0, ge=0.0)
+    betas: tuple[float, float] = (0.9, 0.999)
+    eps: float = Field(1e-8, gt=0.0)
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        from babysitter.optim.optimizers import OPTIMIZERS
+
+        return _known("optimizer", v, OPTIMIZERS)
+
+
+class ScheduleSpec(Section):
+    name: str = "onecycle"
+    unit: Literal["step", "epoch"] = "step"
+    step_size: int = Field(10, gt=0)      # step: decay every step_size units
+    gamma: float = Field(0.1, gt=0.0)     # step: multiply by gamma
+    k: float = Field(0.1, ge=0.0)         # exponential a0*e^(-kt), inverse_time a0/(1+kt)
+    min_lr: float = Field(0.0, ge=0.0)    # cosine floor
+    cycle: int = Field(10, gt=0)          # sgdr T_0 / cyclic half-period, in units
+    pct_start: float = Field(0.25, gt=0.0, lt=1.0)  # onecycle warm-up fraction
+    warmup: int = Field(0, ge=0)          # linear warm-up, in units
+
+    @field_validator("name")
+    @classmethod
+    def _name(cls, v):
+        from babysitter.optim.schedules import SCHEDULES
+
+        return _known("schedule", v, SCHEDULES)
+
+
+class RegularizeSpec(Section):
+    l1: float = Field(0.0, ge=0.0)
+    l2: float = Field(0.0, ge=0.0)
+    max_norm: float | None = Field(None, gt=0.0)
+
+
+class TrainSpec(Section):
+    epochs: int = Field(15, gt=0)
+    batch_size: int = Field(128, gt=0)
+    clip_value: float | None = Field(None, gt=0.0)
+    clip_norm: float | None = Field(None, gt=0.0)
+    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    eval_batch_size: int = Field(4096, gt=0)
+    ensemble: dict[str, Any] | None = None
+
+
+class DoctorSpec(Section):
+    enabled: bool = True
+    every: int = Field(25, gt=0)
+
+
+class RunSpec(Section):
+    name: str = "run"
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    data: DataSpec
+    model: ModelSpec = ModelSpec()
+    optim: OptimSpec = OptimSpec()
+    schedule: ScheduleSpec = ScheduleSpec()
+    regularize: RegularizeSpec = RegularizeSpec()
+    train: TrainSpec = TrainSpec()
+    doctor: DoctorSpec = DoctorSpec()
+
+    def to_dict(self) -> dict:
+        return self.model_dump(mode="json")
+
+
+DEFAULT_SPEC: dict = {"name": "mnist1d-default", "data": {"source": "mnist1d", "augment": ["shift:4"]}}
+
+
+def _one_line(err: ValidationError) -> str:
+    """Turn pydantic's report into 'spec: key.path: what is wrong' (first error only)."""
+    e = err.errors()[0]
+    loc = ".".join(str(p) for p in e["loc"])
+    if e["type"] == "extra_forbidden":
+        section = _section_at(e["loc"][:-1])
+        valid = ", ".join(section.model_fields) if section else "?"
+        return f"spec: unknown key '{loc}'; valid keys here: {valid}"
+    if e["type"] == "missing":
+        return f"spec: missing required key '{loc}'"
+    msg = e["msg"].removeprefix("Value error, ")
+    return f"spec: {loc}: {msg} (got {e.get('input')!r})"
+
+
+def _section_at(loc) -> type[BaseModel] | None:
+    model: type[BaseModel] = RunSpec
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if not (isinstance(ann, type) and issubclass(ann, BaseModel)):
+            return None
+        model = ann
+    return model
+
+
+def load_spec(source: str | Path | dict | RunSpec | None = None) -> RunSpec:
+    """Read a spec from a YAML path, a dict, or ``None`` (the built-in default recipe)."""
+    if isinstance(source, RunSpec):
+        return source
+    if source is None:
+        raw = DEFAULT_SPEC
+    elif isinstance(source, dict):
+        raw = source
+    else:
+        path = Path(source)
+        if not path.is_file():
+            raise BadInput(f"spec file not found: {path}")
+        try:
+            raw = yaml.safe_load(path.read_text())
+        except yaml.YAMLError as e:
+            mark = getattr(e, "problem_mark", None)
+            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+            raise BadInput(f"spec {path}: broken YAML{where}: {getattr(e, 'problem', e)}") from None
+    if not isinstance(raw, dict):
+        raise BadInput("spec: expected a mapping of keys (e.g. 'data: {source: mnist1d}')")
+    try:
+        return RunSpec.model_validate(raw)
+    except ValidationError as e:
+        raise BadInput(_one_line(e)) from None
+
+
+def override(spec: RunSpec, **dotted: Any) -> RunSpec:
+    """A copy of ``spec`` with keys like ``optim.lr=0.01`` replaced (validated again)."""
+    raw = spec.to_dict()
+    for key, value in dotted.items():
+        node = raw
+        *parents, leaf = key.split(".")
+        for p in parents:
+            if not isinstance(node.get(p), dict):
+                raise BadInput(f"spec: unknown key '{key}'")
+            node = node[p]
+        if leaf not in node:
+            raise BadInput(f"spec: unknown key '{key}'")
+        node[leaf] = value
+    return load_spec(raw)

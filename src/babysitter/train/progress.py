@@ -1,0 +1,54 @@
+"""A rich progress bar for training: one bar for the whole run, with loss, accuracy and lr.
+
+The loss shown is the running mean of the epoch so far; it is read from the device only every
+``every`` steps so the bar does not force a sync on each step.
+"""
+
+from __future__ import annotations
+
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.progress import Progress as RichProgress
+
+
+class Progress:
+    def __init__(self, enabled: bool = True, every: int = 20):
+        self.enabled, self.every = enabled, every
+        self.bar, self.task, self.val = None, None, ""
+
+    def __enter__(self):
+        if self.enabled:
+            self.bar = RichProgress(
+                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                console=Console(stderr=True), transient=False)
+            self.bar.__enter__()
+        return self
+
+    def __exit__(self, *exc):
+        if self.bar is not None:
+            self.bar.__exit__(*exc)
+            self.bar = None
+
+    def start_epoch(self, epoch: int, epochs: int, steps: int) -> None:
+        if self.bar is None:
+            return
+        if self.task is None:
+            self.task = self.bar.add_task("", total=(epochs - epoch) * steps, stats="")
+        self.bar.update(self.task, description=f"epoch {epoch + 1}/{epochs}")
+
+    def advance(self, trainer, loss_sum, correct, seen: int) -> None:
+        if self.bar is None:
+            return
+        self.bar.advance(self.task)
+        if trainer.step % self.every == 0:
+            lr = trainer.optimizer.param_groups[0]["lr"]
+            stats = f"loss {loss_sum.item() / seen:.4f}  acc {correct.item() / seen:.3f}  lr {lr:.2e}{self.val}"
+            self.bar.update(self.task, stats=stats)
+
+    def end_epoch(self, row: dict) -> None:
+        if self.bar is None:
+            return
+        self.val = f"  val {row['val_acc']:.3f}"
+        self.bar.update(self.task, stats=f"loss {row['train_loss']:.4f}  acc {row['train_acc']:.3f}  "
+                                         f"lr {row['lr']:.2e}{self.val}")

@@ -1,0 +1,75 @@
+"""A training run from a spec, end to end: spec -> data -> model -> trainer -> run dir.
+
+Everything that can be wrong with the input is checked before the run dir is touched, so a bad
+spec, missing data or a model that does not fit the data leaves an existing dir as it was.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from babysitter.data import Dataset, from_arrays, load_data
+from babysitter.data.augment import make_augment
+from babysitter.errors import BadInput
+from babysitter.nn.models import build_model, check_fits
+from babysitter.spec import RunSpec, load_spec
+from babysitter.train.history import prepare_run_dir, write_spec
+from babysitter.train.trainer import Trainer
+
+
+def build(spec: RunSpec, model: nn.Module | None = None, data=None) -> tuple[nn.Module, Dataset]:
+    """The data and the (seeded, initialised) model a spec describes.
+
+    ``data``: a Dataset used as is, or arrays/tensors ``(x_train, y_train, x_test, y_test)`` that go
+    through the spec's validation split and preprocessing; None loads ``spec.data.source``.
+    ``model``: any nn.Module mapping ``(N, *sample_shape)`` to ``(N, C)`` logits; None builds the spec's.
+    """
+    if data is None:
+        data = load_data(spec.data, spec.seed)
+    elif not isinstance(data, Dataset):
+        data = from_arrays(*data, spec=spec.data, seed=spec.seed)
+    torch.manual_seed(spec.seed)
+    if model is None:
+        model = build_model(spec.model, data.sample_shape, data.num_classes)
+    check_fits(model, data.x_train, data.num_classes)
+    augment = make_augment(spec.data.augment)
+    if augment is not None:
+        augment(data.x_train[:2], torch.Generator())  # a shape error shows now, not on the first batch
+    return model, data
+
+
+def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None = None, data=None,
+          force: bool = False, progress: bool = True, callbacks=()) -> dict:
+    """Train as ``spec`` says (a path, dict, RunSpec or None for the built-in default).
+
+    ``out``: the run dir (None: nothing written). Returns final.json's content.
+    With ``data`` given, the spec may leave out its ``data`` section (only its preprocessing,
+    validation fraction and augmentation apply to the given arrays).
+    """
+    if data is not None and (spec is None or isinstance(spec, dict) and "data" not in spec):
+        spec = {**(spec or {}), "data": {"source": "npz"}}
+    spec = load_spec(spec)
+    if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not force:
+        prepare_run_dir(out, force=False)  # raises the one-line error before any work
+    model, data = build(spec, model, data)
+    if out is not None:
+        out = prepare_run_dir(out, force=force)
+        write_spec(out / "spec.yaml", spec.to_dict())
+        if data.preprocess is not None:
+            torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
+    return Trainer(model, data, spec, out, callbacks=callbacks, progress=progress).fit()
+
+
+def resume(out: str | Path, *, progress: bool = True, callbacks=(), model: nn.Module | None = None) -> dict:
+    """Continue a killed run from ``out/checkpoints/last.pt`` with the spec saved in ``out``."""
+    out = Path(out)
+    if not (out / "spec.yaml").is_file():
+        raise BadInput(f"nothing to resume in {out}: no spec.yaml there (start it with 'babysit train SPEC --out {out}')")
+    if not (out / "checkpoints" / "last.pt").is_file():
+        raise BadInput(f"nothing to resume in {out}: no checkpoints/last.pt (the run stopped before its first epoch ended)")
+    spec = load_spec(out / "spec.yaml")
+    model, data = build(spec, model)
+    return Trainer(model, data, spec, out, callbacks=callbacks, progress=progress).fit(resume=True)

@@ -1,0 +1,237 @@
+"""The training loop. One step reads top to bottom:
+
+    forward -> loss + penalty -> backward -> clip -> step -> constraints -> schedule
+
+Data stays in memory as tensors on the device; each epoch draws its order (and augmentation)
+from a generator seeded by (seed, epoch), and reseeds torch's global RNG (dropout masks) the
+same way, so a run resumed from an epoch checkpoint continues exactly as if never stopped.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from babysitter.data.augment import make_augment
+from babysitter.errors import BadInput, TrainingFailed
+from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer
+from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
+from babysitter.optim.schedules import make_schedule
+from babysitter.train.checkpoint import load_checkpoint, save_atomic
+from babysitter.train.events import HOOKS, fire, listeners
+from babysitter.train.history import History, write_json
+from babysitter.train.progress import Progress
+
+
+def pick_device(name: str) -> torch.device:
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if name == "cuda" and not torch.cuda.is_available():
+        raise BadInput("device: cuda requested but torch sees no CUDA device; use device: auto or cpu")
+    return torch.device(name)
+
+
+def epoch_seed(seed: int, epoch: int) -> int:
+    return seed * 1_000_003 + epoch
+
+
+class Trainer:
+    """Train ``model`` on ``data`` (a :class:`babysitter.data.Dataset`) as ``spec`` says.
+
+    ``out_dir``: where metrics.jsonl, checkpoints/ and final.json go (None: keep in memory).
+    ``callbacks``: instruments with the hooks of :mod:`babysitter.train.events`.
+    """
+
+    def __init__(self, model: nn.Module, data, spec, out_dir: str | Path | None = None,
+                 callbacks=(), progress: bool = True):
+        self.spec, self.data = spec, data
+        self.device = pick_device(spec.device)
+        self.model = model.to(self.device)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        t = spec.train
+        self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
+        self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], spec.optim)
+        units = t.epochs * (self.steps_per_epoch if spec.schedule.unit == "step" else 1)
+        self.schedule = make_schedule(self.optimizer, spec.schedule, units)
+        self.penalty = Penalty(spec.regularize.l1, spec.regularize.l2)
+        self.weights = penalized_weights(model)
+        self.augment = make_augment(spec.data.augment)
+        self.needs_closure = spec.optim.name in NEEDS_CLOSURE
+        self.callbacks = list(callbacks)
+        self.hooks = {h: listeners(self.callbacks, h) for h in HOOKS}
+        self.progress = Progress(enabled=progress)
+        self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
+        self.history = History()
+        self.stop_reason: str | None = None
+
+    # ---------------------------------------------------------------- the step
+    def loss_fn(self, logits, y):
+        return F.cross_entropy(logits, y, label_smoothing=self.spec.train.label_smoothing)
+
+    def train_step(self, x: torch.Tensor, y: torch.Tensor):
+        """One optimizer step on the batch ``x: (B, ...)``, ``y: (B,)``; returns (loss, logits)."""
+        if self.needs_closure:
+            return self._closure_step(x, y)
+        t, reg = self.spec.train, self.spec.regularize
+        logits = self.model(x)                                          # forward
+        loss = self.loss_fn(logits, y)
+        self.logits, self.loss = logits, loss
+        fire(self.hooks["after_forward"], "after_forward", self)
+        total = loss + self.penalty(self.weights) if self.penalty else loss   # loss + penalty
+        self.optimizer.zero_grad(set_to_none=True)
+        total.backward()                                                # backward
+        fire(self.hooks["after_backward"], "after_backward", self)
+        if t.clip_value is not None:                                    # clip
+            nn.utils.clip_grad_value_(self.model.parameters(), t.clip_value)
+        if t.clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_norm)
+        self.optimizer.step()                                           # step
+        if reg.max_norm is not None:                                    # constraints
+            apply_max_norm(self.weights, reg.max_norm)
+        if self.spec.schedule.unit == "step":                           # schedule
+            self.schedule.step()
+        return loss, logits
+
+    def _closure_step(self, x, y):
+        """The same step for optimizers that re-evaluate the loss (L-BFGS): a closure."""
+        t, reg = self.spec.train, self.spec.regularize
+
+        def closure():
+            self.optimizer.zero_grad(set_to_none=True)
+            total = self.loss_fn(self.model(x), y)
+            total = total + self.penalty(self.weights) if self.penalty else total
+            total.backward()
+            if t.clip_value is not None:
+                nn.utils.clip_grad_value_(self.model.parameters(), t.clip_value)
+            if t.clip_norm is not None:
+                nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_norm)
+            return total
+
+        self.optimizer.step(closure)
+        if reg.max_norm is not None:
+            apply_max_norm(self.weights, reg.max_norm)
+        if self.spec.schedule.unit == "step":
+            self.schedule.step()
+        with torch.no_grad():
+            logits = self.model(x)
+            self.logits, self.loss = logits, self.loss_fn(logits, y)
+        return self.loss, logits
+
+    # ---------------------------------------------------------------- epochs
+    def run_epoch(self, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
+        """One pass over the training set in a seeded random order; returns the epoch's row."""
+        bs, n = self.spec.train.batch_size, len(x_train)
+        g = torch.Generator().manual_seed(epoch_seed(self.spec.seed, self.epoch))
+        torch.manual_seed(epoch_seed(self.spec.seed, self.epoch))
+        order = torch.randperm(n, generator=g).to(self.device)
+        loss_sum = torch.zeros((), device=self.device)
+        correct = torch.zeros((), device=self.device, dtype=torch.long)
+        seen = 0
+        self.model.train()
+        self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
+        for start in range(0, n, bs):
+            idx = order[start:start + bs]
+            if len(idx) < 2 and seen:      # a 1-example tail batch cannot train batch norm
+                break
+            x, y = x_train[idx], y_train[idx]
+            if self.augment is not None:
+                x = self.augment(x, g)
+            self.x, self.y = x, y
+            loss, logits = self.train_step(x, y)
+            self.step += 1
+            fire(self.hooks["after_step"], "after_step", self)
+            loss_sum += loss.detach() * len(y)
+            correct += (logits.detach().argmax(1) == y).sum()
+            seen += len(y)
+            self.progress.advance(self, loss_sum, correct, seen)
+        if self.spec.schedule.unit == "epoch":
+            self.schedule.step()
+        return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
+
+    @torch.inference_mode()
+    def evaluate(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> tuple[float, float]:
+        """Mean loss and accuracy of ``model`` (default: the trained one) in eval mode, large batches."""
+        model = model or self.model
+        was_training = model.training
+        model.eval()
+        loss_sum, correct = 0.0, 0
+        bs = self.spec.train.eval_batch_size
+        for start in range(0, len(x), bs):
+            xb, yb = x[start:start + bs].to(self.device), y[start:start + bs].to(self.device)
+            logits = model(xb)
+            loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
+            correct += (logits.argmax(1) == yb).sum().item()
+        model.train(was_training)
+        return loss_sum / max(len(x), 1), correct / max(len(x), 1)
+
+    def fit(self, resume: bool = False) -> dict:
+        """Train for ``train.epochs`` epochs (continuing from the last checkpoint if ``resume``)."""
+        d, dev = self.data, self.device
+        if resume:
+            self.load_state(load_checkpoint(self.out_dir / "checkpoints" / "last.pt", map_location=dev))
+        self.history = History(self.out_dir / "metrics.jsonl" if self.out_dir else None, self.history.rows)
+        x_train, y_train = d.x_train.to(dev), d.y_train.to(dev)
+        fire(self.hooks["before_fit"], "before_fit", self)
+        with self.progress:
+            while self.epoch < self.spec.train.epochs and self.stop_reason is None:
+                fire(self.hooks["before_epoch"], "before_epoch", self)
+                lr = self.optimizer.param_groups[0]["lr"]
+                t0 = time.perf_counter()
+                row = self.run_epoch(x_train, y_train)
+                if not math.isfinite(row["train_loss"]):
+                    self.stop_reason = f"training loss became {row['train_loss']} in epoch {self.epoch + 1}"
+                    break
+                val_loss, val_acc = self.evaluate(d.x_val, d.y_val) if len(d.x_val) else (float("nan"), float("nan"))
+                seconds = time.perf_counter() - t0
+                self.epoch += 1
+                row = {"epoch": self.epoch, "step": self.step, **row, "val_loss": val_loss,
+                       "val_acc": val_acc, "lr": lr, "seconds": seconds}
+                self.history.append(row)
+                self.progress.end_epoch(row)
+                if val_acc > self.best_val_acc:
+                    self.best_val_acc, self.best_epoch = val_acc, self.epoch
+                    self._save("best.pt", {"model": self.model.state_dict(), "epoch": self.epoch, "val_acc": val_acc})
+                self._save("last.pt", self.state_dict())
+                fire(self.hooks["after_epoch"], "after_epoch", self)
+        fire(self.hooks["after_fit"], "after_fit", self)
+        return self.finish()
+
+    def finish(self) -> dict:
+        """Evaluate on the test split and write final.json."""
+        test_loss, test_acc = self.evaluate(self.data.x_test, self.data.y_test)
+        rows = self.history.rows
+        final = {"test_loss": test_loss, "test_acc": test_acc,
+                 "best_val_acc": self.best_val_acc if self.best_epoch else None, "best_epoch": self.best_epoch,
+                 "epochs": self.epoch, "steps": self.step,
+                 "train_seconds": sum(r["seconds"] for r in rows),
+                 "params": sum(p.numel() for p in self.model.parameters()),
+                 "device": str(self.device), "failed": self.stop_reason}
+        if self.out_dir is not None:
+            write_json(self.out_dir / "final.json", final)
+        if self.stop_reason is not None:
+            raise TrainingFailed(self.stop_reason)
+        return final
+
+    # ---------------------------------------------------------------- checkpoints
+    def state_dict(self) -> dict:
+        return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                "schedule": self.schedule.state_dict(), "epoch": self.epoch, "step": self.step,
+                "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
+                "history": self.history.rows, "spec": self.spec.to_dict()}
+
+    def load_state(self, state: dict) -> None:
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.epoch, self.step = state["epoch"], state["step"]
+        self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
+        self.history = History(rows=state["history"])
+
+    def _save(self, name: str, obj: dict) -> None:
+        if self.out_dir is not None:
+            save_atomic(obj, self.out_dir / "checkpoints" / name)

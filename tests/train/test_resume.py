@@ -1,0 +1,59 @@
+"""kill -9 mid-run, then --resume: the final weights equal an uninterrupted run's, bit for bit."""
+
+import json
+import os
+import signal
+import subprocess
+import time
+
+import torch
+
+from tests.conftest import BABYSIT, babysit
+
+SPEC = {"name": "resume", "seed": 3, "data": {"source": "digits", "augment": ["jitter:0.1"]},
+        "model": {"kind": "mlp", "hidden": [64], "dropout": 0.2},
+        "optim": {"name": "adam", "lr": 0.002}, "schedule": {"name": "cosine", "unit": "step"},
+        "train": {"epochs": 20, "batch_size": 32}}
+
+
+def _weights(run_dir):
+    return torch.load(run_dir / "checkpoints" / "last.pt", weights_only=True)["model"]
+
+
+def test_kill_9_then_resume_equals_uninterrupted(tmp_path, write_spec):
+    spec = write_spec(SPEC)
+    full, killed = tmp_path / "full", tmp_path / "killed"
+    babysit("train", spec, "--out", full, "--quiet", check=True)
+
+    proc = subprocess.Popen([*BABYSIT, "train", str(spec), "--out", str(killed), "--quiet"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = killed / "metrics.jsonl"
+    deadline = time.time() + 120
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 4):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    done = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"]
+    assert 1 <= done < SPEC["train"]["epochs"], "the run must be killed mid-way for this test to mean anything"
+    assert not (killed / "final.json").exists()
+
+    babysit("train", "--resume", killed, "--quiet", check=True)
+    a, b = _weights(full), _weights(killed)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    rows_full = [json.loads(x) for x in (full / "metrics.jsonl").read_text().splitlines()]
+    rows_killed = [json.loads(x) for x in (killed / "metrics.jsonl").read_text().splitlines()]
+    assert [r["epoch"] for r in rows_killed] == list(range(1, SPEC["train"]["epochs"] + 1))
+    assert [r["train_loss"] for r in rows_full] == [r["train_loss"] for r in rows_killed]
+    assert json.loads((full / "final.json").read_text())["test_acc"] == json.loads((killed / "final.json").read_text())["test_acc"]
+
+
+def test_resume_of_a_finished_run_changes_nothing(tmp_path, write_spec):
+    spec = write_spec({**SPEC, "train": {"epochs": 2, "batch_size": 64}})
+    out = tmp_path / "run"
+    babysit("train", spec, "--out", out, "--quiet", check=True)
+    before = _weights(out)
+    babysit("train", "--resume", out, "--quiet", check=True)
+    after = _weights(out)
+    assert all(torch.equal(before[k], after[k]) for k in before)
