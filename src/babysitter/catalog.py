@@ -27,7 +27,8 @@ FORMULAS = {
         "sgd": "x -= a g", "momentum": "v = m v + g; x -= a v", "nesterov": "v = m v + g; x -= a (g + m v)",
         "adagrad": "c += g^2; x -= a g / sqrt(c)", "rmsprop": "c = r c + (1-r) g^2; x -= a g / sqrt(c)",
         "adam": "x -= a m1^ / (sqrt(m2^) + eps)", "nadam": "adam + Nesterov look-ahead on m1",
-        "adamax": "u = max(b2 u, |g|); x -= a m1^ / u", "lbfgs": "quasi-Newton, full batch, closure"},
+        "adamax": "u = max(b2 u, |g|); x -= a m1^ / u", "lbfgs": "quasi-Newton, full batch, closure",
+        "newton": "x -= a (H + damping I)^-1 g"},
     "schedule.name": {
         "constant": "a = a0", "step": "a = a0 gamma^floor(t/step_size)", "exponential": "a = a0 e^(-k t)",
         "inverse_time": "a = a0 / (1 + k t)", "cosine": "a = a0 (1 + cos(pi t/T)) / 2",

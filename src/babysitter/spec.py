@@ -27,12 +27,16 @@ def _known(kind: str, value: str, valid) -> str:
     return value
 
 
+# Light augmentation that the lecture's recipe uses where it is safe for the data.
+SOURCE_AUGMENT = {"mnist1d": ["shift:4"]}
+
+
 class DataSpec(Section):
     source: str
     path: str | None = None
     val_fraction: float = Field(0.1, ge=0.0, lt=1.0)
     preprocess: list[str] = ["standardize"]
-    augment: list[str] = []
+    augment: list[str] | None = Field(None, validate_default=True)  # None: the source's default (SOURCE_AUGMENT)
     subset: int | None = Field(None, gt=0)
     options: dict[str, Any] = {}  # source-specific, e.g. spirals: {points: 100, classes: 3}
 
@@ -53,9 +57,11 @@ class DataSpec(Section):
 
     @field_validator("augment")
     @classmethod
-    def _augment(cls, v):
+    def _augment(cls, v, info):
         from babysitter.data.augment import parse_augment
 
+        if v is None:
+            v = list(SOURCE_AUGMENT.get(info.data.get("source"), []))
         parse_augment(v)
         return v
 
@@ -63,7 +69,9 @@ class DataSpec(Section):
 class ModelSpec(Section):
     kind: str = "cnn"
     factory: str | None = None
-    hidden: list[int] = [32, 64]
+    hidden: list[int] = [32, 64, 128]
+    convs: int = Field(2, gt=0)           # cnn: conv layers per stage
+    head: Literal["flatten", "gap"] = "flatten"  # cnn: flatten the last stage, or global average pool
     activation: str = "relu"
     init: str = "he"
     init_scale: float | None = Field(None, gt=0.0)
@@ -110,9 +118,9 @@ class ModelSpec(Section):
 
 class OptimSpec(Section):
     name: str = "nesterov"
-    lr: float = Field(0.1, gt=0.0)
+    lr: float = Field(0.2, gt=0.0)
     momentum: float = Field(0.9, ge=0.0, lt=1.0)
-    weight_decay: float = Field(0.0, ge=0.0)
+    weight_decay: float = Field(5e-4, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0.0)
 
@@ -133,7 +141,6 @@ class ScheduleSpec(Section):
     min_lr: float = Field(0.0, ge=0.0)    # cosine floor
     cycle: int = Field(10, gt=0)          # sgdr T_0 / cyclic half-period, in units
     pct_start: float = Field(0.25, gt=0.0, lt=1.0)  # onecycle warm-up fraction
-    warmup: int = Field(0, ge=0)          # linear warm-up, in units
 
     @field_validator("name")
     @classmethod
@@ -150,11 +157,11 @@ class RegularizeSpec(Section):
 
 
 class TrainSpec(Section):
-    epochs: int = Field(15, gt=0)
+    epochs: int = Field(20, gt=0)
     batch_size: int = Field(128, gt=0)
     clip_value: float | None = Field(None, gt=0.0)
     clip_norm: float | None = Field(None, gt=0.0)
-    label_smoothing: float = Field(0.0, ge=0.0, lt=1.0)
+    label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     eval_batch_size: int = Field(4096, gt=0)
     ensemble: dict[str, Any] | None = None
 
@@ -180,7 +187,7 @@ class RunSpec(Section):
         return self.model_dump(mode="json")
 
 
-DEFAULT_SPEC: dict = {"name": "mnist1d-default", "data": {"source": "mnist1d", "augment": ["shift:4"]}}
+DEFAULT_SPEC: dict = {"name": "mnist1d-default", "data": {"source": "mnist1d"}}
 
 
 def _one_line(err: ValidationError) -> str:

@@ -47,8 +47,9 @@ def test_same_seed_same_weights():
 def test_training_loss_follows_the_formula_on_one_step():
     """One plain-SGD step of the trainer equals W - lr * dL/dW computed by hand (softmax + L2)."""
     spec = babysitter.load_spec({"data": {"source": "digits"}, "model": {"kind": "linear"},
-                                 "optim": {"name": "sgd", "lr": 0.5}, "schedule": {"name": "constant"},
-                                 "regularize": {"l2": 0.01}})
+                                 "optim": {"name": "sgd", "lr": 0.5, "weight_decay": 0.0},
+                                 "schedule": {"name": "constant"}, "regularize": {"l2": 0.01},
+                                 "train": {"label_smoothing": 0.0}})
     from babysitter.train.run import build
     model, data = build(spec)
     x, y = data.x_train[:16].flatten(1), data.y_train[:16]

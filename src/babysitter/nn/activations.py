@@ -29,7 +29,7 @@ class Maxout(nn.Module):
         n, kc = x.shape[:2]
         if kc % self.pieces:
             raise ValueError(f"maxout: {kc} channels do not split into {self.pieces} pieces")
-        return x.view(n, kc // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
+        return x.reshape(n, kc // self.pieces, self.pieces, *x.shape[2:]).amax(dim=2)
 
     def extra_repr(self) -> str:
         return f"pieces={self.pieces}"

@@ -23,8 +23,8 @@ from babysitter.nn.init import initialize
 from babysitter.nn.layers import make_dropout, make_linear
 
 
-def _unit(i: int, kind: str, layer: nn.Module, width: int, spec, bn: type[nn.Module]) -> list:
-    """[(name, module)] for hidden unit i: ``{kind}{i} -> bn{i} -> act{i} -> drop{i}``.
+def _unit(i: int, kind: str, layer: nn.Module, width: int, spec, bn: type[nn.Module], dropout: bool = True) -> list:
+    """[(name, module)] for hidden unit i: ``{kind}{i} -> bn{i} -> act{i} [-> drop{i}]``.
 
     ``layer`` must output ``width * pieces(activation)`` channels (maxout consumes k pieces).
     """
@@ -32,7 +32,7 @@ def _unit(i: int, kind: str, layer: nn.Module, width: int, spec, bn: type[nn.Mod
     if spec.norm == "batch":
         parts.append((f"bn{i}", bn(width * pieces(spec.activation))))
     parts.append((f"act{i}", make_activation(spec.activation, width)))
-    drop = make_dropout(spec.dropout_kind, spec.dropout)
+    drop = make_dropout(spec.dropout_kind, spec.dropout) if dropout else None
     if drop is not None:
         parts.append((f"drop{i}", drop))
     return parts
@@ -69,20 +69,39 @@ def _conv_kind(sample_shape):
 
 
 def build_cnn(spec, sample_shape, num_classes) -> nn.Module:
-    """ConvNet: per stage ``conv3 -> bn -> act -> maxpool 2``, then global average pool -> fc.
+    """ConvNet: per stage ``[conv3 -> bn -> act] x convs -> maxpool 2``, then the head:
+    ``flatten`` (default) or ``gap`` (global average pool), dropout, fc.
 
-    1-D convolutions for sequences, 2-D for images (chosen from ``sample_shape``).
+    1-D convolutions for sequences, 2-D for images (chosen from ``sample_shape``). Dropout acts
+    only before the head (conv features are spatially correlated; the lecture drops FC units).
     """
     conv, bn, pool, c_in, parts = _conv_kind(sample_shape)
-    k = pieces(spec.activation)
-    for i, width in enumerate(spec.hidden, 1):
-        parts += _unit(i, "conv", conv(c_in, width * k, 3, padding=1), width, spec, bn)
-        parts.append((f"pool{i}", pool(2, ceil_mode=True)))
-        c_in = width
-    parts += [("gap", nn.AdaptiveAvgPool1d(1) if conv is nn.Conv1d else nn.AdaptiveAvgPool2d(1)),
-              ("flatten", nn.Flatten()),
-              ("head", make_linear(c_in, num_classes, spec.dropout_kind, spec.dropout))]
+    k, i = pieces(spec.activation), 0
+    for stage, width in enumerate(spec.hidden, 1):
+        for _ in range(spec.convs):
+            i += 1
+            parts += _unit(i, "conv", conv(c_in, width * k, 3, padding=1), width, spec, bn, dropout=False)
+            c_in = width
+        parts.append((f"pool{stage}", pool(2)))
+    if spec.head == "gap":
+        parts.append(("gap", nn.AdaptiveAvgPool1d(1) if conv is nn.Conv1d else nn.AdaptiveAvgPool2d(1)))
+    parts.append(("flatten", nn.Flatten()))
+    features = _features(nn.Sequential(OrderedDict(parts)), sample_shape)
+    drop = make_dropout(spec.dropout_kind, spec.dropout)
+    if drop is not None:
+        parts.append(("drop", drop))
+    parts.append(("head", make_linear(features, num_classes, spec.dropout_kind, spec.dropout)))
     return nn.Sequential(OrderedDict(parts))
+
+
+@torch.no_grad()
+def _features(body: nn.Module, sample_shape) -> int:
+    """Width of ``body``'s flattened output for one example (raises BadInput if it vanishes)."""
+    try:
+        return body.eval()(torch.zeros(2, *sample_shape)).shape[1]
+    except RuntimeError as e:
+        raise BadInput(f"model: samples of shape {tuple(sample_shape)} are too small for {len(body)} layers: "
+                       + str(e).splitlines()[0]) from None
 
 
 class ResidualBlock(nn.Module):

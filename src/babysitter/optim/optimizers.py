@@ -12,6 +12,7 @@ adam       m1 = b1 m1 + (1-b1) g, m2 = b2 m2 + (1-b2) g^2, bias-corrected
 nadam      adam with a Nesterov look-ahead on m1 (Dozat 2016)
 adamax     adam with the infinity norm: u = max(b2 u, |g|);  x -= a m1^ / u
 lbfgs      limited-memory BFGS on the full batch (needs a closure)
+newton     x -= a (H + damping I)^-1 g, exact Hessian, small models (needs a closure(backward=False))
 
 ``optim.weight_decay`` is torch's coupled weight decay (g += wd x); ``regularize.l2`` adds the
 lecture's penalty to the loss instead.
@@ -20,6 +21,8 @@ lecture's penalty to the loss instead.
 from __future__ import annotations
 
 import torch
+
+from babysitter.optim.newton import Newton
 
 
 def _sgd(params, s, momentum=0.0, nesterov=False):
@@ -36,9 +39,10 @@ OPTIMIZERS = {
     "nadam": lambda params, s: torch.optim.NAdam(params, lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay),
     "adamax": lambda params, s: torch.optim.Adamax(params, lr=s.lr, betas=s.betas, eps=s.eps, weight_decay=s.weight_decay),
     "lbfgs": lambda params, s: torch.optim.LBFGS(params, lr=s.lr, history_size=10, max_iter=20, line_search_fn="strong_wolfe"),
+    "newton": lambda params, s: Newton(params, lr=s.lr),
 }
 
-NEEDS_CLOSURE = {"lbfgs"}
+NEEDS_CLOSURE = {"lbfgs", "newton"}
 
 
 def make_optimizer(params, spec) -> torch.optim.Optimizer:

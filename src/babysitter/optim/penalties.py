@@ -33,7 +33,7 @@ class Penalty:
         return self.l1 > 0 or self.l2 > 0
 
     def __call__(self, weights: list[torch.Tensor]) -> torch.Tensor:
-        total = weights[0].new_zeros(())
+        total = weights[0].new_zeros(()) if weights else torch.zeros(())   # a model may have no Linear/Conv
         for w in weights:
             if self.l2:
                 total = total + self.l2 * w.pow(2).sum()

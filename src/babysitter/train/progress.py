@@ -49,6 +49,6 @@ class Progress:
     def end_epoch(self, row: dict) -> None:
         if self.bar is None:
             return
-        self.val = f"  val {row['val_acc']:.3f}"
+        self.val = f"  val {row['val_acc']:.3f}" if row["val_acc"] is not None else ""
         self.bar.update(self.task, stats=f"loss {row['train_loss']:.4f}  acc {row['train_acc']:.3f}  "
                                          f"lr {row['lr']:.2e}{self.val}")

@@ -77,7 +77,7 @@ class Trainer:
         """One optimizer step on the batch ``x: (B, ...)``, ``y: (B,)``; returns (loss, logits)."""
         if self.needs_closure:
             return self._closure_step(x, y)
-        t, reg = self.spec.train, self.spec.regularize
+        reg = self.spec.regularize
         logits = self.model(x)                                          # forward
         loss = self.loss_fn(logits, y)
         self.logits, self.loss = logits, loss
@@ -86,10 +86,7 @@ class Trainer:
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()                                                # backward
         fire(self.hooks["after_backward"], "after_backward", self)
-        if t.clip_value is not None:                                    # clip
-            nn.utils.clip_grad_value_(self.model.parameters(), t.clip_value)
-        if t.clip_norm is not None:
-            nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_norm)
+        self._clip()                                                    # clip
         self.optimizer.step()                                           # step
         if reg.max_norm is not None:                                    # constraints
             apply_max_norm(self.weights, reg.max_norm)
@@ -98,18 +95,17 @@ class Trainer:
         return loss, logits
 
     def _closure_step(self, x, y):
-        """The same step for optimizers that re-evaluate the loss (L-BFGS): a closure."""
-        t, reg = self.spec.train, self.spec.regularize
+        """The same step for optimizers that re-evaluate the loss (L-BFGS, Newton): a closure.
+        ``closure(backward=False)`` returns the loss with its graph (Newton differentiates it twice)."""
+        reg = self.spec.regularize
 
-        def closure():
+        def closure(backward: bool = True):
             self.optimizer.zero_grad(set_to_none=True)
             total = self.loss_fn(self.model(x), y)
             total = total + self.penalty(self.weights) if self.penalty else total
-            total.backward()
-            if t.clip_value is not None:
-                nn.utils.clip_grad_value_(self.model.parameters(), t.clip_value)
-            if t.clip_norm is not None:
-                nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_norm)
+            if backward:
+                total.backward()
+                self._clip()
             return total
 
         self.optimizer.step(closure)
@@ -121,6 +117,14 @@ class Trainer:
             logits = self.model(x)
             self.logits, self.loss = logits, self.loss_fn(logits, y)
         return self.loss, logits
+
+    def _clip(self) -> None:
+        """Gradient clipping by value (each entry to [-c, c]) and/or by global norm (direction kept)."""
+        t = self.spec.train
+        if t.clip_value is not None:
+            nn.utils.clip_grad_value_(self.model.parameters(), t.clip_value)
+        if t.clip_norm is not None:
+            nn.utils.clip_grad_norm_(self.model.parameters(), t.clip_norm)
 
     # ---------------------------------------------------------------- epochs
     def run_epoch(self, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
@@ -186,14 +190,14 @@ class Trainer:
                 if not math.isfinite(row["train_loss"]):
                     self.stop_reason = f"training loss became {row['train_loss']} in epoch {self.epoch + 1}"
                     break
-                val_loss, val_acc = self.evaluate(d.x_val, d.y_val) if len(d.x_val) else (float("nan"), float("nan"))
+                val_loss, val_acc = self.evaluate(d.x_val, d.y_val) if len(d.x_val) else (None, None)
                 seconds = time.perf_counter() - t0
                 self.epoch += 1
                 row = {"epoch": self.epoch, "step": self.step, **row, "val_loss": val_loss,
                        "val_acc": val_acc, "lr": lr, "seconds": seconds}
                 self.history.append(row)
                 self.progress.end_epoch(row)
-                if val_acc > self.best_val_acc:
+                if val_acc is not None and val_acc > self.best_val_acc:
                     self.best_val_acc, self.best_epoch = val_acc, self.epoch
                     self._save("best.pt", {"model": self.model.state_dict(), "epoch": self.epoch, "val_acc": val_acc})
                 self._save("last.pt", self.state_dict())
