@@ -16,12 +16,13 @@ FORMULAS = {
         "xavier_uniform": "U(-r, r), r = sqrt(3/fan_avg)", "he": "N(0, 2/fan_in)", "lecun": "N(0, 1/fan_in)"},
     "model.kind": {
         "linear": "scores = W x + b", "mlp": "[fc -> bn -> act -> dropout] x L -> fc",
-        "cnn": "[conv3 -> bn -> act -> pool2] x L -> gap -> fc", "resnet": "y = act(x + F(x)), 2 blocks/stage",
+        "cnn": "[[conv3 -> bn -> act] x convs -> pool] x L -> flatten|gap -> fc", "resnet": "y = act(x + F(x)), 2 blocks/stage",
         "python": "your factory 'module:function' -> nn.Module"},
     "model.dropout_kind": {
         "inverted": "train x*m/(1-p), test x", "classic": "train x*m, test (1-p) x",
         "dropconnect": "train (W*M) x, test (1-p) W x"},
     "model.norm": {"none": "-", "batch": "y = g (x - mu_B) / sqrt(var_B + eps) + b"},
+    "model.pool": {"max": "max over 2x2 windows", "fractional": "max over pseudo-random windows, size x 1/sqrt(2)"},
     "model.stochastic_depth": {"stochastic_depth": "p_l = 1 - l/L (1 - p_L)"},
     "optim.name": {
         "sgd": "x -= a g", "momentum": "v = m v + g; x -= a v", "nesterov": "v = m v + g; x -= a (g + m v)",
@@ -38,16 +39,30 @@ FORMULAS = {
                    "max_norm": "||w||_2 <= r per unit"},
     "train": {"clip_value": "g = clamp(g, -c, c)", "clip_norm": "g *= c / max(c, ||g||)",
               "label_smoothing": "targets (1-e) onehot + e/C"},
+    "train.ensemble": {"independent": "p = mean_m softmax(f_m(x)), seeds differ",
+                       "snapshot": "SGDR, a snapshot per cycle, softmax averaged",
+                       "polyak": "w_ema = d w_ema + (1-d) w, BN stats recomputed"},
+    "data.source": {"mnist1d": "4000/1000 sequences (40,), generated offline", "digits": "8x8 images, sklearn",
+                    "spirals": "r = t/N, theta = 4k + 4t/N + noise", "fashion-mnist": "28x28 IDX files",
+                    "mnist": "28x28 IDX files", "cifar10": "32x32x3 python batches", "npz": "arrays x, y"},
+    "data.preprocess": {"center": "x - mean image", "center-channel": "x - mean per channel",
+                        "standardize": "(x - mu) / sigma", "pca:K": "(x - mu) U_K",
+                        "whiten": "(x - mu) U diag(1/sqrt(S + eps)) U^T"},
+    "data.augment": {"flip": "x[..., ::-1] with p 0.5", "crop:P": "random HxW window of the P-padded image",
+                     "shift:S": "x[t - s], s ~ U{-S..S}, zero fill", "jitter:F": "(x - m) c + m + b"},
+    "tools": {"gradcheck": "|a - n| / max(|a| + |n|), n = (f(w+h) - f(w-h)) / 2h",
+              "bn_folding": "W' = g W / sqrt(var + eps), b' = g (b - mu) / sqrt(var + eps) + beta"},
 }
 
 WHERE = {
     "model.activation": "babysitter.nn.activations", "model.init": "babysitter.nn.init",
     "model.kind": "babysitter.nn.models", "model.dropout_kind": "babysitter.nn.layers",
-    "model.norm": "torch.nn.BatchNorm1d/2d", "model.stochastic_depth": "babysitter.nn.models.ResidualBlock",
+    "model.norm": "torch.nn.BatchNorm1d/2d", "model.pool": "babysitter.nn.layers.make_pool", "model.stochastic_depth": "babysitter.nn.models.ResidualBlock",
     "optim.name": "babysitter.optim.optimizers", "schedule.name": "babysitter.optim.schedules",
     "regularize": "babysitter.optim.penalties", "train": "babysitter.train.trainer",
     "data.source": "babysitter.data.sources", "data.preprocess": "babysitter.data.preprocess",
-    "data.augment": "babysitter.data.augment",
+    "data.augment": "babysitter.data.augment", "train.ensemble": "babysitter.train.ensemble",
+    "tools": "babysit gradcheck (babysitter.gradcheck), babysitter.nn.fold",
 }
 
 
@@ -65,11 +80,13 @@ def registries() -> dict[str, list[str]]:
 
     return {
         "model.kind": list(MODELS), "model.activation": list(ACTIVATIONS), "model.init": list(INITS),
-        "model.norm": ["none", "batch"], "model.dropout_kind": list(DROPOUTS),
+        "model.norm": ["none", "batch"], "model.pool": ["max", "fractional"], "model.dropout_kind": list(DROPOUTS),
         "model.stochastic_depth": ["stochastic_depth"],
         "optim.name": list(OPTIMIZERS), "schedule.name": list(SCHEDULES),
         "regularize": list(FORMULAS["regularize"]), "train": list(FORMULAS["train"]),
+        "train.ensemble": list(FORMULAS["train.ensemble"]),
         "data.source": list(SOURCES), "data.preprocess": list(STEPS), "data.augment": list(AUGMENTS),
+        "tools": list(FORMULAS["tools"]),
     }
 
 

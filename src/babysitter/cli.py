@@ -44,9 +44,11 @@ def _emit(result: dict, as_json: bool, quiet: bool, title: str) -> None:
         from rich.console import Console
         from rich.table import Table
 
+        from rich.text import Text
+
         table = Table(title=title, show_header=False)
         for k, v in result.items():
-            table.add_row(k, f"{v:.4f}" if isinstance(v, float) else str(v))
+            table.add_row(k, Text(f"{v:.4g}" if isinstance(v, float) else str(v)))
         Console().print(table)
 
 
@@ -88,6 +90,26 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     _emit({**result, "run_dir": str(out)}, as_json, quiet, f"run: {out}")
 
 
+@app.command()
+def gradcheck(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
+              samples: int = typer.Option(20, help="Parameter entries to check (at least one per first/last-layer tensor)."),
+              examples: int = typer.Option(8, help="Training examples in the checked batch."),
+              sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+    """Autograd vs centred differences in float64 on sampled parameters (exit 1 if 'probably wrong')."""
+    import torch.nn.functional as F
+
+    from babysitter.gradcheck import gradient_check
+    from babysitter.train.run import build
+
+    resolved = _spec(spec, sets)
+    model, data = build(resolved)
+    result = gradient_check(model, data.x_train[:examples], data.y_train[:examples],
+                            lambda logits, y: F.cross_entropy(logits, y), samples=samples, seed=resolved.seed)
+    _emit(result, as_json, quiet, "gradient check")
+    if result["reading"] == "probably wrong":
+        raise TrainingFailed(f"gradient check failed: max relative error {result['max_rel_error']:.2e}")
+
+
 @app.command("list")
 def list_cmd(as_json: bool = JSON):
     """Every technique by its spec key."""
@@ -99,10 +121,11 @@ def list_cmd(as_json: bool = JSON):
         return
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
 
     table = Table("key", "name", "formula", "where")
     for e in entries:
-        table.add_row(e["key"], e["name"], e["formula"], e["where"])
+        table.add_row(*(Text(e[k]) for k in ("key", "name", "formula", "where")))
     Console().print(table)
 
 

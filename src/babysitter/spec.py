@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from babysitter.errors import BadInput
 
@@ -72,6 +72,7 @@ class ModelSpec(Section):
     hidden: list[int] = [32, 64, 128]
     convs: int = Field(2, gt=0)           # cnn: conv layers per stage
     head: Literal["flatten", "gap"] = "flatten"  # cnn: flatten the last stage, or global average pool
+    pool: Literal["max", "fractional"] = "max"   # cnn: 2x max pooling, or fractional max pooling (1/sqrt 2)
     activation: str = "relu"
     init: str = "he"
     init_scale: float | None = Field(None, gt=0.0)
@@ -156,6 +157,17 @@ class RegularizeSpec(Section):
     max_norm: float | None = Field(None, gt=0.0)
 
 
+class EnsembleSpec(Section):
+    """``independent``: ``members`` nets from seeds seed, seed+1, ...; ``snapshot``: one run with a
+    cosine schedule restarted ``cycles`` times, a snapshot at each cycle's end; ``polyak``: an
+    exponential moving average of the weights, ``decay`` per step. Predictions average softmax."""
+
+    kind: Literal["independent", "snapshot", "polyak"]
+    members: int = Field(5, ge=2)
+    cycles: int = Field(5, ge=2)
+    decay: float = Field(0.999, gt=0.0, lt=1.0)
+
+
 class TrainSpec(Section):
     epochs: int = Field(20, gt=0)
     batch_size: int = Field(128, gt=0)
@@ -163,7 +175,7 @@ class TrainSpec(Section):
     clip_norm: float | None = Field(None, gt=0.0)
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     eval_batch_size: int = Field(4096, gt=0)
-    ensemble: dict[str, Any] | None = None
+    ensemble: EnsembleSpec | None = None
 
 
 class DoctorSpec(Section):
@@ -183,6 +195,18 @@ class RunSpec(Section):
     train: TrainSpec = TrainSpec()
     doctor: DoctorSpec = DoctorSpec()
 
+    @model_validator(mode="after")
+    def _snapshot_needs_restarts(self):
+        """A snapshot ensemble runs on SGDR (cosine with warm restarts), one cycle per snapshot."""
+        e = self.train.ensemble
+        if e is not None and e.kind == "snapshot":
+            if self.train.epochs % e.cycles:
+                raise ValueError(f"train.epochs ({self.train.epochs}) must be a multiple of "
+                                 f"train.ensemble.cycles ({e.cycles}): one restart cycle per snapshot")
+            if self.schedule.name != "sgdr":
+                object.__setattr__(self, "schedule", self.schedule.model_copy(update={"name": "sgdr"}))
+        return self
+
     def to_dict(self) -> dict:
         return self.model_dump(mode="json")
 
@@ -201,6 +225,8 @@ def _one_line(err: ValidationError) -> str:
     if e["type"] == "missing":
         return f"spec: missing required key '{loc}'"
     msg = e["msg"].removeprefix("Value error, ")
+    if not loc:  # a check across keys: the message names them
+        return f"spec: {msg}"
     return f"spec: {loc}: {msg} (got {e.get('input')!r})"
 
 

@@ -61,6 +61,34 @@ class DropConnectLinear(nn.Linear):
         return super().extra_repr() + f", p={self.p}"
 
 
+class FractionalMaxPool1d(nn.Module):
+    """Fractional max pooling (Graham 2014) for sequences, via torch's 2-D op on ``(N, C, 1, L)``.
+
+    Pools ``x: (N, C, L)`` with 2-wide windows at pseudo-random positions to
+    ``(N, C, floor(L * ratio))``, ratio default 1/sqrt(2) (a gentler reduction than 2x max pooling).
+    """
+
+    def __init__(self, ratio: float = 2 ** -0.5):
+        super().__init__()
+        self.ratio = ratio
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = max(1, int(x.shape[-1] * self.ratio))
+        return F.fractional_max_pool2d(x.unsqueeze(2), kernel_size=(1, 2), output_size=(1, out)).squeeze(2)
+
+    def extra_repr(self) -> str:
+        return f"ratio={self.ratio:.4f}"
+
+
+def make_pool(kind: str, dims: int) -> nn.Module:
+    """``max``: 2x2 (or 2-wide) max pooling; ``fractional``: torch's FractionalMaxPool2d with
+    output ratio 1/sqrt(2) (FractionalMaxPool1d above for sequences)."""
+    if kind == "max":
+        return nn.MaxPool1d(2) if dims == 1 else nn.MaxPool2d(2)
+    ratio = 2 ** -0.5
+    return FractionalMaxPool1d(ratio) if dims == 1 else nn.FractionalMaxPool2d(2, output_ratio=(ratio, ratio))
+
+
 # inverted: torch's nn.Dropout — training y = x * m / (1 - p), test y = x (no change at test time).
 DROPOUTS = {"inverted": nn.Dropout, "classic": ClassicDropout, "dropconnect": None}
 

@@ -20,7 +20,7 @@ from torch import nn
 from babysitter.errors import BadInput
 from babysitter.nn.activations import make_activation, pieces
 from babysitter.nn.init import initialize
-from babysitter.nn.layers import make_dropout, make_linear
+from babysitter.nn.layers import make_dropout, make_linear, make_pool
 
 
 def _unit(i: int, kind: str, layer: nn.Module, width: int, spec, bn: type[nn.Module], dropout: bool = True) -> list:
@@ -58,31 +58,32 @@ def build_mlp(spec, sample_shape, num_classes) -> nn.Module:
 
 
 def _conv_kind(sample_shape):
-    """(Conv, BatchNorm, MaxPool, in_channels, prelude) chosen from the sample's shape."""
+    """(Conv, BatchNorm, in_channels, prelude) chosen from the sample's shape."""
     if len(sample_shape) == 1:   # (L,): a 1-channel sequence such as MNIST-1D
-        return nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, 1, [("unsqueeze", nn.Unflatten(1, (1, sample_shape[0])))]
+        return nn.Conv1d, nn.BatchNorm1d, 1, [("unsqueeze", nn.Unflatten(1, (1, sample_shape[0])))]
     if len(sample_shape) == 2:   # (C, L)
-        return nn.Conv1d, nn.BatchNorm1d, nn.MaxPool1d, sample_shape[0], []
+        return nn.Conv1d, nn.BatchNorm1d, sample_shape[0], []
     if len(sample_shape) == 3:   # (C, H, W)
-        return nn.Conv2d, nn.BatchNorm2d, nn.MaxPool2d, sample_shape[0], []
+        return nn.Conv2d, nn.BatchNorm2d, sample_shape[0], []
     raise BadInput(f"model.kind cnn/resnet needs sequences (L,), (C, L) or images (C, H, W); got samples of shape {tuple(sample_shape)}")
 
 
 def build_cnn(spec, sample_shape, num_classes) -> nn.Module:
-    """ConvNet: per stage ``[conv3 -> bn -> act] x convs -> maxpool 2``, then the head:
+    """ConvNet: per stage ``[conv3 -> bn -> act] x convs -> pool`` (``max`` 2x or ``fractional``
+    1/sqrt(2)), then the head:
     ``flatten`` (default) or ``gap`` (global average pool), dropout, fc.
 
     1-D convolutions for sequences, 2-D for images (chosen from ``sample_shape``). Dropout acts
     only before the head (conv features are spatially correlated; the lecture drops FC units).
     """
-    conv, bn, pool, c_in, parts = _conv_kind(sample_shape)
+    conv, bn, c_in, parts = _conv_kind(sample_shape)
     k, i = pieces(spec.activation), 0
     for stage, width in enumerate(spec.hidden, 1):
         for _ in range(spec.convs):
             i += 1
             parts += _unit(i, "conv", conv(c_in, width * k, 3, padding=1), width, spec, bn, dropout=False)
             c_in = width
-        parts.append((f"pool{stage}", pool(2)))
+        parts.append((f"pool{stage}", make_pool(spec.pool, 1 if conv is nn.Conv1d else 2)))
     if spec.head == "gap":
         parts.append(("gap", nn.AdaptiveAvgPool1d(1) if conv is nn.Conv1d else nn.AdaptiveAvgPool2d(1)))
     parts.append(("flatten", nn.Flatten()))
@@ -142,7 +143,7 @@ def build_resnet(spec, sample_shape, num_classes) -> nn.Module:
     """Small ResNet: stem conv -> 2 residual blocks per stage (``hidden`` widths, stride 2
     between stages) -> global average pool -> fc. ``stochastic_depth`` is the last block's drop
     probability, decaying linearly to 0 for the first block."""
-    conv, bn, _, c_in, parts = _conv_kind(sample_shape)
+    conv, bn, c_in, parts = _conv_kind(sample_shape)
     stem_act = spec.activation if spec.activation != "maxout" else "relu"
     parts += [("stem", conv(c_in, spec.hidden[0], 3, padding=1))]
     if spec.norm == "batch":

@@ -13,21 +13,25 @@ from babysitter.train.history import History  # noqa: E402
 
 
 def plot_curves(run_dir: str | Path) -> Path:
-    """curves.png: train/val loss, train/val accuracy and the learning rate against epochs."""
+    """curves.png: train/val loss, train/val accuracy and the learning rate against epochs
+    (one line per member for an independent ensemble)."""
     run_dir = Path(run_dir)
-    rows = History.read(run_dir / "metrics.jsonl")
-    epochs = [r["epoch"] for r in rows]
+    files = [run_dir / "metrics.jsonl"] if (run_dir / "metrics.jsonl").exists() else \
+        sorted(run_dir.glob("members/*/metrics.jsonl"))
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
-    for ax, key, label in ((axes[0], "loss", "loss"), (axes[1], "acc", "accuracy")):
-        ax.plot(epochs, [r[f"train_{key}"] for r in rows], "o-", ms=3, label="train")
-        ax.plot(epochs, [r[f"val_{key}"] for r in rows], "o-", ms=3, label="val")
-        ax.set(xlabel="epoch", ylabel=label, title=label)
+    for n, path in enumerate(files):
+        rows = History.read(path)
+        epochs = [r["epoch"] for r in rows]
+        tag = f" {path.parent.name}" if len(files) > 1 else ""
+        for ax, key in ((axes[0], "loss"), (axes[1], "acc")):
+            ax.plot(epochs, [r[f"train_{key}"] for r in rows], "-", color="tab:blue", alpha=1 / (1 + n), label="train" + tag)
+            ax.plot(epochs, [r[f"val_{key}"] for r in rows], "-", color="tab:orange", alpha=1 / (1 + n), label="val" + tag)
+        axes[2].plot(epochs, [r["lr"] for r in rows], "-", color="tab:green", alpha=1 / (1 + n))
+    for ax, title in zip(axes, ("loss", "accuracy", "learning rate (start of epoch)")):
+        ax.set(xlabel="epoch", title=title)
         ax.grid(alpha=0.3)
-        ax.legend()
     axes[0].set_yscale("log")
-    axes[2].plot(epochs, [r["lr"] for r in rows], "o-", ms=3, color="tab:green")
-    axes[2].set(xlabel="epoch", ylabel="lr (start of epoch)", title="learning rate")
-    axes[2].grid(alpha=0.3)
+    axes[0].legend(fontsize=7)
     fig.tight_layout()
     path = run_dir / "curves.png"
     fig.savefig(path, dpi=110)

@@ -19,8 +19,8 @@ class Progress:
     def __enter__(self):
         if self.enabled:
             self.bar = RichProgress(
-                TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                TextColumn("{task.fields[stats]}"), TimeElapsedColumn(), TextColumn("eta"), TimeRemainingColumn(),
+                TextColumn("[bold]{task.description}"), BarColumn(bar_width=20), MofNCompleteColumn(),
+                TimeElapsedColumn(), TimeRemainingColumn(), TextColumn("{task.fields[stats]}"),
                 console=Console(stderr=True), transient=False)
             self.bar.__enter__()
         return self
@@ -43,12 +43,12 @@ class Progress:
         self.bar.advance(self.task)
         if trainer.step % self.every == 0:
             lr = trainer.optimizer.param_groups[0]["lr"]
-            stats = f"loss {loss_sum.item() / seen:.4f}  acc {correct.item() / seen:.3f}  lr {lr:.2e}{self.val}"
+            stats = f"loss {loss_sum.item() / seen:.3f} acc {correct.item() / seen:.3f} lr {lr:.1e}{self.val}"
             self.bar.update(self.task, stats=stats)
 
     def end_epoch(self, row: dict) -> None:
         if self.bar is None:
             return
-        self.val = f"  val {row['val_acc']:.3f}" if row["val_acc"] is not None else ""
-        self.bar.update(self.task, stats=f"loss {row['train_loss']:.4f}  acc {row['train_acc']:.3f}  "
-                                         f"lr {row['lr']:.2e}{self.val}")
+        self.val = f" val {row['val_acc']:.3f}" if row["val_acc"] is not None else ""
+        self.bar.update(self.task, stats=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} "
+                                         f"lr {row['lr']:.1e}{self.val}")

@@ -15,8 +15,9 @@ from babysitter.data import Dataset, from_arrays, load_data
 from babysitter.data.augment import make_augment
 from babysitter.errors import BadInput
 from babysitter.nn.models import build_model, check_fits
-from babysitter.spec import RunSpec, load_spec
-from babysitter.train.history import prepare_run_dir, write_spec
+from babysitter.spec import RunSpec, load_spec, override
+from babysitter.train.ensemble import callbacks_for, ensemble_report
+from babysitter.train.history import prepare_run_dir, write_json, write_spec
 from babysitter.train.trainer import Trainer
 
 
@@ -60,16 +61,58 @@ def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None =
         write_spec(out / "spec.yaml", spec.to_dict())
         if data.preprocess is not None:
             torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
-    return Trainer(model, data, spec, out, callbacks=callbacks, progress=progress).fit()
+    return _fit(spec, model, data, out, progress, callbacks, resume=False)
 
 
 def resume(out: str | Path, *, progress: bool = True, callbacks=(), model: nn.Module | None = None) -> dict:
-    """Continue a killed run from ``out/checkpoints/last.pt`` with the spec saved in ``out``."""
+    """Continue a killed run from its last checkpoint(s) with the spec saved in ``out``."""
     out = Path(out)
     if not (out / "spec.yaml").is_file():
         raise BadInput(f"nothing to resume in {out}: no spec.yaml there (start it with 'babysit train SPEC --out {out}')")
-    if not (out / "checkpoints" / "last.pt").is_file():
-        raise BadInput(f"nothing to resume in {out}: no checkpoints/last.pt (the run stopped before its first epoch ended)")
     spec = load_spec(out / "spec.yaml")
+    independent = spec.train.ensemble is not None and spec.train.ensemble.kind == "independent"
+    if not independent and not (out / "checkpoints" / "last.pt").is_file():
+        raise BadInput(f"nothing to resume in {out}: no checkpoints/last.pt (the run stopped before its first epoch ended)")
     model, data = build(spec, model)
-    return Trainer(model, data, spec, out, callbacks=callbacks, progress=progress).fit(resume=True)
+    return _fit(spec, model, data, out, progress, callbacks, resume=True)
+
+
+def _fit(spec, model, data, out, progress, callbacks, resume: bool) -> dict:
+    """Train one model (with a snapshot/polyak ensemble's callbacks) or an independent ensemble."""
+    e = spec.train.ensemble
+    if e is not None and e.kind == "independent":
+        return _fit_independent(spec, model, data, out, progress, resume)
+    extra = callbacks_for(spec)
+    trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *extra], progress=progress)
+    final = trainer.fit(resume=resume)
+    for cb in extra:
+        final.update(ensemble_report(cb.members(trainer, data), data, trainer.device))
+    if extra and out is not None:
+        write_json(out / "final.json", final)
+    return final
+
+
+def _fit_independent(spec, model, data, out, progress, resume: bool) -> dict:
+    """M members from seeds seed .. seed+M-1 on the same data split, each in ``out/members/<m>``;
+    final.json reports each member's test accuracy and the averaged-softmax ensemble's."""
+    members, finals = [], []
+    for m in range(1, spec.train.ensemble.members + 1):
+        mspec = override(spec, **{"seed": spec.seed + m - 1, "train.ensemble": None})
+        mdir = out / "members" / str(m) if out is not None else None
+        last = mdir is not None and (mdir / "checkpoints" / "last.pt").is_file()
+        if not (resume and last):
+            mmodel, _ = build(mspec, model if m == 1 else None, data)
+            if mdir is not None:
+                prepare_run_dir(mdir, force=True)
+        else:
+            mmodel, _ = build(mspec, None, data)
+        trainer = Trainer(mmodel, data, mspec, mdir, progress=progress)
+        finals.append(trainer.fit(resume=resume and last))
+        members.append((f"member {m} (seed {mspec.seed})", trainer.model))
+    report = ensemble_report(members, data, trainer.device)
+    final = {"test_acc": report["ensemble_test_acc"], "test_loss": report["ensemble_test_loss"], **report,
+             "epochs": spec.train.epochs, "steps": sum(f["steps"] for f in finals),
+             "train_seconds": sum(f["train_seconds"] for f in finals), "device": str(trainer.device), "failed": None}
+    if out is not None:
+        write_json(out / "final.json", final)
+    return final

@@ -23,6 +23,7 @@ from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
 from babysitter.train.checkpoint import load_checkpoint, save_atomic
+from babysitter.train.ensemble import snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
 from babysitter.train.progress import Progress
@@ -57,7 +58,7 @@ class Trainer:
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
         self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], spec.optim)
         units = t.epochs * (self.steps_per_epoch if spec.schedule.unit == "step" else 1)
-        self.schedule = make_schedule(self.optimizer, spec.schedule, units)
+        self.schedule = make_schedule(self.optimizer, snapshot_schedule(spec, self.steps_per_epoch), units)
         self.penalty = Penalty(spec.regularize.l1, spec.regularize.l2)
         self.weights = penalized_weights(model)
         self.augment = make_augment(spec.data.augment)
@@ -226,7 +227,8 @@ class Trainer:
         return {"model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                 "schedule": self.schedule.state_dict(), "epoch": self.epoch, "step": self.step,
                 "best_val_acc": self.best_val_acc, "best_epoch": self.best_epoch,
-                "history": self.history.rows, "spec": self.spec.to_dict()}
+                "history": self.history.rows, "spec": self.spec.to_dict(),
+                "callbacks": {type(cb).__name__: cb.state_dict() for cb in self.callbacks if hasattr(cb, "state_dict")}}
 
     def load_state(self, state: dict) -> None:
         self.model.load_state_dict(state["model"])
@@ -235,6 +237,9 @@ class Trainer:
         self.epoch, self.step = state["epoch"], state["step"]
         self.best_val_acc, self.best_epoch = state["best_val_acc"], state["best_epoch"]
         self.history = History(rows=state["history"])
+        for cb in self.callbacks:
+            if type(cb).__name__ in state.get("callbacks", {}):
+                cb.load_state_dict(state["callbacks"][type(cb).__name__])
 
     def _save(self, name: str, obj: dict) -> None:
         if self.out_dir is not None:
