@@ -27,3 +27,16 @@ def write_spec(tmp_path):
         return p
 
     return write
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tests push small tensors through many small ops: on a busy 2-core machine torch's worker
+    threads cost far more than they save (100x measured). Values do not depend on the thread
+    count; subprocesses started by tests keep torch's default."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -8,6 +8,7 @@ one line that names the key and lists what is valid.
 
 from __future__ import annotations
 
+import importlib
 from pathlib import Path
 from typing import Any, Literal
 
@@ -27,6 +28,13 @@ def _known(kind: str, value: str, valid) -> str:
     return value
 
 
+def _in_registry(field: str, kind: str, module: str, registry: str):
+    """A validator: ``field`` must name an entry of ``module.registry`` (imported on first use)."""
+    def check(cls, v):
+        return _known(kind, v, getattr(importlib.import_module(module), registry))
+    return field_validator(field)(classmethod(check))
+
+
 # Light augmentation that the lecture's recipe uses where it is safe for the data.
 SOURCE_AUGMENT = {"mnist1d": ["shift:4"]}
 
@@ -40,12 +48,7 @@ class DataSpec(Section):
     subset: int | None = Field(None, gt=0)
     options: dict[str, Any] = {}  # source-specific, e.g. spirals: {points: 100, classes: 3}
 
-    @field_validator("source")
-    @classmethod
-    def _source(cls, v):
-        from babysitter.data.sources import SOURCES
-
-        return _known("data source", v, SOURCES)
+    _source = _in_registry("source", "data source", "babysitter.data.sources", "SOURCES")
 
     @field_validator("preprocess")
     @classmethod
@@ -81,33 +84,13 @@ class ModelSpec(Section):
     dropout_kind: str = "inverted"
     stochastic_depth: float = Field(0.0, ge=0.0, lt=1.0)
 
-    @field_validator("kind")
-    @classmethod
-    def _kind(cls, v):
-        from babysitter.nn.models import MODELS
+    _kind = _in_registry("kind", "model kind", "babysitter.nn.models", "MODELS")
 
-        return _known("model kind", v, MODELS)
+    _activation = _in_registry("activation", "activation", "babysitter.nn.activations", "ACTIVATIONS")
 
-    @field_validator("activation")
-    @classmethod
-    def _activation(cls, v):
-        from babysitter.nn.activations import ACTIVATIONS
+    _init = _in_registry("init", "init", "babysitter.nn.init", "INITS")
 
-        return _known("activation", v, ACTIVATIONS)
-
-    @field_validator("init")
-    @classmethod
-    def _init(cls, v):
-        from babysitter.nn.init import INITS
-
-        return _known("init", v, INITS)
-
-    @field_validator("dropout_kind")
-    @classmethod
-    def _dropout_kind(cls, v):
-        from babysitter.nn.layers import DROPOUTS
-
-        return _known("dropout kind", v, DROPOUTS)
+    _dropout_kind = _in_registry("dropout_kind", "dropout kind", "babysitter.nn.layers", "DROPOUTS")
 
     @field_validator("hidden")
     @classmethod
@@ -125,12 +108,7 @@ class OptimSpec(Section):
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0.0)
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v):
-        from babysitter.optim.optimizers import OPTIMIZERS
-
-        return _known("optimizer", v, OPTIMIZERS)
+    _name = _in_registry("name", "optimizer", "babysitter.optim.optimizers", "OPTIMIZERS")
 
 
 class ScheduleSpec(Section):
@@ -143,12 +121,7 @@ class ScheduleSpec(Section):
     cycle: int = Field(10, gt=0)          # sgdr T_0 / cyclic half-period, in units
     pct_start: float = Field(0.25, gt=0.0, lt=1.0)  # onecycle warm-up fraction
 
-    @field_validator("name")
-    @classmethod
-    def _name(cls, v):
-        from babysitter.optim.schedules import SCHEDULES
-
-        return _known("schedule", v, SCHEDULES)
+    _name = _in_registry("name", "schedule", "babysitter.optim.schedules", "SCHEDULES")
 
 
 class RegularizeSpec(Section):

@@ -68,7 +68,8 @@ class Trainer:
         self.progress = Progress(enabled=progress)
         self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
         self.history = History()
-        self.stop_reason: str | None = None
+        self.stop_reason: str | None = None   # the run failed (e.g. non-finite loss): exit 1
+        self.stop_requested = False            # end early but cleanly (e.g. a time budget)
 
     # ---------------------------------------------------------------- the step
     def loss_fn(self, logits, y):
@@ -154,6 +155,8 @@ class Trainer:
             correct += (logits.detach().argmax(1) == y).sum()
             seen += len(y)
             self.progress.advance(self, loss_sum, correct, seen)
+            if self.stop_reason is not None or self.stop_requested:  # set by an instrument or a budget
+                break
         if self.spec.schedule.unit == "epoch":
             self.schedule.step()
         return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
@@ -183,13 +186,14 @@ class Trainer:
         x_train, y_train = d.x_train.to(dev), d.y_train.to(dev)
         fire(self.hooks["before_fit"], "before_fit", self)
         with self.progress:
-            while self.epoch < self.spec.train.epochs and self.stop_reason is None:
+            while self.epoch < self.spec.train.epochs and self.stop_reason is None and not self.stop_requested:
                 fire(self.hooks["before_epoch"], "before_epoch", self)
                 lr = self.optimizer.param_groups[0]["lr"]
                 t0 = time.perf_counter()
                 row = self.run_epoch(x_train, y_train)
-                if not math.isfinite(row["train_loss"]):
+                if self.stop_reason is None and not math.isfinite(row["train_loss"]):
                     self.stop_reason = f"training loss became {row['train_loss']} in epoch {self.epoch + 1}"
+                if self.stop_reason is not None:  # keep the last good checkpoint: save nothing of this epoch
                     break
                 val_loss, val_acc = self.evaluate(d.x_val, d.y_val) if len(d.x_val) else (None, None)
                 seconds = time.perf_counter() - t0
