@@ -78,3 +78,22 @@ def test_snapshots_are_taken_at_each_sgdr_restart():
     for i, state in enumerate(snap.snapshots, 1):
         for k in state:
             assert torch.equal(state[k], rec.epoch_weights[2 * i][k])
+
+
+def test_last_m_is_chosen_on_validation():
+    from babysitter.train.ensemble import last_m_on_validation
+
+    torch.manual_seed(2)
+    x = torch.randn(200, 4)
+    y = (x[:, 0] > 0).long()
+    good = nn.Linear(4, 2)
+    with torch.no_grad():
+        good.weight.copy_(torch.tensor([[-5.0, 0, 0, 0], [5.0, 0, 0, 0]]))
+        good.bias.zero_()
+    bad = nn.Linear(4, 2)
+    with torch.no_grad():
+        bad.weight.copy_(-20 * good.weight)  # confidently wrong
+        bad.bias.zero_()
+    data = type("D", (), {"x_val": x, "y_val": y})
+    assert last_m_on_validation([bad, good], data, "cpu") == 1      # the bad early member is left out
+    assert last_m_on_validation([good, good], data, "cpu") == 2     # ties go to more members

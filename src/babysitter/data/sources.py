@@ -122,14 +122,15 @@ def mnist1d(path: str | None, **options) -> Arrays:
 
 
 def digits(path: str | None, **options) -> Arrays:
-    """sklearn's 8x8 handwritten digits (1797 images, 10 classes) as (N, 1, 8, 8) / 16.
+    """sklearn's 8x8 handwritten digits (1797 images, 10 classes) as (N, 1, 8, 8) / 16
+    (option ``raw: true``: the pixel counts 0..16 as sklearn ships them, not scaled).
     Fixed split: ``np.random.default_rng(0).permutation(1797)``, its last 20% (359) test."""
     _no_path("digits", path)
-    _options("digits", options, {})
+    opts = _options("digits", options, {"raw": False})
     from sklearn.datasets import load_digits
 
     d = load_digits()
-    x = (d.images[:, None] / 16.0).astype(np.float32)
+    x = (d.images[:, None] / (1.0 if opts["raw"] else 16.0)).astype(np.float32)
     perm = np.random.default_rng(0).permutation(len(x))
     n_test = len(x) // 5
     train, test = perm[:-n_test], perm[-n_test:]

@@ -4,7 +4,9 @@
 
 independent  M nets trained from different seeds (seed, seed+1, ...), same data split
 snapshot     one run on cosine annealing with warm restarts (SGDR); the weights at the end of
-             each of the ``cycles`` cycles are the members (Huang et al. 2017, "Snapshot Ensembles")
+             each of the ``cycles`` cycles are the members (Huang et al. 2017, "Snapshot Ensembles").
+             Early snapshots of a short run are weak, so, as the paper ensembles "the last m", the
+             ensemble averages the last m snapshots with m chosen on the validation split.
 polyak       an exponential moving average of the weights, w_ema <- d w_ema + (1-d) w after every
              step (torch.optim.swa_utils), batch-norm statistics recomputed for the averaged weights
 """
@@ -104,12 +106,25 @@ def average_softmax(models: list[nn.Module], x: torch.Tensor, device, batch_size
     return total / len(models)
 
 
-def ensemble_report(members: list[tuple[str, nn.Module]], data, device) -> dict:
-    """Each member's test accuracy and the ensemble's (averaged softmax), for final.json."""
+def last_m_on_validation(models: list[nn.Module], data, device) -> int:
+    """The m for which the averaged softmax of the last m models is most accurate on the
+    validation split (ties go to the larger m; all of them when there is no validation split)."""
+    if len(data.x_val) == 0:
+        return len(models)
+    y = data.y_val.to(device)
+    probs = [average_softmax([m], data.x_val, device) for m in models]
+    accs = [(sum(probs[-m:]).argmax(1) == y).float().mean().item() for m in range(1, len(models) + 1)]
+    return max(range(1, len(models) + 1), key=lambda m: (accs[m - 1], m))
+
+
+def ensemble_report(members: list[tuple[str, nn.Module]], data, device, last_m: int | None = None) -> dict:
+    """Each member's test accuracy and the ensemble's (averaged softmax over the last ``last_m``
+    members, default all), for final.json."""
     y = data.y_test.to(device)
     rows = [{"name": name, "test_acc": (average_softmax([m], data.x_test, device).argmax(1) == y).float().mean().item()}
             for name, m in members]
-    probs = average_softmax([m for _, m in members], data.x_test, device)
+    used = members[-(last_m or len(members)):]
+    probs = average_softmax([m for _, m in used], data.x_test, device)
     nll = -torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean().item()
-    return {"members": rows, "ensemble_test_acc": (probs.argmax(1) == y).float().mean().item(),
-            "ensemble_test_loss": nll}
+    return {"members": rows, "ensemble_members_used": [name for name, _ in used],
+            "ensemble_test_acc": (probs.argmax(1) == y).float().mean().item(), "ensemble_test_loss": nll}

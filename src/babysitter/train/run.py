@@ -16,7 +16,7 @@ from babysitter.data.augment import make_augment
 from babysitter.errors import BadInput
 from babysitter.nn.models import build_model, check_fits
 from babysitter.spec import RunSpec, load_spec, override
-from babysitter.train.ensemble import callbacks_for, ensemble_report
+from babysitter.train.ensemble import Snapshot, callbacks_for, ensemble_report, last_m_on_validation
 from babysitter.train.history import prepare_run_dir, write_json, write_spec
 from babysitter.train.trainer import Trainer
 
@@ -86,7 +86,9 @@ def _fit(spec, model, data, out, progress, callbacks, resume: bool) -> dict:
     trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *extra], progress=progress)
     final = trainer.fit(resume=resume)
     for cb in extra:
-        final.update(ensemble_report(cb.members(trainer, data), data, trainer.device))
+        members = cb.members(trainer, data)
+        last_m = last_m_on_validation([m for _, m in members], data, trainer.device) if isinstance(cb, Snapshot) else None
+        final.update(ensemble_report(members, data, trainer.device, last_m))
     if extra and out is not None:
         write_json(out / "final.json", final)
     return final
