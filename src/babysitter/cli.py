@@ -58,19 +58,84 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Run dir of a killed run to continue."),
           force: bool = typer.Option(False, "--force", help="Replace an existing run dir."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
-    """Train with the instruments attached; writes a run dir."""
+    """Train with the doctor's instruments attached; writes a run dir."""
+    from babysitter.doctor.diagnose import monitors
+    from babysitter.spec import load_spec
     from babysitter.train import run
 
     if resume is not None:
         if spec is not None or out is not None:
             raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
-        result = run.resume(resume, progress=not (quiet or as_json))
+        saved = load_spec(resume / "spec.yaml") if (resume / "spec.yaml").is_file() else None
+        tools = monitors(saved, resume) if saved is not None else []
+        result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools)
         out = resume
     else:
         if spec is None or out is None:
             raise BadInput("usage: babysit train SPEC --out DIR   (or: babysit train --resume DIR)")
-        result = run.train(_spec(spec, sets), out, force=force, progress=not (quiet or as_json))
+        resolved = _spec(spec, sets)
+        result = run.train(resolved, out, force=force, progress=not (quiet or as_json), callbacks=monitors(resolved, out))
     _emit({**result, "run_dir": str(out)}, as_json, quiet, f"trained: {out}")
+
+
+@app.command()
+def check(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
+          budget: float = typer.Option(30.0, help="Seconds of monitored training after the probes."),
+          sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+    """Preflight probes + a short monitored training: what is wrong and what to change."""
+    from babysitter.doctor.diagnose import check as run_check
+
+    result = run_check(_spec(spec, sets), budget=budget, progress=not (quiet or as_json))
+    _verdict(result, as_json, quiet, f"check: {spec}")
+
+
+@app.command()
+def diagnose(run_dir: Path = typer.Argument(..., help="Run dir of a finished or killed run."),
+             as_json: bool = JSON, quiet: bool = QUIET):
+    """The doctor's findings for a run dir."""
+    from babysitter.doctor.diagnose import diagnose as run_diagnose
+
+    _verdict(run_diagnose(run_dir), as_json, quiet, f"diagnosis: {run_dir}")
+
+
+@app.command()
+def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic folder (faulty/ and healthy/ specs)."),
+           budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
+           as_json: bool = JSON, quiet: bool = QUIET):
+    """Score the doctor on the clinic's faulty and healthy specs."""
+    from rich.console import Console
+
+    from babysitter.doctor.clinic import run_clinic
+
+    console = Console(stderr=True, quiet=quiet or as_json)
+    show = lambda r: console.print(f"{'ok  ' if r['ok'] else 'MISS'} {r['spec']:55s} {r['expect']:24s} "  # noqa: E731
+                                   f"top: {', '.join(r['top']) or '-'}  ({r['seconds']} s)", markup=False)
+    result = run_clinic(folder, budget=budget, on_result=show)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    elif not quiet:
+        Console().print(f"faults named in the top two: {result['faults_named']}/{result['faults']} "
+                        f"({result['named_fraction']:.0%}); false alarms: {result['false_alarms']}/{result['healthy']}; "
+                        f"{result['seconds']} s", markup=False)
+
+
+def _verdict(report: dict, as_json: bool, quiet: bool, title: str) -> None:
+    if as_json:
+        sys.stdout.write(json.dumps(report) + "\n")
+        return
+    if quiet:
+        return
+    from rich.console import Console
+
+    console = Console(highlight=False)
+    console.print(f"[bold]{title}[/bold]")
+    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
+    for n, f in enumerate(report["findings"], 1):
+        where = f" (layer {f['layer']})" if f["layer"] else ""
+        console.print(f"{n}. [{colour[f['severity']]}]{f['severity']}[/] [bold]{f['id']}[/bold]{where}")
+        console.print(f"   evidence: {f['evidence']}", markup=False)
+        console.print(f"   advice:   {f['advice']}", markup=False)
+    console.print("[green]healthy[/green]" if report["healthy"] else "[red]NOT healthy[/red]: fix the first finding first")
 
 
 @app.command("run")
@@ -78,16 +143,37 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
             out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default: runs/<name>, numbered if taken)."),
             force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
             sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
-    """The whole protocol on a spec: train, then plots of the run (curves.png)."""
+    """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots."""
+    from babysitter.doctor.diagnose import check as run_check
+    from babysitter.doctor.diagnose import diagnose as run_diagnose
+    from babysitter.doctor.diagnose import monitors
     from babysitter.report.plots import plot_curves
     from babysitter.train import run
-    from babysitter.train.history import fresh_run_dir
+    from babysitter.train.history import fresh_run_dir, prepare_run_dir, write_json
 
     resolved = _spec(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
-    result = run.train(resolved, out, force=force, progress=not (quiet or as_json))
+    if out.exists() and any(out.iterdir()) and not force:
+        prepare_run_dir(out)  # the one-line error, before any work
+    progress = not (quiet or as_json)
+    checked = run_check(resolved, budget=0) if resolved.doctor.enabled else None
+    failed = None
+    try:
+        result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
+    except TrainingFailed as e:
+        failed, result = e, json.loads((out / "final.json").read_text())
+    if checked is not None:
+        write_json(out / "check.json", checked)
+    diagnosis = run_diagnose(out)
+    write_json(out / "diagnosis.json", diagnosis)
     plot_curves(out)
-    _emit({**result, "run_dir": str(out)}, as_json, quiet, f"run: {out}")
+    if as_json:
+        sys.stdout.write(json.dumps({**result, "run_dir": str(out), "diagnosis": diagnosis}) + "\n")
+    elif not quiet:
+        _emit({**result, "run_dir": str(out)}, False, False, f"run: {out}")
+        _verdict(diagnosis, False, False, "diagnosis")
+    if failed is not None:
+        raise failed
 
 
 @app.command()

@@ -77,3 +77,11 @@ def test_first_and_last_layer_are_always_checked():
     result = gradient_check(model, x, y, F.cross_entropy, samples=1)
     assert result["checked"] == 4   # first weight + bias, last weight + bias
     assert result["reading"] == "probably wrong"
+
+
+def test_tiny_and_non_finite_gradients():
+    import math
+
+    assert relative_error(1e-12, 3e-10) < 1e-3          # both below the float64 noise floor: not "wrong"
+    assert math.isinf(relative_error(float("nan"), 1.0))  # a NaN gradient fails the check
+    assert reading(relative_error(float("nan"), 1.0)) == "probably wrong"

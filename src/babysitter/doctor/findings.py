@@ -15,7 +15,15 @@ VOCABULARY = (
     "gradient_check_failed", "lr_too_high", "lr_too_low", "loss_not_finite", "vanishing_gradients",
     "exploding_gradients", "dead_relu", "saturated_units", "symmetric_weights", "bad_init_plateau",
     "overfitting", "underfitting", "reg_too_strong", "noisy_loss", "unshuffled_data",
+    "class_imbalance",
 )
+
+# Ranking prior: a finding that names a cause outranks one that is its symptom. Tier 0: the data
+# or the code is wrong; tier 1: a setting is wrong; tier 2: symptoms the others explain
+# (a net that cannot overfit 20 examples, underfits, or whose loss became NaN has a reason above).
+TIER = {"data_not_normalized": 0, "gradient_check_failed": 0, "symmetric_weights": 0,
+        "reg_does_not_raise_loss": 0, "unshuffled_data": 0,
+        "underfitting": 2, "cannot_overfit_tiny": 2, "loss_not_finite": 2, "class_imbalance": 2}
 SEVERITIES = ("error", "warning", "info")
 
 
@@ -35,13 +43,23 @@ class Finding:
             raise ValueError(f"severity must be one of {SEVERITIES}, got '{self.severity}'")
         self.score = float(min(max(self.score, 0.0), 1.0))
 
+    def adjust(self, delta: float, evidence: str = "", severity: str | None = None) -> None:
+        """Move the score by ``delta`` (kept in [0, 1]), add evidence, optionally change severity."""
+        self.score = float(min(max(self.score + delta, 0.0), 1.0))
+        if evidence:
+            self.evidence = f"{self.evidence}; {evidence}"
+        if severity is not None:
+            self.severity = severity
+
     def to_dict(self) -> dict:
         return asdict(self)
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
-    """Most likely first: errors before warnings before info, then by score."""
-    return sorted(findings, key=lambda f: (SEVERITIES.index(f.severity), -f.score))
+    """Most likely first: warnings and errors before info; then causes before symptoms (TIER);
+    then errors before warnings; then by score."""
+    return sorted(findings, key=lambda f: (f.severity == "info", TIER.get(f.id, 1),
+                                           SEVERITIES.index(f.severity), -f.score))
 
 
 def report(findings: list[Finding], probes: dict) -> dict:

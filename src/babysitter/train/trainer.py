@@ -107,6 +107,7 @@ class Trainer:
             total = total + self.penalty(self.weights) if self.penalty else total
             if backward:
                 total.backward()
+                fire(self.hooks["after_backward"], "after_backward", self)
                 self._clip()
             return total
 

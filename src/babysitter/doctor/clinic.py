@@ -1,0 +1,63 @@
+"""The public clinic: faulty specs with the finding they should produce, and healthy specs.
+
+Layout of a clinic folder (default ``clinic/`` in the repo):
+
+    faulty/<expected_id>--<description>.yaml    the doctor must name <expected_id> among its top two
+                                                warning/error findings
+    healthy/<description>.yaml                  the doctor must raise no warning or error
+
+``run_clinic`` runs ``babysit check`` on each spec and scores: faults named, false alarms, time.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+from babysitter.errors import BadInput
+
+
+def cases(folder: str | Path) -> list[dict]:
+    """[{"path", "expect" (finding id or None for healthy)}] from a clinic folder."""
+    folder = Path(folder)
+    if not (folder / "faulty").is_dir() and not (folder / "healthy").is_dir():
+        raise BadInput(f"{folder} is not a clinic folder: it needs faulty/ and/or healthy/ with YAML specs")
+    faulty = [{"path": p, "expect": p.name.split("--")[0]} for p in sorted((folder / "faulty").glob("*.yaml"))]
+    healthy = [{"path": p, "expect": None} for p in sorted((folder / "healthy").glob("*.yaml"))]
+    return faulty + healthy
+
+
+def alarms(report: dict) -> list[str]:
+    """The ids of the warning/error findings, most likely first."""
+    return [f["id"] for f in report["findings"] if f["severity"] in ("error", "warning")]
+
+
+def run_case(case: dict, budget: float) -> dict:
+    from babysitter.doctor.diagnose import check
+
+    t0 = time.perf_counter()
+    report = check(case["path"], budget=budget)
+    named = alarms(report)
+    ok = (case["expect"] in named[:2]) if case["expect"] else not named
+    return {"spec": case["path"].name, "expect": case["expect"] or "healthy", "top": named[:3], "ok": ok,
+            "seconds": round(time.perf_counter() - t0, 1)}
+
+
+def run_clinic(folder: str | Path = "clinic", budget: float = 15.0, on_result=None) -> dict:
+    """Run every case; ``on_result(row)`` is called as each finishes (progress)."""
+    folder = Path(folder).resolve()
+    if str(folder.parent) not in sys.path:  # python factories of the clinic: "clinic.models:..."
+        sys.path.insert(0, str(folder.parent))
+    rows = []
+    for case in cases(folder):
+        rows.append(run_case(case, budget))
+        if on_result:
+            on_result(rows[-1])
+    faulty = [r for r in rows if r["expect"] != "healthy"]
+    healthy = [r for r in rows if r["expect"] == "healthy"]
+    return {"cases": rows,
+            "faults_named": sum(r["ok"] for r in faulty), "faults": len(faulty),
+            "named_fraction": sum(r["ok"] for r in faulty) / max(len(faulty), 1),
+            "false_alarms": sum(not r["ok"] for r in healthy), "healthy": len(healthy),
+            "seconds": round(sum(r["seconds"] for r in rows), 1)}

@@ -1,0 +1,181 @@
+"""Evidence -> findings -> advice: the doctor's verdict on a spec (``check``) or a run dir (``diagnose``).
+
+``check(spec)``: the preflight probes (probes.py), then a short monitored training on a time
+budget with the in-run instruments (instruments.py) and the loss-curve reading (curves.py).
+``diagnose(run_dir)``: the same reading of a finished or killed run from what it saved
+(``doctor.json`` written by :class:`DoctorLog` every epoch, ``metrics.jsonl``, and ``check.json``
+when the run began with a check).
+Where two causes compete, :func:`settle_lr` runs a cheap experiment instead of guessing.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from babysitter.doctor import curves, instruments
+from babysitter.doctor.findings import Finding, rank, report
+from babysitter.errors import BadInput, TrainingFailed
+from babysitter.spec import RunSpec, load_spec, override
+from babysitter.train.events import Callback
+from babysitter.train.history import History, write_json
+
+
+class DoctorLog(Callback):
+    """Write the instruments' summaries to ``run_dir/doctor.json`` after every epoch and at the end,
+    so ``babysit diagnose`` can read a killed run too."""
+
+    def __init__(self, out_dir: Path, tools: list):
+        self.out_dir, self.tools = Path(out_dir), tools
+
+    def _write(self, trainer):
+        write_json(self.out_dir / "doctor.json", summaries(self.tools))
+
+    after_epoch = _write
+    after_fit = _write
+
+
+class Budget(Callback):
+    """Stop cleanly once ``seconds`` of training have passed (checked every ``every`` steps)."""
+
+    def __init__(self, seconds: float, every: int = 10):
+        self.seconds, self.every, self.start = seconds, every, None
+
+    def before_fit(self, trainer):
+        self.start = time.perf_counter()
+
+    def after_step(self, trainer):
+        if trainer.step % self.every == 0 and time.perf_counter() - self.start > self.seconds:
+            trainer.stop_requested = True
+
+
+def monitors(spec: RunSpec, out: Path | None) -> list[Callback]:
+    """The instruments for a training run (plus DoctorLog writing them into ``out``)."""
+    if not spec.doctor.enabled:
+        return []
+    tools = instruments.make_instruments(spec)
+    return tools + ([DoctorLog(out, tools)] if out is not None else [])
+
+
+def summaries(tools: list) -> dict:
+    return {type(t).__name__: t.summary() for t in tools}
+
+
+def read_findings(sums: dict, rows: list[dict], spec: RunSpec) -> list[Finding]:
+    """Findings from the instruments' summaries and the per-epoch rows."""
+    return instruments.findings(sums, spec) + curves.classify(sums.get("LossTrace", {}), rows, spec, sums)
+
+
+def merge(findings: list[Finding]) -> list[Finding]:
+    """One finding per id: the strongest evidence wins (its layer too), the other evidence is
+    appended and the most severe severity kept."""
+    best: dict[str, Finding] = {}
+    for f in findings:
+        key = f.id
+        if key not in best:
+            best[key] = f
+            continue
+        keep, other = (f, best[key]) if f.score > best[key].score else (best[key], f)
+        if other.evidence not in keep.evidence:
+            keep.evidence = f"{keep.evidence}; {other.evidence}"
+        keep.severity = min((keep.severity, other.severity), key=("error", "warning", "info").index)
+        best[key] = keep
+    return list(best.values())
+
+
+def settle_lr(spec: RunSpec, data, make_model, findings: list[Finding], steps: int = 50) -> list[Finding]:
+    """Is the learning rate the cause? Train ``steps`` steps from one init at lr/10, lr and lr*10
+    and compare the losses reached. An lr finding the experiment supports gains score; one it
+    contradicts becomes info (the symptom has another cause)."""
+    lr_findings = [f for f in findings if f.id in ("lr_too_high", "lr_too_low") and f.severity != "info"]
+    if not lr_findings or spec.optim.name in ("lbfgs", "newton"):
+        return findings
+    loss = {factor: _loss_after(spec, data, make_model, factor, steps) for factor in (0.1, 1.0, 10.0)}
+    evidence = (f"{steps} steps from one init reach loss {loss[0.1]:.3g} at lr/10, {loss[1.0]:.3g} at lr, "
+                f"{loss[10.0]:.3g} at lr*10")
+    supported = {"lr_too_high": loss[0.1] < 0.8 * loss[1.0],
+                 "lr_too_low": math.isfinite(loss[10.0]) and loss[10.0] < 0.8 * loss[1.0]}
+    for f in lr_findings:
+        if supported[f.id]:
+            f.adjust(+0.3, evidence)
+        else:
+            f.adjust(-0.3, evidence + " — the lr alone does not explain it", severity="info")
+    return findings
+
+
+def explain(findings: list[Finding]) -> list[Finding]:
+    """Gradients that explode before the first step are the init's doing: any lr then diverges,
+    so the lr findings and a NaN loss are its symptoms, not causes of their own."""
+    at_init = any(f.id == "exploding_gradients" and "at init" in f.evidence and f.severity != "info"
+                  for f in findings)
+    for f in findings:
+        if at_init and f.id in ("lr_too_high", "lr_too_low") and f.severity != "info":
+            f.adjust(-0.5, "the gradients already explode at init (see exploding_gradients)", severity="info")
+    return findings
+
+
+def _loss_after(spec, data, make_model, factor, steps) -> float:
+    """Mean loss of the last 5 of ``steps`` steps at lr*factor (constant), inf if it diverged."""
+    from babysitter.train.trainer import Trainer
+
+    s = override(spec, **{"optim.lr": spec.optim.lr * factor, "schedule.name": "constant", "train.ensemble": None})
+    trainer = Trainer(make_model(s), data, s, progress=False)
+    g = torch.Generator().manual_seed(s.seed)
+    n, bs = len(data.x_train), s.train.batch_size
+    last = []
+    for step in range(steps):
+        idx = torch.randint(n, (min(bs, n),), generator=g)
+        loss, _ = trainer.train_step(data.x_train[idx].to(trainer.device), data.y_train[idx].to(trainer.device))
+        if step >= steps - 5:
+            last.append(loss.item())
+    value = sum(last) / len(last)
+    return value if math.isfinite(value) else float("inf")
+
+
+def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | None = None) -> dict:
+    """Preflight probes, then a short monitored training (at most ``budget`` seconds; none when
+    ``budget`` is 0) -> report."""
+    from babysitter.doctor.probes import run_probes
+    from babysitter.train.run import build
+    from babysitter.train.trainer import Trainer
+
+    spec = load_spec(spec)
+    _, data = build(spec)
+    make_model = lambda s: build(s, data=data)[0]  # noqa: E731
+    probes, found = run_probes(spec, data, make_model)
+    if budget <= 0:  # probes only (babysit run monitors the real training instead)
+        return report(rank(explain(merge(found))), probes)
+    tools = instruments.make_instruments(spec)
+    trainer = Trainer(make_model(spec), data, spec, out, callbacks=[*tools, Budget(budget)], progress=progress)
+    t0 = time.perf_counter()
+    try:
+        trainer.fit()
+    except TrainingFailed:
+        pass  # the NonFinite instrument recorded it; the finding says so
+    probes["monitored_training"] = {"epochs": trainer.epoch, "steps": trainer.step,
+                                    "seconds": round(time.perf_counter() - t0, 2),
+                                    "stopped_by_budget": trainer.stop_requested}
+    found += read_findings(summaries(tools), trainer.history.rows, spec)
+    found = settle_lr(spec, data, make_model, explain(merge(found)))
+    return report(rank(found), probes)
+
+
+def diagnose(run_dir: str | Path) -> dict:
+    """Findings of a finished or killed run, from what its run dir holds."""
+    run_dir = Path(run_dir)
+    if not (run_dir / "spec.yaml").is_file():
+        raise BadInput(f"{run_dir} is not a run dir: no spec.yaml there")
+    spec = load_spec(run_dir / "spec.yaml")
+    rows = History.read(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+    sums = json.loads((run_dir / "doctor.json").read_text()) if (run_dir / "doctor.json").exists() else {}
+    checked = json.loads((run_dir / "check.json").read_text()) if (run_dir / "check.json").exists() else {}
+    probes = checked.get("probes", {})
+    earlier = [Finding(**f) for f in checked.get("findings", [])]
+    found = explain(merge(earlier + read_findings(sums, rows, spec)))
+    if not sums:
+        probes["note"] = "no doctor.json: the run was trained without instruments; only its curves were read"
+    return report(rank(found), probes)
