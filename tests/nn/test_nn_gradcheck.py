@@ -85,3 +85,20 @@ def test_tiny_and_non_finite_gradients():
     assert relative_error(1e-12, 3e-10) < 1e-3          # both below the float64 noise floor: not "wrong"
     assert math.isinf(relative_error(float("nan"), 1.0))  # a NaN gradient fails the check
     assert reading(relative_error(float("nan"), 1.0)) == "probably wrong"
+
+
+def test_an_entry_across_a_relu_kink_is_skipped_not_failed():
+    """Pre-activation exactly 0: the centred difference straddles the kink (numeric slope 1/2 of
+    the one-sided ones); the check sees the branch change and skips the entry."""
+    import torch
+    from torch import nn
+
+    net = nn.Sequential(nn.Linear(1, 1), nn.ReLU(), nn.Linear(1, 2))
+    with torch.no_grad():
+        net[0].weight.fill_(1.0)
+        net[0].bias.fill_(0.0)
+        net[2].weight.copy_(torch.tensor([[1.0], [-1.0]]))
+        net[2].bias.zero_()
+    x, y = torch.zeros(1, 1), torch.tensor([0])   # relu input = w*0 + b = 0: on the kink
+    out = gradient_check(net, x, y, torch.nn.functional.cross_entropy, samples=4)
+    assert out["kinks_skipped"] >= 1 and out["reading"] != "probably wrong"

@@ -87,18 +87,26 @@ def merge(findings: list[Finding]) -> list[Finding]:
     return list(best.values())
 
 
-def settle_lr(spec: RunSpec, data, make_model, findings: list[Finding], steps: int = 50) -> list[Finding]:
-    """Is the learning rate the cause? Train ``steps`` steps from one init at lr/10, lr and lr*10
-    and compare the losses reached. An lr finding the experiment supports gains score; one it
-    contradicts becomes info (the symptom has another cause)."""
+def settle_lr(spec: RunSpec, data, make_model, findings: list[Finding], suggested: float | None = None,
+              steps: int = 50) -> list[Finding]:
+    """Is the learning rate the cause? Train ``steps`` steps from one init at the spec's lr, at a
+    lower one (lr/10, or the range test's suggestion if lower still) and at a higher one (lr*10, or
+    the suggestion if higher), and compare. An lr finding the experiment supports gains score;
+    one it contradicts becomes info (the symptom has another cause)."""
     lr_findings = [f for f in findings if f.id in ("lr_too_high", "lr_too_low") and f.severity != "info"]
     if not lr_findings or spec.optim.name in ("lbfgs", "newton"):
         return findings
-    loss = {factor: _loss_after(spec, data, make_model, factor, steps) for factor in (0.1, 1.0, 10.0)}
-    evidence = (f"{steps} steps from one init reach loss {loss[0.1]:.3g} at lr/10, {loss[1.0]:.3g} at lr, "
-                f"{loss[10.0]:.3g} at lr*10")
-    supported = {"lr_too_high": loss[0.1] < 0.8 * loss[1.0],
-                 "lr_too_low": math.isfinite(loss[10.0]) and loss[10.0] < 0.8 * loss[1.0]}
+    lr = spec.optim.lr
+    lower = min(lr / 10, suggested) if suggested else lr / 10
+    higher = max(lr * 10, suggested) if suggested else lr * 10
+    runs = {"lower": _loss_after(spec, data, make_model, lower, steps), "lr": _loss_after(spec, data, make_model, lr, steps),
+            "higher": _loss_after(spec, data, make_model, higher, steps)}
+    loss = {k: last for k, (first, last) in runs.items()}
+    drop = {k: first - last for k, (first, last) in runs.items()}  # inf - inf is nan: a diverged run drops nothing
+    evidence = (f"{steps} steps from one init reach loss {loss['lower']:.3g} at lr {lower:.3g}, "
+                f"{loss['lr']:.3g} at lr {lr:.3g}, {loss['higher']:.3g} at lr {higher:.3g}")
+    supported = {"lr_too_high": loss["lower"] < 0.8 * loss["lr"],
+                 "lr_too_low": math.isfinite(loss["higher"]) and drop["higher"] > 2 * max(drop["lr"], 1e-3)}
     for f in lr_findings:
         if supported[f.id]:
             f.adjust(+0.3, evidence)
@@ -118,22 +126,22 @@ def explain(findings: list[Finding]) -> list[Finding]:
     return findings
 
 
-def _loss_after(spec, data, make_model, factor, steps) -> float:
-    """Mean loss of the last 5 of ``steps`` steps at lr*factor (constant), inf if it diverged."""
+def _loss_after(spec, data, make_model, lr, steps) -> tuple[float, float]:
+    """(mean loss of the first 5, of the last 5) of ``steps`` steps at a constant ``lr``;
+    the last is inf if the run diverged."""
     from babysitter.train.trainer import Trainer
 
-    s = override(spec, **{"optim.lr": spec.optim.lr * factor, "schedule.name": "constant", "train.ensemble": None})
+    s = override(spec, **{"optim.lr": lr, "schedule.name": "constant", "train.ensemble": None})
     trainer = Trainer(make_model(s), data, s, progress=False)
     g = torch.Generator().manual_seed(s.seed)
     n, bs = len(data.x_train), s.train.batch_size
-    last = []
-    for step in range(steps):
+    losses = []
+    for _ in range(steps):
         idx = torch.randint(n, (min(bs, n),), generator=g)
         loss, _ = trainer.train_step(data.x_train[idx].to(trainer.device), data.y_train[idx].to(trainer.device))
-        if step >= steps - 5:
-            last.append(loss.item())
-    value = sum(last) / len(last)
-    return value if math.isfinite(value) else float("inf")
+        losses.append(loss.item())
+    first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
+    return first, (last if math.isfinite(last) else math.inf)
 
 
 def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | None = None) -> dict:
@@ -160,7 +168,7 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
                                     "seconds": round(time.perf_counter() - t0, 2),
                                     "stopped_by_budget": trainer.stop_requested}
     found += read_findings(summaries(tools), trainer.history.rows, spec)
-    found = settle_lr(spec, data, make_model, explain(merge(found)))
+    found = settle_lr(spec, data, make_model, explain(merge(found)), probes.get("lr_range", {}).get("suggested"))
     return report(rank(found), probes)
 
 
