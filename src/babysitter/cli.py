@@ -147,7 +147,7 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     from babysitter.doctor.diagnose import check as run_check
     from babysitter.doctor.diagnose import diagnose as run_diagnose
     from babysitter.doctor.diagnose import monitors
-    from babysitter.report.plots import plot_curves
+    from babysitter.report.plots import plot_curves, plot_instruments
     from babysitter.train import run
     from babysitter.train.history import fresh_run_dir, prepare_run_dir, write_json
 
@@ -167,6 +167,7 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     diagnosis = run_diagnose(out)
     write_json(out / "diagnosis.json", diagnosis)
     plot_curves(out)
+    plot_instruments(out)
     if as_json:
         sys.stdout.write(json.dumps({**result, "run_dir": str(out), "diagnosis": diagnosis}) + "\n")
     elif not quiet:

@@ -37,3 +37,47 @@ def plot_curves(run_dir: str | Path) -> Path:
     fig.savefig(path, dpi=110)
     plt.close(fig)
     return path
+
+
+def plot_instruments(run_dir: str | Path) -> Path | None:
+    """instruments.png from doctor.json: the loss trace, update/weight ratio per layer (with the
+    lecture's 1e-3 line), gradient norm per layer, and activation std / dead or saturated fraction."""
+    import json
+
+    run_dir = Path(run_dir)
+    if not (run_dir / "doctor.json").exists():
+        return None
+    d = json.loads((run_dir / "doctor.json").read_text())
+    fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
+    trace = d.get("LossTrace", {})
+    if trace.get("steps"):
+        axes[0].plot(trace["steps"], trace["mean"], "-", color="tab:blue", label="window mean")
+        axes[0].fill_between(trace["steps"], [m - s for m, s in zip(trace["mean"], trace["std"])],
+                             [m + s for m, s in zip(trace["mean"], trace["std"])], alpha=0.2, color="tab:blue")
+        axes[0].set(title="training loss (every step, windowed)", xlabel="step")
+    for ax, key, field, title in ((axes[1], "UpdateRatio", "ratio", "update / weight  ||dW|| / ||W||"),
+                                  (axes[2], "GradNorms", "norm", "gradient norm per layer")):
+        inst = d.get(key, {})
+        for layer in inst.get("layers", []):
+            ys = inst[field][layer]
+            ax.plot(inst["steps"][:len(ys)], [y if y is not None else float("nan") for y in ys], "-", label=layer)
+        ax.set(title=title, xlabel="step", yscale="log")
+        if key == "UpdateRatio":
+            ax.axhline(1e-3, color="black", ls="--", lw=1, label="~1e-3 (lecture)")
+        ax.legend(fontsize=6)
+    acts = d.get("Activations", {})
+    for layer in acts.get("layers", []):
+        axes[3].plot(acts["steps"][:len(acts["std"][layer])], acts["std"][layer], "-", label=f"{layer} std")
+        bad = acts["dead"][layer] if acts["kinds"].get(layer) in ("relu", "leaky_relu", "prelu", "elu", "selu") \
+            else acts["saturated"][layer]
+        if any(v for v in bad if v):
+            axes[3].plot(acts["steps"][:len(bad)], bad, ":", label=f"{layer} dead/saturated")
+    axes[3].set(title="activations: std, dead / saturated fraction", xlabel="step")
+    axes[3].legend(fontsize=6)
+    for ax in axes:
+        ax.grid(alpha=0.3)
+    fig.tight_layout()
+    path = run_dir / "instruments.png"
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
