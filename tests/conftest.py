@@ -17,6 +17,17 @@ def babysit(*args, cwd=None, check=False, timeout=300):
     return p
 
 
+def run_main(monkeypatch, capsys, *args):
+    """The CLI's main() in this process (same code as the console script): (exit code, stdout, stderr)."""
+    from babysitter import cli
+
+    monkeypatch.setattr(sys, "argv", ["babysit", *map(str, args)])
+    with pytest.raises(SystemExit) as e:
+        cli.main()
+    out, err = capsys.readouterr()
+    return e.value.code, out, err
+
+
 @pytest.fixture
 def write_spec(tmp_path):
     import yaml

@@ -1,23 +1,14 @@
 """Bad input: exit status 2, at most 3 lines on stderr, no traceback, nothing overwritten."""
 
-import sys
 
 import numpy as np
 import pytest
 import yaml
 
-from babysitter import cli
-from tests.conftest import babysit
+from tests.conftest import babysit, run_main
 
 GOOD = {"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [16]}, "train": {"epochs": 1}}
 
-
-def run_main(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["babysit", *map(str, args)])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def _npz(tmp_path, x, y, name="d.npz"):

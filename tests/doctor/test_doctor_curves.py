@@ -14,14 +14,6 @@ from babysitter.train.run import train
 SPEC = load_spec({"data": {"source": "digits"}, "optim": {"lr": 0.1}, "train": {"batch_size": 64}})
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def trace_of(losses, every=25):
     """What LossTrace records for these per-step losses, computed with numpy: per window of
     ``every`` steps the mean and the std of the residuals around the window's straight line."""

@@ -2,26 +2,18 @@
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 import yaml
 
-from babysitter import cli
 from babysitter.doctor.clinic import run_clinic
 from babysitter.doctor.diagnose import check, diagnose
 from babysitter.doctor.findings import VOCABULARY
+from tests.conftest import run_main
 
 ROOT = Path(__file__).resolve().parents[2]
 
-
-def run_main(monkeypatch, capsys, *args):
-    monkeypatch.setattr(sys, "argv", ["babysit", *map(str, args)])
-    with pytest.raises(SystemExit) as e:
-        cli.main()
-    out, err = capsys.readouterr()
-    return e.value.code, out, err
 
 
 def _contract(report):

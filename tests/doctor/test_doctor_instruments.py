@@ -28,15 +28,6 @@ from babysitter.train.run import build, train
 from babysitter.train.trainer import Trainer
 
 
-@pytest.fixture(autouse=True)
-def one_thread():
-    """Short CPU runs: one intra-op thread (2 oversubscribed threads swing step times 30x)."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def tiny_spec(every=3, **over):
     spec = {"data": {"source": "npz"}, "model": {"kind": "python"},
             "optim": {"name": "sgd", "lr": 0.1, "weight_decay": 0.0}, "schedule": {"name": "constant"},

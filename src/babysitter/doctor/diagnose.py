@@ -152,13 +152,13 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
     from babysitter.train.trainer import Trainer
 
     spec = load_spec(spec)
-    _, data = build(spec)
+    model, data = build(spec)
     make_model = lambda s: build(s, data=data)[0]  # noqa: E731
     probes, found = run_probes(spec, data, make_model)
     if budget <= 0:  # probes only (babysit run monitors the real training instead)
         return report(rank(explain(merge(found))), probes)
     tools = instruments.make_instruments(spec)
-    trainer = Trainer(make_model(spec), data, spec, out, callbacks=[*tools, Budget(budget)], progress=progress)
+    trainer = Trainer(model, data, spec, out, callbacks=[*tools, Budget(budget)], progress=progress)
     t0 = time.perf_counter()
     try:
         trainer.fit()

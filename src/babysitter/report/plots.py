@@ -51,27 +51,32 @@ def plot_instruments(run_dir: str | Path) -> Path | None:
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     trace = d.get("LossTrace", {})
     if trace.get("steps"):
-        axes[0].plot(trace["steps"], trace["mean"], "-", color="tab:blue", label="window mean")
-        axes[0].fill_between(trace["steps"], [m - s for m, s in zip(trace["mean"], trace["std"])],
-                             [m + s for m, s in zip(trace["mean"], trace["std"])], alpha=0.2, color="tab:blue")
+        nan = float("nan")  # non-finite values are stored as null
+        mean = [nan if m is None else m for m in trace["mean"]]
+        std = [nan if v is None else v for v in trace["std"]]
+        axes[0].plot(trace["steps"], mean, "-", color="tab:blue", label="window mean")
+        axes[0].fill_between(trace["steps"], [m - v for m, v in zip(mean, std)], [m + v for m, v in zip(mean, std)],
+                             alpha=0.2, color="tab:blue")
         axes[0].set(title="training loss (every step, windowed)", xlabel="step")
     for ax, key, field, title in ((axes[1], "UpdateRatio", "ratio", "update / weight  ||dW|| / ||W||"),
                                   (axes[2], "GradNorms", "norm", "gradient norm per layer")):
         inst = d.get(key, {})
         for layer in inst.get("layers", []):
-            ys = inst[field][layer]
-            ax.plot(inst["steps"][:len(ys)], [y if y is not None else float("nan") for y in ys], "-", label=layer)
+            ys = [float("nan") if y is None else y for y in inst[field][layer]]
+            ax.plot(inst["steps"][:len(ys)], ys, "-", label=layer)
         ax.set(title=title, xlabel="step", yscale="log")
         if key == "UpdateRatio":
             ax.axhline(1e-3, color="black", ls="--", lw=1, label="~1e-3 (lecture)")
         ax.legend(fontsize=6)
     acts = d.get("Activations", {})
     for layer in acts.get("layers", []):
-        axes[3].plot(acts["steps"][:len(acts["std"][layer])], acts["std"][layer], "-", label=f"{layer} std")
+        stds = [float("nan") if v is None else v for v in acts["std"][layer]]
+        axes[3].plot(acts["steps"][:len(stds)], stds, "-", label=f"{layer} std")
         bad = acts["dead"][layer] if acts["kinds"].get(layer) in ("relu", "leaky_relu", "prelu", "elu", "selu") \
             else acts["saturated"][layer]
         if any(v for v in bad if v):
-            axes[3].plot(acts["steps"][:len(bad)], bad, ":", label=f"{layer} dead/saturated")
+            axes[3].plot(acts["steps"][:len(bad)], [float("nan") if v is None else v for v in bad], ":",
+                         label=f"{layer} dead/saturated")
     axes[3].set(title="activations: std, dead / saturated fraction", xlabel="step")
     axes[3].legend(fontsize=6)
     for ax in axes:
