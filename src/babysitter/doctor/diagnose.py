@@ -154,7 +154,11 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
     spec = load_spec(spec)
     model, data = build(spec)
     make_model = lambda s: build(s, data=data)[0]  # noqa: E731
-    probes, found = run_probes(spec, data, make_model)
+    from rich.console import Console
+
+    with Console(stderr=True, quiet=not progress).status(
+            "doctor: preflight probes (data, init loss, overfit 20 examples, gradient check, lr range test)"):
+        probes, found = run_probes(spec, data, make_model)
     if budget <= 0:  # probes only (babysit run monitors the real training instead)
         return report(rank(explain(merge(found))), probes)
     tools = instruments.make_instruments(spec)
