@@ -214,6 +214,8 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     if sampler not in SAMPLERS:
         raise BadInput(f"unknown sampler '{sampler}'; valid: {', '.join(SAMPLERS)}")
     make_pruner(pruner)
+    if refine is not None and space is not None:
+        raise BadInput("give --space SPACE for a coarse search or --refine STUDY for the fine one, not both")
     if refine is None and space is None:
         raise BadInput("give --space SPACE (or --refine STUDY to search around a finished study)")
     if refine is None:
