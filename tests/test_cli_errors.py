@@ -43,12 +43,14 @@ def bad_specs(tmp_path):
         "cnn on 4-d samples": {"data": {"source": "npz", "path": _npz(tmp_path, x.reshape(50, 1, 1, 2, 2), y, "g.npz")}},
         "missing file": {"data": {"source": "mnist", "path": str(tmp_path / "nowhere")}},
         "flip on sequences": {"data": {"source": "mnist1d", "augment": ["flip"]}},
+        "newton on a big model": {"data": {"source": "digits"}, "optim": {"name": "newton", "lr": 1.0}},
     }
 
 
 CASES = ["unknown key", "unknown activation", "unknown source", "unknown optimizer", "negative lr", "batch size 0",
          "wrong type", "label too large", "negative label", "nan input", "inf input", "shape mismatch",
-         "cnn on 4-d samples", "missing file", "flip on sequences"]
+         "cnn on 4-d samples", "missing file", "flip on sequences",
+         "newton on a big model"]
 
 
 @pytest.mark.parametrize("case", CASES)

@@ -169,6 +169,13 @@ class RunSpec(Section):
     doctor: DoctorSpec = DoctorSpec()
 
     @model_validator(mode="after")
+    def _batch_norm_needs_two(self):
+        if self.model.norm == "batch" and self.model.kind != "python" and self.train.batch_size < 2:
+            raise ValueError("train.batch_size 1 with model.norm: batch — batch statistics need at least 2 "
+                             "examples; use batch_size >= 2 or model.norm: none")
+        return self
+
+    @model_validator(mode="after")
     def _snapshot_needs_restarts(self):
         """A snapshot ensemble runs on SGDR (cosine with warm restarts), one cycle per snapshot."""
         e = self.train.ensemble

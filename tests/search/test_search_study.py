@@ -68,7 +68,7 @@ def test_coarse_then_fine(files, tmp_path, monkeypatch, capsys):
     assert stored.user_attrs["space"] == fine["space"] and stored.user_attrs["refined_from"] == "coarse"
 
 
-def test_killed_worker_loses_no_trial(files, tmp_path):
+def test_killed_worker_loses_no_trial(files, tmp_path, monkeypatch, capsys):
     spec, space, journal = files
     args = [*BABYSIT, "search", spec, "--space", space, "--trials", 4, "--workers", 1, "--storage", journal,
             "--study", "killed", "--out", tmp_path / "plots", "--quiet", "--set", "train.batch_size=32"]
@@ -94,10 +94,10 @@ def test_killed_worker_loses_no_trial(files, tmp_path):
     running = [t.number for t in before if t.state.name == "RUNNING"]
     assert done and len(running) == 1
     # restart (1 epoch per trial now, to be quick): the dead worker's trial fails, the study goes on to 4
-    r = subprocess.run([*map(str, args), "--epochs", "1", "--json"], capture_output=True, text=True, timeout=300)
-    assert r.returncode == 0, r.stderr[-2000:]
-    after = {t["number"]: t for t in json.loads(r.stdout)["trials"]}
-    assert json.loads(r.stdout)["stale_failed"] == running
+    code, out, err = run_main(monkeypatch, capsys, *args[len(BABYSIT):], "--epochs", 1, "--json")
+    assert code in (0, None), err
+    after = {t["number"]: t for t in json.loads(out)["trials"]}
+    assert json.loads(out)["stale_failed"] == running
     assert after[running[0]]["state"] == "FAIL"
     assert all(after[n]["state"] == "COMPLETE" and after[n]["params"] == params for n, params in done.items())
     assert len(after) == 4 and sum(t["state"] == "COMPLETE" for t in after.values()) == 3

@@ -22,6 +22,8 @@ from __future__ import annotations
 
 import torch
 
+from babysitter.errors import BadInput
+
 from babysitter.optim.newton import Newton
 
 
@@ -46,5 +48,9 @@ NEEDS_CLOSURE = {"lbfgs", "newton"}
 
 
 def make_optimizer(params, spec) -> torch.optim.Optimizer:
-    """The optimizer ``spec.name`` over ``params`` (an iterable of tensors or param groups)."""
-    return OPTIMIZERS[spec.name](params, spec)
+    """The optimizer ``spec.name`` over ``params`` (an iterable of tensors or param groups).
+    A setting the optimizer refuses (torch's ValueError) is bad input: BadInput, one line."""
+    try:
+        return OPTIMIZERS[spec.name](params, spec)
+    except ValueError as e:
+        raise BadInput(f"optim: {e}") from None

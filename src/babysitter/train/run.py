@@ -15,6 +15,7 @@ from babysitter.data import Dataset, from_arrays, load_data
 from babysitter.data.augment import make_augment
 from babysitter.errors import BadInput
 from babysitter.nn.models import build_model, check_fits
+from babysitter.optim.optimizers import make_optimizer
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.ensemble import Snapshot, callbacks_for, ensemble_report, last_m_on_validation
 from babysitter.train.history import prepare_run_dir, write_json, write_spec
@@ -36,6 +37,7 @@ def build(spec: RunSpec, model: nn.Module | None = None, data=None) -> tuple[nn.
     if model is None:
         model = build_model(spec.model, data.sample_shape, data.num_classes)
     check_fits(model, data.x_train, data.num_classes)
+    make_optimizer([p for p in model.parameters() if p.requires_grad], spec.optim)  # refusals show now
     augment = make_augment(spec.data.augment)
     if augment is not None:
         augment(data.x_train[:2], torch.Generator())  # a shape error shows now, not on the first batch

@@ -143,7 +143,7 @@ class Trainer:
         self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
         for start in range(0, n, bs):
             idx = order[start:start + bs]
-            if len(idx) < 2 and seen:      # a 1-example tail batch cannot train batch norm
+            if len(idx) == 1 and bs > 1 and seen:  # a 1-example tail batch: batch norm cannot train on it
                 break
             x, y = x_train[idx], y_train[idx]
             if self.augment is not None:
