@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test bench clean
+.PHONY: install demo test postgres bench clean
 
 install: $(STAMP)
 
@@ -18,8 +18,13 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/babysit run
 
-test: install
+test: install postgres
 	$(BIN)/python -m pytest
+
+# The multi-machine search test starts a real PostgreSQL server (on loopback, in a temp dir).
+postgres:
+	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

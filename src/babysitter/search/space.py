@@ -140,6 +140,16 @@ def load_space(source: str | Path | dict, base: RunSpec) -> Space:
     return parse_space(raw, base)
 
 
+def corners(space: Space) -> list[dict]:
+    """The range's two ends for every parameter at once (low ends / high ends; first / last choice).
+    A coarse random search tries them first, so an optimum at an edge cannot be missed."""
+    def end(p: Param, side: int):
+        if not p.numeric:
+            return p.choices[-side]
+        return _cast(p, p.high if side else p.low)
+    return [{p.path: end(p, side) for p in space.values()} for side in (0, 1)]
+
+
 def space_to_dict(space: Space) -> dict:
     """The YAML/JSON form of a space (what load_space reads back)."""
     out = {}

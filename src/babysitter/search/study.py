@@ -20,6 +20,7 @@ import multiprocessing
 import os
 import socket
 import time
+import warnings
 from pathlib import Path
 
 import optuna
@@ -27,7 +28,7 @@ import torch
 from optuna.trial import TrialState
 
 from babysitter.errors import BadInput, TrainingFailed
-from babysitter.search.space import Space, edge_warnings, grid_space, load_space, space_to_dict
+from babysitter.search.space import Space, corners, edge_warnings, grid_space, load_space, space_to_dict
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.events import Callback
 
@@ -75,7 +76,9 @@ def open_storage(storage: str):
     anything else is a journal file path -> JournalStorage(JournalFileBackend(path))."""
     if "://" in storage:
         try:
-            return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
+            with warnings.catch_warnings():  # the heartbeat is "experimental" since Optuna 2.9
+                warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                return optuna.storages.RDBStorage(storage, heartbeat_interval=HEARTBEAT_S, grace_period=GRACE_S)
         except Exception as e:  # a driver missing or a server down: the user's to fix
             raise BadInput(f"storage {storage}: cannot open: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     path = Path(storage)
@@ -132,7 +135,9 @@ def fail_stale(study, stale_after: float) -> list[int]:
     storage = study._storage
     if optuna.storages._heartbeat.is_heartbeat_enabled(storage):
         before = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
-        optuna.storages.fail_stale_trials(study)
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            optuna.storages.fail_stale_trials(study)
         now = {t.number for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))}
         return sorted(before - now)
     host, failed = socket.gethostname(), []
@@ -242,6 +247,9 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     made.set_user_attr("space", space_to_dict(space))
     if refine is not None:
         made.set_user_attr("refined_from", refine)
+    if refine is None and sampler == "random" and not made.get_trials(deepcopy=False):
+        for params in corners(space):  # the lecture's "widen the range if the best is at its edge" needs the edges
+            made.enqueue_trial(params)
     failed = fail_stale(made, stale_after)
     left = trials - len(made.get_trials(deepcopy=False, states=FINISHED))
     if left > 0:
