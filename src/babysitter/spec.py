@@ -221,6 +221,19 @@ def _section_at(loc) -> type[BaseModel] | None:
     return model
 
 
+def read_yaml(path: str | Path, kind: str):
+    """The YAML document at ``path``; BadInput in one line (with line and column) if absent or broken."""
+    path = Path(path)
+    if not path.is_file():
+        raise BadInput(f"{kind} file not found: {path}")
+    try:
+        return yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        mark = getattr(e, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        raise BadInput(f"{kind} {path}: broken YAML{where}: {getattr(e, 'problem', e)}") from None
+
+
 def load_spec(source: str | Path | dict | RunSpec | None = None) -> RunSpec:
     """Read a spec from a YAML path, a dict, or ``None`` (the built-in default recipe)."""
     if isinstance(source, RunSpec):
@@ -230,15 +243,7 @@ def load_spec(source: str | Path | dict | RunSpec | None = None) -> RunSpec:
     elif isinstance(source, dict):
         raw = source
     else:
-        path = Path(source)
-        if not path.is_file():
-            raise BadInput(f"spec file not found: {path}")
-        try:
-            raw = yaml.safe_load(path.read_text())
-        except yaml.YAMLError as e:
-            mark = getattr(e, "problem_mark", None)
-            where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
-            raise BadInput(f"spec {path}: broken YAML{where}: {getattr(e, 'problem', e)}") from None
+        raw = read_yaml(source, "spec")
     if not isinstance(raw, dict):
         raise BadInput("spec: expected a mapping of keys (e.g. 'data: {source: mnist1d}')")
     try:

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 
 from babysitter.errors import BadInput
-from babysitter.spec import RunSpec, override
+from babysitter.spec import RunSpec, override, read_yaml
 
 RANGE_KEYS = ("low", "high", "log", "int")
 
@@ -130,14 +129,7 @@ def load_space(source: str | Path | dict, base: RunSpec) -> Space:
     """Read and validate a space from a YAML path or a dict."""
     if isinstance(source, dict):
         return parse_space(source, base)
-    path = Path(source)
-    if not path.is_file():
-        raise BadInput(f"space file not found: {path}")
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise BadInput(f"space {path}: broken YAML: {getattr(e, 'problem', e)}") from None
-    return parse_space(raw, base)
+    return parse_space(read_yaml(source, "space"), base)
 
 
 def corners(space: Space) -> list[dict]:
