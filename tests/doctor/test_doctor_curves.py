@@ -1,8 +1,6 @@
 """Loss-curve shapes: synthetic traces of known shape, then a few short real runs."""
 
 import numpy as np
-import pytest
-import torch
 
 from babysitter.doctor.curves import classify
 from babysitter.doctor.instruments import make_instruments, summaries

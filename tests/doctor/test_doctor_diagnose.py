@@ -4,7 +4,6 @@ import json
 import shutil
 from pathlib import Path
 
-import pytest
 import yaml
 
 from babysitter.doctor.clinic import run_clinic

@@ -2,10 +2,8 @@
 
 import json
 import math
-import os
 import signal
 import subprocess
-import sys
 import time
 
 import optuna
