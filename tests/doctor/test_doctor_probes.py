@@ -351,3 +351,14 @@ def test_batch_norm_on_two_examples_is_flagged(digits):
     assert [f.id for f in found] == ["noisy_loss"] and numbers["bn_batch_loss_std"] > 0
     ok = load_spec({"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [32]}})
     assert P.probe_batch_statistics(ok, digits, factory(digits)) == ({}, [])
+
+
+def test_class_imbalance_is_reported_as_info(digits):
+    keep = torch.cat([torch.nonzero(digits.y_train != 0).flatten(), torch.nonzero(digits.y_train == 0).flatten()[:10]])
+    skewed = type(digits)(digits.x_train[keep], digits.y_train[keep], digits.x_val, digits.y_val, digits.x_test,
+                          digits.y_test, num_classes=10, name="skewed")
+    numbers, found = P.probe_data(_spec(), skewed)
+    counts = np.bincount(skewed.y_train.numpy(), minlength=10)
+    assert numbers["data"]["imbalance"] == pytest.approx(counts.max() / counts.min())
+    assert [(f.id, f.severity) for f in found] == [("class_imbalance", "info")]
+    assert P.probe_data(_spec(), digits)[1] == []

@@ -155,7 +155,22 @@ def probe_data(spec: RunSpec, data: Dataset) -> tuple[dict, list[Finding]]:
         "imbalance": float(present.max() / present.min()),
         "empty_classes": torch.nonzero(counts == 0).flatten().tolist(),
     }
-    return {"data": numbers}, _normalization_findings(spec, mean, std)
+    return {"data": numbers}, _normalization_findings(spec, mean, std) + _balance_findings(numbers)
+
+
+IMBALANCE = 3.0  # largest / smallest class count above which accuracy stops being a fair summary
+
+
+def _balance_findings(numbers: dict) -> list[Finding]:
+    """``class_imbalance`` (info): the largest class outnumbers the smallest by more than 3:1."""
+    ratio, counts = numbers["imbalance"], numbers["class_counts"]
+    if ratio <= IMBALANCE:
+        return []
+    return [Finding("class_imbalance", "info",
+                    f"training classes range from {min(c for c in counts if c)} to {max(counts)} examples "
+                    f"({ratio:.1f}:1 > {IMBALANCE:g}:1)",
+                    "read per-class accuracy, not only the overall one; more data for the small classes, "
+                    "or a class-balanced subset (data.subset)", score=min(1.0, ratio / 20))]
 
 
 def _normalization_findings(spec: RunSpec, mean: float, std: float) -> list[Finding]:
