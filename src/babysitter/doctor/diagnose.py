@@ -33,7 +33,7 @@ class DoctorLog(Callback):
         self.out_dir, self.tools = Path(out_dir), tools
 
     def _write(self, trainer):
-        write_json(self.out_dir / "doctor.json", summaries(self.tools))
+        write_json(self.out_dir / "doctor.json", instruments.summaries(self.tools))
 
     after_epoch = _write
     after_fit = _write
@@ -59,10 +59,6 @@ def monitors(spec: RunSpec, out: Path | None) -> list[Callback]:
         return []
     tools = instruments.make_instruments(spec)
     return tools + ([DoctorLog(out, tools)] if out is not None else [])
-
-
-def summaries(tools: list) -> dict:
-    return {type(t).__name__: t.summary() for t in tools}
 
 
 def read_findings(sums: dict, rows: list[dict], spec: RunSpec) -> list[Finding]:
@@ -171,7 +167,7 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
     probes["monitored_training"] = {"epochs": trainer.epoch, "steps": trainer.step,
                                     "seconds": round(time.perf_counter() - t0, 2),
                                     "stopped_by_budget": trainer.stop_requested}
-    found += read_findings(summaries(tools), trainer.history.rows, spec)
+    found += read_findings(instruments.summaries(tools), trainer.history.rows, spec)
     found = settle_lr(spec, data, make_model, explain(merge(found)), probes.get("lr_range", {}).get("suggested"))
     return report(rank(found), probes)
 

@@ -8,6 +8,7 @@ then score). ``healthy`` is false when any finding is an error or a warning.
 
 from __future__ import annotations
 
+import math
 from dataclasses import asdict, dataclass
 
 VOCABULARY = (
@@ -53,6 +54,18 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+
+def json_safe(x):
+    """Strict JSON has no NaN/Inf: non-finite floats become None (recursively through lists and
+    dicts); the evidence text keeps the value."""
+    if isinstance(x, float):
+        return x if math.isfinite(x) else None
+    if isinstance(x, list):
+        return [json_safe(v) for v in x]
+    if isinstance(x, dict):
+        return {k: json_safe(v) for k, v in x.items()}
+    return x
 
 
 def rank(findings: list[Finding]) -> list[Finding]:

@@ -37,13 +37,12 @@ from statistics import median
 
 import torch
 from torch import nn
-from torch.nn.modules.conv import _ConvNd
 
-from babysitter.doctor.findings import Finding, rank
+from babysitter.doctor.findings import Finding, json_safe, rank
 from babysitter.nn.activations import Maxout
+from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import Callback
 
-WEIGHTED = (nn.Linear, _ConvNd)
 RELU = (nn.ReLU, nn.ReLU6)                                        # zero output -> zero gradient: can die
 RELU_LIKE = (nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU)    # positive part identity, leaky negative
 SATURATING = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
@@ -66,17 +65,6 @@ def activation_kind(m: nn.Module) -> str | None:
         if isinstance(m, t):
             return kind
     return "maxout" if isinstance(m, Maxout) else None
-
-
-def _finite(x):
-    """JSON-safe: non-finite floats become None (recursively through lists and dicts)."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, list):
-        return [_finite(v) for v in x]
-    if isinstance(x, dict):
-        return {k: _finite(v) for k, v in x.items()}
-    return x
 
 
 def _nanmedian(values) -> float | None:
@@ -150,7 +138,7 @@ class Instrument(Callback):
     def _layer_summary(self, key: str, values: dict[str, list]) -> dict:
         medians = {n: _nanmedian(v) for n, v in values.items()}
         flat = [x for v in values.values() for x in v]
-        return _finite({"every": self.every, "steps": list(self.series.steps), "layers": list(self.names),
+        return json_safe({"every": self.every, "steps": list(self.series.steps), "layers": list(self.names),
                         key: values, "median": medians,
                         "non_finite": sum(1 for x in flat if x is not None and not math.isfinite(x))})
 
@@ -187,7 +175,7 @@ class UpdateRatio(Instrument):
     def summary(self) -> dict:
         s = self._layer_summary("ratio", self.per_layer())
         per_step = [_nanmedian(row) for row in self.series.values]
-        s["step_median"] = _finite(per_step)
+        s["step_median"] = json_safe(per_step)
         s["overall_median"] = _nanmedian(per_step)
         return s
 
@@ -219,10 +207,10 @@ class GradNorms(Instrument):
         rows = self.series.values
         ratio = [r[0] / r[-1] if r[-1] > 0 else math.nan for r in rows]
         total = [math.sqrt(sum(x * x for x in r)) for r in rows]
-        s["first_last"] = _finite(ratio)
+        s["first_last"] = json_safe(ratio)
         s["first_last_median"] = _nanmedian(ratio)
-        s["total"] = _finite(total)
-        s["growth"] = _finite(total[-1] / total[0]) if rows and total[0] > 0 else None
+        s["total"] = json_safe(total)
+        s["growth"] = json_safe(total[-1] / total[0]) if rows and total[0] > 0 else None
         s["max_total"] = max((t for t in total if math.isfinite(t)), default=None)
         return s
 
@@ -329,8 +317,8 @@ class Activations(Instrument):
     def summary(self) -> dict:
         w = len(self.STATS)
         stats = {k: self.per_layer(j, w) for j, k in enumerate(self.STATS)}
-        last = {k: {n: _last_finite(v) for n, v in stats[k].items()} for k in self.STATS}
-        return _finite({"every": self.every, "window": self.window, "steps": list(self.series.steps),
+        last = {k: {n: _lastjson_safe(v) for n, v in stats[k].items()} for k in self.STATS}
+        return json_safe({"every": self.every, "window": self.window, "steps": list(self.series.steps),
                         "layers": list(self.names), "kinds": dict(self.kinds), **stats,
                         "last": last})
 
@@ -342,7 +330,7 @@ class Activations(Instrument):
         self.kinds = dict(state.get("kinds", {}))
 
 
-def _last_finite(values: list) -> float | None:
+def _lastjson_safe(values: list) -> float | None:
     for v in reversed(values):
         if v is not None and math.isfinite(v):
             return v
@@ -388,7 +376,7 @@ class SymmetricWeights(Instrument):
 
     def summary(self) -> dict:
         s = self._layer_summary("fraction", self.per_layer())
-        s["last"] = _finite({n: _last_finite(v) for n, v in self.per_layer().items()})
+        s["last"] = json_safe({n: _lastjson_safe(v) for n, v in self.per_layer().items()})
         return s
 
 
@@ -488,7 +476,7 @@ class LossTrace(Instrument):
     def summary(self) -> dict:
         cols = {k: self.series.column(j) for j, k in enumerate(self.FIELDS)}
         first = float(self._first) if self._first is not None else None
-        return _finite({"every": self.every, "steps": list(self.series.steps), **cols,
+        return json_safe({"every": self.every, "steps": list(self.series.steps), **cols,
                         "first_loss": first, "first_window_loss": cols["mean"][0] if cols["mean"] else None})
 
     def state_dict(self) -> dict:
@@ -527,7 +515,7 @@ class RegShare(Instrument):
 
     def summary(self) -> dict:
         cols = {k: self.series.column(j) for j, k in enumerate(self.names)}
-        return _finite({"every": self.every, "steps": list(self.series.steps), **cols,
+        return json_safe({"every": self.every, "steps": list(self.series.steps), **cols,
                         "active": bool(self.series.steps), "last_share": cols["share"][-1] if cols["share"] else None})
 
 

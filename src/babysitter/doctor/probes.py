@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from babysitter.data import Dataset
-from babysitter.doctor.findings import Finding, rank
+from babysitter.doctor.findings import Finding, json_safe, rank
 from babysitter.gradcheck import gradient_check
 from babysitter.spec import RunSpec, override
 from babysitter.train.trainer import Trainer
@@ -102,11 +102,6 @@ def _restored(model: nn.Module):
 def _draw(data: Dataset, k: int, seed: int) -> torch.Tensor:
     """Indices of ``k`` training examples, a seeded random draw (stored data may be class-sorted)."""
     return torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(seed))[:k]
-
-
-def _finite(v: float) -> float | None:
-    """``v``, or None for NaN/Inf (strict JSON has no NaN; the evidence text keeps the value)."""
-    return v if math.isfinite(v) else None
 
 
 def _device(model: nn.Module) -> torch.device:
@@ -205,7 +200,7 @@ def probe_init_loss(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> t
     idx = _draw(data, INIT_EXAMPLES, spec.seed)
     loss, score_std = _init_loss(model, data.x_train[idx].to(device), data.y_train[idx].to(device))
     expected = math.log(data.num_classes)
-    numbers = {"init_loss": _finite(loss), "expected_init_loss": expected, "init_score_std": _finite(score_std)}
+    numbers = {"init_loss": json_safe(loss), "expected_init_loss": expected, "init_score_std": json_safe(score_std)}
     if not math.isfinite(loss):
         return numbers, [Finding("loss_not_finite", "error", f"initial loss is {loss} (scores std {score_std})",
                                  "check the model's forward pass and the input data for overflow", score=1.0)]
@@ -233,12 +228,12 @@ def probe_init_gradients(spec: RunSpec, data: Dataset, make_model: ModelFactory)
     """One backward pass at init (train mode, a batch of ``train.batch_size``): per-layer gradient
     norms of the Linear/Conv weights, first vs last. The lecture's pictures of activations dying
     out (small init) or blowing up (large init) show here before any step is taken."""
-    from babysitter.nn.init import WEIGHTED
+    from babysitter.doctor.instruments import weighted_layers
 
     model = make_model(_spec_without_regularization(spec))
     device = _device(model)
     idx = _draw(data, spec.train.batch_size, spec.seed + 1)
-    layers = [(name, m.weight) for name, m in model.named_modules() if isinstance(m, WEIGHTED)]
+    layers = weighted_layers(model)
     if len(layers) < 2:
         return {"init_grad_norms": None}, []
     with _restored(model):
@@ -250,8 +245,8 @@ def probe_init_gradients(spec: RunSpec, data: Dataset, make_model: ModelFactory)
     first, last = norms[layers[0][0]], norms[layers[-1][0]]
     total = math.sqrt(sum(v * v for v in norms.values())) if all(map(math.isfinite, norms.values())) else math.inf
     ratio = first / last if last > 0 else math.inf
-    numbers = {"init_grad_norms": {k: _finite(v) for k, v in norms.items()}, "init_grad_first_last": _finite(ratio),
-               "init_grad_total": _finite(total)}
+    numbers = {"init_grad_norms": {k: json_safe(v) for k, v in norms.items()}, "init_grad_first_last": json_safe(ratio),
+               "init_grad_total": json_safe(total)}
     where = (f"gradient norms at init: first layer {layers[0][0]} {first:.3g}, last {layers[-1][0]} {last:.3g} "
              f"(ratio {ratio:.3g}), total {total:.3g}")
     if not math.isfinite(total) or total > EXPLODING_AT_INIT:
@@ -366,7 +361,7 @@ def probe_overfit_tiny(spec: RunSpec, data: Dataset, make_model: ModelFactory) -
                 steps, loss = updates, float(F.cross_entropy(logits, y))
                 acc = float((logits.argmax(1) == y).float().mean())
                 break
-    numbers = {"overfit_tiny": {"examples": len(idx), "steps": steps, "train_acc": acc, "final_loss": _finite(loss),
+    numbers = {"overfit_tiny": {"examples": len(idx), "steps": steps, "train_acc": acc, "final_loss": json_safe(loss),
                                 "lr": spec.optim.lr, "optimizer": spec.optim.name}}
     if acc == 1.0:
         return numbers, []
@@ -386,7 +381,7 @@ def probe_gradcheck(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> t
     device = _device(model)
     result = gradient_check(model, data.x_train[idx].to(device), data.y_train[idx].to(device),
                             F.cross_entropy, samples=GRADCHECK_SAMPLES, seed=spec.seed)
-    numbers = {"gradcheck_max_rel_error": _finite(result["max_rel_error"]), "gradcheck": result}
+    numbers = {"gradcheck_max_rel_error": json_safe(result["max_rel_error"]), "gradcheck": result}
     if result["max_rel_error"] <= GRADCHECK_WRONG:
         return numbers, []
     w = result["worst"]

@@ -23,6 +23,7 @@ import math
 
 import torch
 from torch import nn
+from torch.nn.modules.conv import _ConvNd
 
 
 def _fans(w: torch.Tensor) -> tuple[int, int]:
@@ -64,7 +65,7 @@ INITS = {
     "lecun": _lecun,
 }
 
-WEIGHTED = (nn.Linear, nn.Conv1d, nn.Conv2d)
+WEIGHTED = (nn.Linear, _ConvNd)  # the layers with a weight matrix / kernel: init, penalties, instruments
 
 
 @torch.no_grad()
