@@ -23,6 +23,9 @@ JSON = typer.Option(False, "--json", help="Print the machine-readable result on 
 QUIET = typer.Option(False, "--quiet", "-q", help="No progress bar or summary.")
 SET = typer.Option([], "--set", help="Override a spec key, e.g. --set optim.lr=0.01 (repeatable).")
 
+lab = typer.Typer(no_args_is_help=True, help="The lectures' experiments, reproduced: PNGs and a --json summary.")
+app.add_typer(lab, name="lab")
+
 
 def _spec(path: Optional[Path], sets: list[str]):
     from babysitter.spec import load_spec, override

@@ -46,17 +46,20 @@ class Trainer:
 
     ``out_dir``: where metrics.jsonl, checkpoints/ and final.json go (None: keep in memory).
     ``callbacks``: instruments with the hooks of :mod:`babysitter.train.events`.
+    ``param_groups``: the optimizer's parameter groups (e.g. a smaller lr for pretrained layers);
+    None: one group of every parameter that requires grad.
     """
 
     def __init__(self, model: nn.Module, data, spec, out_dir: str | Path | None = None,
-                 callbacks=(), progress: bool = True):
+                 callbacks=(), progress: bool = True, param_groups=None):
         self.spec, self.data = spec, data
         self.device = pick_device(spec.device)
         self.model = model.to(self.device)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         t = spec.train
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
-        self.optimizer = make_optimizer([p for p in model.parameters() if p.requires_grad], spec.optim)
+        groups = param_groups if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
+        self.optimizer = make_optimizer(groups, spec.optim)
         units = t.epochs * (self.steps_per_epoch if spec.schedule.unit == "step" else 1)
         self.schedule = make_schedule(self.optimizer, snapshot_schedule(spec, self.steps_per_epoch), units)
         self.penalty = Penalty(spec.regularize.l1, spec.regularize.l2)
