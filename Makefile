@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test postgres bench clean
+.PHONY: install demo test postgres chromium bench clean
 
 install: $(STAMP)
 
@@ -18,13 +18,23 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/babysit run
 
-test: install postgres
+test: install postgres chromium
 	$(BIN)/python -m pytest
 
 # The multi-machine search test starts a real PostgreSQL server (on loopback, in a temp dir).
 postgres:
 	ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null)
+
+# The report test renders report.html in headless Chromium and checks the screenshot is not blank.
+chromium:
+	command -v chromium >/dev/null 2>&1 || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
+
+# Every benchmark with --json into bench/results/, and the table in bench/RESULTS.md regenerated.
+# A subset: make bench BENCHES="overhead inference"
+bench: install
+	$(BIN)/python bench/record.py $(BENCHES)
 
 clean:
 	rm -rf $(VENV) runs .pytest_cache

@@ -15,7 +15,9 @@ import argparse
 import json
 import os
 import statistics
+import sys
 import time
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -23,6 +25,9 @@ from torch import nn
 from babysitter.nn.fold import fold_batchnorm
 from babysitter.nn.models import build_model
 from babysitter.spec import ModelSpec
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from machine import machine  # noqa: E402
 
 MODELS = {
     "cnn (default MNIST-1D)": ModelSpec(),
@@ -79,13 +84,13 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     rows = [{"name": name, **measure(spec, args.batch, args.repeats)} for name, spec in MODELS.items()]
-    machine = {"cpu_count": os.cpu_count(), "torch": torch.__version__, "threads": torch.get_num_threads(),
-               "batch": args.batch, "repeats": args.repeats}
+    facts = machine()
     if args.json:
-        print(json.dumps({"models": rows, "machine": machine}, indent=2))
+        print(json.dumps({"models": rows, "batch": args.batch, "repeats": args.repeats,
+                          "load_average": os.getloadavg(), "machine": facts}))
         return
-    print(f"batch {args.batch}, {args.repeats} interleaved repeats, median; torch {machine['torch']}, "
-          f"{machine['threads']} threads on {machine['cpu_count']} CPUs")
+    print(f"batch {args.batch}, {args.repeats} interleaved repeats, median; torch {facts['torch']}, "
+          f"{facts['threads']} threads on {facts['cores']} CPUs")
     print(f"{'model':24s} {'unfolded ex/s':>14s} {'folded ex/s':>12s} {'speed-up':>9s} {'max |diff|':>11s}")
     for r in rows:
         print(f"{r['name']:24s} {r['unfolded_eps']:14.0f} {r['folded_eps']:12.0f} {r['speedup']:8.2f}x "

@@ -7,11 +7,14 @@
 
     python bench/search.py            # the full bench (a few minutes on 2 cores)
     python bench/search.py --smoke    # a few trials of each, to check it runs
+    python bench/search.py --json     # one JSON object on stdout (the lines go to stderr)
 """
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -28,17 +31,25 @@ SPACE = {"optim.lr": {"low": 1.0e-5, "high": 1.0e-1, "log": True},
          "regularize.l2": {"low": 1.0e-6, "high": 1.0e-2, "log": True}}
 
 
-def throughput(folder: Path, trials: int) -> None:
+def say(line: str) -> None:
+    print(line, file=sys.stderr)
+
+
+def throughput(folder: Path, trials: int) -> dict:
+    rates = {}
     for workers in (1, 2):
         t0 = time.perf_counter()
         search(DIGITS, {"optim.lr": {"low": 1e-5, "high": 1e-2, "log": True}}, trials=trials, workers=workers,
                storage=str(folder / "bench.log"), study=f"throughput-{workers}", out=folder / f"t{workers}")
         minutes = (time.perf_counter() - t0) / 60
-        print(f"{workers} worker(s): {trials} trials in {minutes * 60:.1f} s = {trials / minutes:.1f} trials/min "
-              f"(process start-up included)")
+        rates[workers] = trials / minutes
+        say(f"{workers} worker(s): {trials} trials in {minutes * 60:.1f} s = {rates[workers]:.1f} trials/min "
+            f"(process start-up included)")
+    return {"trials": trials, "trials_per_min_1": rates[1], "trials_per_min_2": rates[2],
+            "speedup_2_workers": rates[2] / rates[1]}
 
 
-def coarse_to_fine(folder: Path, coarse: int, fine: int, plain: int, short: int = 2, full: int = 5) -> None:
+def coarse_to_fine(folder: Path, coarse: int, fine: int, plain: int, short: int = 2, full: int = 5) -> dict:
     storage = str(folder / "bench.log")
     c = search(MNIST1D, SPACE, trials=coarse, epochs=short, storage=storage, study="c2f", out=folder / "c2f", workers=2)
     f = search(MNIST1D, None, trials=fine, epochs=full, storage=storage, refine="c2f", out=folder / "c2f-fine",
@@ -46,25 +57,32 @@ def coarse_to_fine(folder: Path, coarse: int, fine: int, plain: int, short: int 
     r = search(MNIST1D, SPACE, trials=plain, epochs=full, storage=storage, study="plain", out=folder / "plain",
                workers=2, seed=1)
     best = lambda res: res["best"]["val_acc"] if res["best"] else float("nan")  # noqa: E731
-    print(f"coarse-to-fine ({coarse}+{fine} trials): compute {c['compute_seconds'] + f['compute_seconds']:.1f} s, "
-          f"best val acc {max(best(c), best(f)):.4f}; fine range {f['space']}")
-    print(f"plain random ({plain} trials):      compute {r['compute_seconds']:.1f} s, best val acc {best(r):.4f}")
+    c2f_seconds, c2f_best = c["compute_seconds"] + f["compute_seconds"], max(best(c), best(f))
+    say(f"coarse-to-fine ({coarse}+{fine} trials): compute {c2f_seconds:.1f} s, "
+        f"best val acc {c2f_best:.4f}; fine range {f['space']}")
+    say(f"plain random ({plain} trials):      compute {r['compute_seconds']:.1f} s, best val acc {best(r):.4f}")
     for w in c["warnings"]:
-        print(f"coarse warning: {w}")
+        say(f"coarse warning: {w}")
+    return {"c2f_compute_seconds": c2f_seconds, "c2f_best_val_acc": c2f_best, "plain_compute_seconds": r["compute_seconds"],
+            "plain_best_val_acc": best(r), "compute_ratio": c2f_seconds / r["compute_seconds"]}
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--smoke", action="store_true", help="a few trials of each part")
+    ap.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         if args.smoke:
-            throughput(folder, trials=4)
-            coarse_to_fine(folder, coarse=4, fine=2, plain=4)
+            result = {**throughput(folder, trials=4), **coarse_to_fine(folder, coarse=4, fine=2, plain=4)}
         else:
-            throughput(folder, trials=20)
-            coarse_to_fine(folder, coarse=20, fine=10, plain=60)
+            result = {**throughput(folder, trials=20), **coarse_to_fine(folder, coarse=20, fine=10, plain=60)}
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import machine
+
+    result["machine"] = machine()
+    print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":

@@ -146,10 +146,11 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
             out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default: runs/<name>, numbered if taken)."),
             force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
             sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
-    """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots."""
+    """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots -> report.html."""
     from babysitter.doctor.diagnose import check as run_check
     from babysitter.doctor.diagnose import diagnose as run_diagnose
     from babysitter.doctor.diagnose import monitors
+    from babysitter.report.html import write_report
     from babysitter.report.plots import plot_curves, plot_instruments
     from babysitter.train import run
     from babysitter.train.history import fresh_run_dir, prepare_run_dir, write_json
@@ -171,10 +172,11 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     write_json(out / "diagnosis.json", diagnosis)
     plot_curves(out)
     plot_instruments(out)
+    page = str(write_report(out))
     if as_json:
-        sys.stdout.write(json.dumps({**result, "run_dir": str(out), "diagnosis": diagnosis}) + "\n")
+        sys.stdout.write(json.dumps({**result, "run_dir": str(out), "report": page, "diagnosis": diagnosis}) + "\n")
     elif not quiet:
-        _emit({**result, "run_dir": str(out)}, False, False, f"run: {out}")
+        _emit({**result, "run_dir": str(out), "report": page}, False, False, f"run: {out}")
         _verdict(diagnosis, False, False, "diagnosis")
     if failed is not None:
         raise failed
@@ -251,6 +253,198 @@ def list_cmd(as_json: bool = JSON):
     for e in entries:
         table.add_row(*(Text(e[k]) for k in ("key", "name", "formula", "where")))
     Console().print(table)
+
+
+@app.command()
+def report(run_dir: Path = typer.Argument(..., help="Run dir (finished or killed)."),
+           as_json: bool = JSON, quiet: bool = QUIET):
+    """Write RUN_DIR/report.html: one self-contained page (spec, curves, instruments, diagnosis,
+    final metrics). An older report.html there is replaced: it is derived output."""
+    from babysitter.report.html import build_report
+
+    result = build_report(run_dir)
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    elif not quiet:
+        print(result["report"])
+
+
+@app.command("transfer")
+def transfer_cmd(spec: Path = typer.Argument(..., help="Target run spec (YAML); with --pretrain, the source spec."),
+                 source: Optional[Path] = typer.Option(None, "--from", help="Source run dir (best.pt/last.pt + spec.yaml) or checkpoint .pt."),
+                 strategy: Optional[str] = typer.Option(None, "--strategy", help="linear_probe | finetune_top | finetune_all | auto (default: transfer.strategy)."),
+                 pretrain: Optional[str] = typer.Option(None, "--pretrain", help="Pretrain SPEC as a source instead: supervised | autoencoder | shift."),
+                 out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default: runs/<name>-transfer or -<pretrain kind>, numbered)."),
+                 force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
+                 sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+    """Transfer learning: fine-tune from a pretrained run dir or checkpoint (strategy or the lecture's 2x2 table), or --pretrain a source."""
+    from babysitter.train.history import fresh_run_dir
+    from babysitter.transfer import PRETRAIN, STRATEGIES, pretrain as run_pretrain, transfer
+
+    if (source is None) == (pretrain is None):
+        raise BadInput("usage: babysit transfer SPEC --from RUN_DIR|CHECKPOINT [--strategy S]   "
+                       "or: babysit transfer SOURCE_SPEC --pretrain supervised|autoencoder|shift [--out DIR]")
+    if strategy is not None and strategy not in (*STRATEGIES, "auto"):
+        raise BadInput(f"--strategy: unknown strategy '{strategy}'; valid: {', '.join((*STRATEGIES, 'auto'))}")
+    if pretrain is not None and pretrain not in PRETRAIN:
+        raise BadInput(f"--pretrain: unknown kind '{pretrain}'; valid: {', '.join(PRETRAIN)}")
+    resolved = _spec(spec, sets)
+    out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-{pretrain or 'transfer'}")
+    progress = not (quiet or as_json)
+    if pretrain is not None:
+        result = run_pretrain(resolved, out, pretrain, force=force, progress=progress)
+    else:
+        result = transfer(resolved, source, out, strategy=strategy, force=force, progress=progress)
+    if (out / "metrics.jsonl").is_file():
+        from babysitter.report.plots import plot_curves
+
+        plot_curves(out)
+    decision = result.get("transfer")
+    if as_json or decision is None:
+        _emit({**result, "run_dir": str(out)}, as_json, quiet, f"{pretrain or 'transfer'}: {out}")
+    else:
+        shown = {k: v for k, v in result.items() if k != "transfer"}
+        shown.update({f"transfer.{k}": decision[k] for k in ("strategy", "cell", "frozen", "reason") if k in decision})
+        _emit({**shown, "run_dir": str(out)}, False, quiet, f"transfer: {out}")
+
+
+LAB_OUT = typer.Option(None, "--out", help="Output folder (default runs/lab/<name>, numbered).")
+LAB_FORCE = typer.Option(False, "--force", help="Replace an existing --out folder.")
+LAB_SEED = typer.Option(0, "--seed", help="Seed of every run of the lab (data split, weights, noise).")
+
+
+def _lab_cell(value, float_format: str = ".3g") -> str:
+    """One value of a lab's table or claim as text (None: -)."""
+    return format(value, float_format) if isinstance(value, float) else "-" if value is None else str(value)
+
+
+def _lab_table(rows: list[dict], columns: list[str], title: str):
+    """A rich Table of ``rows`` (a summary's runs), one column per key: floats to 3 decimals, None as -."""
+    from rich.table import Table
+
+    table = Table(*columns, title=title)
+    for r in rows:
+        table.add_row(*(_lab_cell(r[c], ".3f") for c in columns))
+    return table
+
+
+def _show_lab(summary: dict, table, as_json: bool, quiet: bool, notes: tuple[str, ...] = ()) -> None:
+    """--json: the summary alone on stdout. Else the lab's rich ``table``, the ``notes`` lines, every
+    claim ({"claim", "measured", "holds"}; then the summary's "observations", if any) as
+    "holds: yes/no" with what was measured, the plots and the animation (if any)."""
+    if as_json:
+        sys.stdout.write(json.dumps(summary) + "\n")
+        return
+    if quiet:
+        return
+    from rich.console import Console
+    from rich.text import Text
+
+    console = Console(highlight=False)
+    console.print(table)
+    for line in notes:
+        console.print(line, markup=False)
+    observations = summary.get("observations", [])
+    for n, c in enumerate([*summary["claims"], *observations]):
+        if n == len(summary["claims"]):
+            console.print("observations (not among the lecture's claims):")
+        verdict = ("holds: yes", "green") if c["holds"] else ("holds: no ", "red")
+        console.print(Text.assemble(verdict, "  ", c["claim"]))
+        console.print(f"             measured: {_lab_cell(c['measured'])}", markup=False)
+    for path in [*summary["plots"], *([summary["animation"]] if summary.get("animation") else [])]:
+        console.print(f"plot: {path}", markup=False)
+
+
+@lab.command("init-stats")
+def lab_init_stats(out: Optional[Path] = LAB_OUT, force: bool = LAB_FORCE, seed: int = LAB_SEED,
+                   as_json: bool = JSON, quiet: bool = QUIET):
+    """Lecture 6: activation mean/std/histograms through 10 layers for small/normal/xavier/he x tanh/relu."""
+    from babysitter.lab import init_stats
+
+    summary = init_stats.run(out, progress=not (quiet or as_json), force=force, seed=seed)
+    _show_lab(summary, init_stats.table(summary), as_json, quiet)
+
+
+@lab.command("optimizers")
+def lab_optimizers(out: Optional[Path] = LAB_OUT, force: bool = LAB_FORCE, seed: int = LAB_SEED,
+                   problems: Optional[str] = typer.Option(None, "--problems", help="Comma-separated: quadratic,saddle,rosenbrock,noisy (default all)."),
+                   optimizers: Optional[str] = typer.Option(None, "--optimizers", help="Comma-separated optimizer names (default: the lecture's nine)."),
+                   max_steps: int = typer.Option(2000, "--max-steps", help="Step budget per run."),
+                   gif: bool = typer.Option(True, "--gif/--no-gif", help="Also animate the first problem (kept if < 1 MB)."),
+                   as_json: bool = JSON, quiet: bool = QUIET):
+    """Lecture 7: optimizers on 2-D problems: trajectories over contours and steps to tolerance."""
+    from babysitter.lab import optimizers as lab_opt
+
+    summary = lab_opt.run(out, progress=not (quiet or as_json), force=force, problems=problems,
+                          optimizers=optimizers, max_steps=max_steps, seed=seed, gif=gif)
+    _show_lab(summary, lab_opt.table(summary), as_json, quiet)
+
+
+def _lab_list(value: Optional[str], convert=str) -> Optional[list]:
+    """'a,b,c' -> [a, b, c] converted (None stays None); BadInput on a value that does not convert."""
+    if value is None:
+        return None
+    try:
+        return [convert(v.strip()) for v in value.split(",") if v.strip()]
+    except ValueError:
+        raise BadInput(f"expected a comma-separated list of {convert.__name__} values, got '{value}'") from None
+
+
+@lab.command("activations")
+def lab_activations(out: Optional[Path] = LAB_OUT, force: bool = LAB_FORCE, seed: int = LAB_SEED,
+                    epochs: int = typer.Option(20, "--epochs", min=1, help="Epochs per activation."),
+                    dataset: str = typer.Option("mnist1d", "--dataset", help="mnist1d | digits | fashion-mnist"),
+                    activations: Optional[str] = typer.Option(None, "--activations", help="Comma-separated (default sigmoid,tanh,relu,leaky_relu,elu,maxout)."),
+                    target: float = typer.Option(0.75, "--target", help="Training accuracy to reach (Krizhevsky: 25% error)."),
+                    as_json: bool = JSON, quiet: bool = QUIET):
+    """Lecture 6: epochs to a target training accuracy per activation (ReLU vs tanh), dead ReLUs vs lr."""
+    from babysitter.lab import activations as lab_act
+
+    chosen = _lab_list(activations) or lab_act.DEFAULT_ACTIVATIONS
+    summary = lab_act.run(out, progress=not (quiet or as_json), force=force, seed=seed, epochs=epochs,
+                          dataset=dataset, activations=chosen, target_acc=target)
+    speedup = summary["relu_vs_tanh_speedup"]
+    dead = ", ".join(f"lr {d['lr']:g}: {'diverged' if d['dead_fraction'] is None else format(d['dead_fraction'], '.0%')}"
+                     for d in summary["dead_relu"])
+    notes = (f"relu vs tanh speedup: {'-' if speedup is None else format(speedup, '.2f') + 'x'}", f"dead ReLUs: {dead}")
+    table = _lab_table(summary["runs"], ["activation", "init", "epochs_to_target", "test_acc"],
+                       f"activations: epochs to {target:.0%} training accuracy")
+    _show_lab(summary, table, as_json, quiet, notes)
+
+
+@lab.command("regularization")
+def lab_regularization(out: Optional[Path] = LAB_OUT, force: bool = LAB_FORCE, seed: int = LAB_SEED,
+                       epochs: int = typer.Option(60, "--epochs", min=1, help="Epochs per variant."),
+                       dataset: str = typer.Option("mnist1d", "--dataset", help="mnist1d | digits | fashion-mnist"),
+                       examples: int = typer.Option(500, "--examples", min=1, help="Training examples (the small-data task)."),
+                       variants: Optional[str] = typer.Option(None, "--variants", help="Comma-separated (default: none,l2,dropout,dropconnect,augmentation,batch_norm,resnet,stochastic_depth)."),
+                       as_json: bool = JSON, quiet: bool = QUIET):
+    """Lectures 6-7: train vs val accuracy per regulariser on a small training set (the gap)."""
+    from babysitter.lab import regularization as lab_reg
+
+    summary = lab_reg.run(out, progress=not (quiet or as_json), force=force, seed=seed, epochs=epochs,
+                          dataset=dataset, train_examples=examples, only=_lab_list(variants))
+    table = _lab_table(summary["runs"], ["variant", "baseline", "train_acc", "val_acc", "gap", "test_acc"],
+                       f"regularization: {summary['train_examples']} training examples")
+    _show_lab(summary, table, as_json, quiet)
+
+
+@lab.command("batchnorm")
+def lab_batchnorm(out: Optional[Path] = LAB_OUT, force: bool = LAB_FORCE, seed: int = LAB_SEED,
+                  epochs: int = typer.Option(8, "--epochs", min=1, help="Epochs per run."),
+                  dataset: str = typer.Option("mnist1d", "--dataset", help="mnist1d | digits | fashion-mnist"),
+                  lrs: Optional[str] = typer.Option(None, "--lrs", help="Comma-separated learning rates (default 0.01,0.03,0.1,0.3,1,3)."),
+                  inits: Optional[str] = typer.Option(None, "--inits", help="Comma-separated inits (default small,xavier,he)."),
+                  as_json: bool = JSON, quiet: bool = QUIET):
+    """Lecture 6: with and without batch norm across learning rates and inits (val accuracy heatmaps)."""
+    from babysitter.lab import batchnorm as lab_bn
+
+    grid = {k: v for k, v in (("lrs", _lab_list(lrs, float)), ("inits", _lab_list(inits))) if v}
+    summary = lab_bn.run(out, progress=not (quiet or as_json), force=force, seed=seed, epochs=epochs,
+                         dataset=dataset, **grid)
+    table = _lab_table(summary["runs"], ["norm", "init", "lr", "val_acc", "diverged"],
+                       f"batchnorm: final val accuracy after {epochs} epochs")
+    _show_lab(summary, table, as_json, quiet)
 
 
 def main() -> None:

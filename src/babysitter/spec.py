@@ -156,6 +156,32 @@ class DoctorSpec(Section):
     every: int = Field(25, gt=0)
 
 
+class TransferSpec(Section):
+    """Transfer learning (``babysit transfer``): how a pretrained network is reused.
+
+    ``strategy``: linear_probe (frozen backbone + new linear head), finetune_top (the top
+    ``top_k`` blocks below the head train too), finetune_all, or auto (the lecture's 2x2 table:
+    target examples per class below ``small_per_class`` is "little data"; the target is "similar"
+    when the feature-statistics distance to the source's batch-norm statistics is at most
+    ``similar_distance``, or -- a model without batch norm -- when a linear probe on the source
+    features beats one on randomly initialised copies by at least ``similar_gain``).
+    Pretrained layers learn at ``optim.lr * backbone_lr_ratio``; the head at ``optim.lr``.
+    ``unfreeze_epoch``: from that epoch on, every block trains.
+    ``pretrain``: what ``--pretrain`` does on a source spec: supervised | autoencoder | shift.
+    """
+
+    strategy: Literal["linear_probe", "finetune_top", "finetune_all", "auto"] = "auto"
+    top_k: int = Field(1, ge=1)
+    backbone_lr_ratio: float = Field(0.1, gt=0.0, le=1.0)
+    unfreeze_epoch: int | None = Field(None, ge=1)
+    freeze: list[str] = []                # named blocks kept frozen whatever the strategy
+    small_per_class: int = Field(100, ge=1)
+    similar_distance: float = Field(0.2, gt=0.0)
+    similar_gain: float = Field(0.05, ge=0.0, le=1.0)
+    source_preprocess: bool = True        # apply the source run's fitted preprocess.pt to the target
+    pretrain: Literal["supervised", "autoencoder", "shift"] = "supervised"
+
+
 class RunSpec(Section):
     name: str = "run"
     seed: int = 0
@@ -167,6 +193,7 @@ class RunSpec(Section):
     regularize: RegularizeSpec = RegularizeSpec()
     train: TrainSpec = TrainSpec()
     doctor: DoctorSpec = DoctorSpec()
+    transfer: TransferSpec = TransferSpec()
 
     @model_validator(mode="after")
     def _batch_norm_needs_two(self):

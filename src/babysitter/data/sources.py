@@ -12,6 +12,11 @@ BadInput listing the valid ones. Canonical x shapes (float32, images scaled to [
     mnist           (N, 1, 28, 28)   IDX files / 255; 60000 / 10000
     cifar10         (N, 3, 32, 32)   python pickle batches / 255; 50000 / 10000
     npz             (N, ...)         arrays x, y [, x_test, y_test] as stored
+
+Two ``data.options`` apply to every source (taken out before the loader sees the rest):
+``classes: [5, 6, 7, 8, 9]`` keeps only those classes, train and test, relabelled 0..K-1 in the
+order given; ``per_class: N`` keeps the first N training examples of each class (after the
+validation split, like ``subset``) -- the few labelled examples of a transfer target.
 """
 
 from __future__ import annotations
@@ -344,9 +349,51 @@ def split_validation(n: int, fraction: float, seed: int) -> tuple[np.ndarray, np
     return perm[n_val:], perm[:n_val]
 
 
+GENERIC_OPTIONS = ("classes", "per_class")
+
+
 def load_data(spec: DataSpec, seed: int) -> Dataset:
-    """Load ``spec.source`` (a DataSpec) and build the :class:`Dataset` (see :func:`from_arrays`)."""
-    return from_arrays(*SOURCES[spec.source](spec.path, **spec.options), spec=spec, seed=seed, name=spec.source)
+    """Load ``spec.source`` (a DataSpec) and build the :class:`Dataset` (see :func:`from_arrays`);
+    the generic options ``classes`` and ``per_class`` apply to any source."""
+    options = {k: v for k, v in spec.options.items() if k not in GENERIC_OPTIONS}
+    arrays = SOURCES[spec.source](spec.path, **options)
+    if "classes" in spec.options:
+        arrays = select_classes(*arrays, spec.options["classes"])
+    return from_arrays(*arrays, spec=spec, seed=seed, name=spec.source)
+
+
+def select_classes(x_train, y_train, x_test, y_test, classes) -> Arrays:
+    """Keep the examples of ``classes`` (a list of distinct labels), relabelled 0..K-1 in that order."""
+    ok = (isinstance(classes, list) and len(classes) >= 2 and len(set(classes)) == len(classes)
+          and all(isinstance(c, int) and not isinstance(c, bool) and c >= 0 for c in classes))
+    if not ok:
+        raise BadInput(f"data.options.classes must be a list of at least 2 distinct labels >= 0, got {classes!r}")
+    y_train, y_test = np.asarray(y_train), np.asarray(y_test)
+    absent = [c for c in classes if not (y_train == c).any()]
+    if absent:
+        raise BadInput(f"data.options.classes: no training example of class {absent}; "
+                       f"the labels present are {sorted(set(y_train.tolist()))}")
+    relabel = {c: k for k, c in enumerate(classes)}
+    out = []
+    for x, y in ((x_train, y_train), (x_test, y_test)):
+        keep = np.isin(y, classes)
+        out += [np.asarray(x)[keep], np.array([relabel[c] for c in y[keep].tolist()], dtype=np.int64)]
+    return tuple(out)
+
+
+def first_per_class(y: np.ndarray, n: Any) -> np.ndarray:
+    """Positions of the first ``n`` entries of each class in ``y`` (in ``y``'s order)."""
+    if isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1:
+        raise BadInput(f"data.options.per_class must be an integer >= 1, got {n!r}")
+    counts = np.bincount(y)
+    short = np.flatnonzero(counts < n)
+    if len(short):
+        raise BadInput(f"data.options.per_class {n}: class {short[0]} has only {counts[short[0]]} "
+                       f"training examples after the validation split")
+    rank = np.zeros(len(y), dtype=np.int64)
+    for c in range(len(counts)):
+        rank[y == c] = np.arange(counts[c])
+    return np.flatnonzero(rank < n)
 
 
 def from_arrays(x_train, y_train, x_test, y_test, spec: DataSpec, seed: int, name: str = "arrays") -> Dataset:
@@ -354,8 +401,9 @@ def from_arrays(x_train, y_train, x_test, y_test, spec: DataSpec, seed: int, nam
 
     1. the train/test arrays, checked (shapes, NaN/Inf, labels 0..C-1);
     2. validation carved from TRAIN only (:func:`split_validation` with ``seed``); test untouched;
-    3. ``subset``: the first N of the remaining (shuffled) training examples;
-    4. the Preprocessor fitted on that training split, applied unchanged to train/val/test.
+    3. ``options.per_class``: the first N of each class of the remaining (shuffled) training examples;
+    4. ``subset``: the first N of the remaining (shuffled) training examples;
+    5. the Preprocessor fitted on that training split, applied unchanged to train/val/test.
     ``spec.source`` and ``spec.path`` are not used here.
     """
     x_train, y_train, x_test, y_test = (a.detach().cpu().numpy() if isinstance(a, Tensor) else np.asarray(a)
@@ -366,6 +414,8 @@ def from_arrays(x_train, y_train, x_test, y_test, spec: DataSpec, seed: int, nam
         raise BadInput(f"data: train examples have shape {x_train.shape[1:]} but test examples {x_test.shape[1:]}")
     num_classes = _num_classes(y_train, y_test)
     train, val = split_validation(len(x_train), spec.val_fraction, seed)
+    if spec.options.get("per_class") is not None:
+        train = train[first_per_class(y_train[train], spec.options["per_class"])]
     if spec.subset is not None:
         if spec.subset > len(train):
             raise BadInput(f"data.subset {spec.subset} exceeds the {len(train)} training examples left after validation")

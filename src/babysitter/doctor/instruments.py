@@ -420,7 +420,7 @@ class NonFinite(Instrument):
 class LossTrace(Instrument):
     """The training loss per window of ``every`` steps, kept on the device (no sync).
 
-    Each step writes its loss into a device buffer of ``every`` slots (one copy). When a window
+    Each step keeps a reference to its (detached) loss; no tensor op until the window closes. When a window
     closes (``trainer.step % every == 0``, and the partial window at fit end if n >= 2), with
     ``t = 0..n-1`` the step in the window:
 
@@ -437,24 +437,20 @@ class LossTrace(Instrument):
     def __init__(self, every: int = 25):
         super().__init__(every)
         self.names = list(self.FIELDS)
-        self._buf: torch.Tensor | None = None      # (every,) this window's losses, on the device
-        self._n = 0
+        self._window: list[torch.Tensor] = []       # this window's losses (0-dim, on the device)
         self._first: torch.Tensor | None = None
 
     def after_step(self, trainer):
         loss = trainer.loss.detach()
-        if self._buf is None:
-            self._buf = torch.zeros(self.every, device=loss.device)
         if self._first is None:
             self._first = loss.float().clone()
-        self._buf[self._n] = loss
-        self._n += 1
-        if trainer.step % self.every == 0 or self._n == self.every:
+        self._window.append(loss)
+        if trainer.step % self.every == 0 or len(self._window) == self.every:
             self._close(trainer.step)
 
     def _close(self, step: int) -> None:
-        n = self._n
-        w = self._buf[:n]
+        n = len(self._window)
+        w = torch.stack(self._window).float()
         mean = w.mean()
         d = w - mean
         var = (d * d).mean()
@@ -466,10 +462,10 @@ class LossTrace(Instrument):
         else:
             slope, noise = torch.zeros_like(mean), torch.zeros_like(mean)
         self.series.add(step, torch.stack((mean, var.sqrt(), noise, slope)))
-        self._n = 0
+        self._window = []
 
     def after_fit(self, trainer):
-        if self._n >= 2:
+        if len(self._window) >= 2:
             self._close(trainer.step)
         self.series.flush()
 
@@ -480,11 +476,11 @@ class LossTrace(Instrument):
                         "first_loss": first, "first_window_loss": cols["mean"][0] if cols["mean"] else None})
 
     def state_dict(self) -> dict:
-        return {**super().state_dict(), "buffer": self._buf, "n": self._n, "first": self._first}
+        return {**super().state_dict(), "window": list(self._window), "first": self._first}
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self._buf, self._n, self._first = state["buffer"], state["n"], state["first"]
+        self._window, self._first = list(state["window"]), state["first"]
 
 
 class RegShare(Instrument):
@@ -499,10 +495,12 @@ class RegShare(Instrument):
         super().__init__(every)
         self.names = ["share", "penalty", "loss"]
 
-    @torch.no_grad()
     def after_step(self, trainer):
-        if not self.due(trainer.step - 1):
-            return
+        if self.due(trainer.step - 1):
+            self._record(trainer)
+
+    @torch.no_grad()
+    def _record(self, trainer):
         decayed = [g for g in trainer.optimizer.param_groups if (g.get("weight_decay") or 0.0) > 0]
         if not trainer.penalty and not decayed:
             return

@@ -1,7 +1,9 @@
 """A rich progress bar for training: one bar for the whole run, with loss, accuracy and lr.
 
 The loss shown is the running mean of the epoch so far; it is read from the device only every
-``every`` steps so the bar does not force a sync on each step.
+``every`` steps so the bar does not force a sync on each step, and the bar moves by ``every``
+steps at a time (rich takes a lock per update). Disabled (``enabled=False``), the trainer does
+not call it per step at all.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from rich.progress import Progress as RichProgress
 class Progress:
     def __init__(self, enabled: bool = True, every: int = 20):
         self.enabled, self.every = enabled, every
-        self.bar, self.task, self.val = None, None, ""
+        self.bar, self.task, self.val, self.pending = None, None, "", 0
 
     def __enter__(self):
         if self.enabled:
@@ -37,18 +39,22 @@ class Progress:
             self.task = self.bar.add_task("", total=(epochs - epoch) * steps, stats="")
         self.bar.update(self.task, description=f"epoch {epoch + 1}/{epochs}")
 
-    def advance(self, trainer, loss_sum, correct, seen: int) -> None:
+    def advance(self, trainer, meter) -> None:
+        """One step done; every ``every`` steps show ``meter.means()`` (an EpochMeter: one sync)."""
         if self.bar is None:
             return
-        self.bar.advance(self.task)
+        self.pending += 1
         if trainer.step % self.every == 0:
             lr = trainer.optimizer.param_groups[0]["lr"]
-            stats = f"loss {loss_sum.item() / seen:.3f} acc {correct.item() / seen:.3f} lr {lr:.1e}{self.val}"
-            self.bar.update(self.task, stats=stats)
+            loss, acc = meter.means()
+            stats = f"loss {loss:.3f} acc {acc:.3f} lr {lr:.1e}{self.val}"
+            self.bar.update(self.task, advance=self.pending, stats=stats)
+            self.pending = 0
 
     def end_epoch(self, row: dict) -> None:
         if self.bar is None:
             return
         self.val = f" val {row['val_acc']:.3f}" if row["val_acc"] is not None else ""
-        self.bar.update(self.task, stats=f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} "
-                                         f"lr {row['lr']:.1e}{self.val}")
+        stats = f"loss {row['train_loss']:.3f} acc {row['train_acc']:.3f} lr {row['lr']:.1e}{self.val}"
+        self.bar.update(self.task, advance=self.pending, stats=stats)
+        self.pending = 0

@@ -5,14 +5,21 @@
 Data stays in memory as tensors on the device; each epoch draws its order (and augmentation)
 from a generator seeded by (seed, epoch), and reseeds torch's global RNG (dropout masks) the
 same way, so a run resumed from an epoch checkpoint continues exactly as if never stopped.
+
+The step is kept free of per-step Python work a plain PyTorch loop does not do (bench/overhead.py
+measures the difference): no ``.item()`` sync, a hook is called only when an instrument listens,
+a constant schedule is never stepped, and the epoch's loss and accuracy are added up in batches
+(:class:`EpochMeter`) instead of with a few tiny tensor ops per step.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from pathlib import Path
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -37,8 +44,79 @@ def pick_device(name: str) -> torch.device:
     return torch.device(name)
 
 
+def cpu_threads() -> int:
+    """CPUs this process may run on: its affinity mask, capped by a cgroup v2 CPU quota
+    (``cpu.max``: a container limited to 2 CPUs on a 64-core host gets 2, not 64)."""
+    n = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    try:
+        quota, period = Path("/sys/fs/cgroup/cpu.max").read_text().split()[:2]
+        if quota != "max":
+            n = min(n, max(1, math.ceil(int(quota) / int(period))))
+    except (OSError, ValueError):
+        pass
+    return n
+
+
+def fit_threads(device: torch.device) -> None:
+    """Lower torch's intra-op threads to :func:`cpu_threads` when training on the CPU. torch
+    starts one per core it sees; more threads than the CPUs actually granted oversubscribe them
+    and make each small step wait on the slowest thread. Never raises a count set by the user."""
+    if device.type == "cpu" and torch.get_num_threads() > (n := cpu_threads()):
+        torch.set_num_threads(n)
+
+
 def epoch_seed(seed: int, epoch: int) -> int:
     return seed * 1_000_003 + epoch
+
+
+class EpochMeter:
+    """The epoch's running training loss and accuracy, without a device op or sync per step:
+
+        train_loss = sum_b n_b L_b / N        train_acc = #{i : argmax_k s_ik = y_i} / N
+
+    over the batches b so far (``n_b`` examples, mean loss ``L_b``; ``s: (n_b, C)`` the scores).
+    ``add`` only keeps references (loss: 0-dim, logits: (n_b, C), y: (n_b,)). The correct count
+    is taken on the device for all kept batches at once, when they hold ``max_elements`` scores
+    or when read. The loss sum is formed when read, in float32 and in step order, so it equals
+    bit for bit ``loss_sum += L_b * n_b`` done on the device every step (reading syncs once).
+    """
+
+    def __init__(self, device: torch.device, max_elements: int = 1 << 20):
+        self.max_elements, self.seen, self.kept = max_elements, 0, 0
+        self.losses, self.sizes, self.logits, self.targets = [], [], [], []
+        self.correct = torch.zeros((), dtype=torch.long, device=device)
+        self.loss_sum = np.float32(0.0)
+
+    def add(self, loss: torch.Tensor, logits: torch.Tensor, y: torch.Tensor) -> None:
+        n = len(y)
+        self.seen += n
+        self.losses.append(loss.detach())
+        self.sizes.append(n)
+        self.logits.append(logits.detach())
+        self.targets.append(y)
+        self.kept += logits.numel()
+        if self.kept >= self.max_elements:
+            self._count()
+
+    def _count(self) -> None:
+        if self.logits:
+            hits = torch.cat(self.logits).argmax(1) == torch.cat(self.targets)
+            self.correct += hits.sum()
+            self.logits, self.targets, self.kept = [], [], 0
+
+    def means(self) -> tuple[float, float]:
+        """(train_loss, train_acc) of the batches so far (nan, nan before the first)."""
+        self._count()
+        if self.losses:
+            weighted = torch.stack(self.losses) * torch.tensor(self.sizes, device=self.correct.device)
+            total = self.loss_sum
+            with np.errstate(all="ignore"):  # an overflowing loss must give inf, as on the device
+                for v in weighted.float().cpu().numpy():
+                    total = np.float32(total + v)
+            self.loss_sum, self.losses, self.sizes = total, [], []
+        if not self.seen:
+            return math.nan, math.nan
+        return float(self.loss_sum) / self.seen, self.correct.item() / self.seen
 
 
 class Trainer:
@@ -61,9 +139,14 @@ class Trainer:
         groups = param_groups if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(groups, spec.optim)
         units = t.epochs * (self.steps_per_epoch if spec.schedule.unit == "step" else 1)
-        self.schedule = make_schedule(self.optimizer, snapshot_schedule(spec, self.steps_per_epoch), units)
+        schedule = snapshot_schedule(spec, self.steps_per_epoch)
+        self.schedule = make_schedule(self.optimizer, schedule, units)
+        # a constant lr never changes, so its scheduler is never stepped (its state stays at 0)
+        self.schedule_unit = None if schedule.name == "constant" else schedule.unit
         self.penalty = Penalty(spec.regularize.l1, spec.regularize.l2)
         self.weights = penalized_weights(model)
+        self.max_norm = spec.regularize.max_norm
+        self.clips = t.clip_value is not None or t.clip_norm is not None
         self.augment = make_augment(spec.data.augment)
         self.needs_closure = spec.optim.name in NEEDS_CLOSURE
         self.callbacks = list(callbacks)
@@ -82,28 +165,29 @@ class Trainer:
         """One optimizer step on the batch ``x: (B, ...)``, ``y: (B,)``; returns (loss, logits)."""
         if self.needs_closure:
             return self._closure_step(x, y)
-        reg = self.spec.regularize
+        hooks = self.hooks
         logits = self.model(x)                                          # forward
         loss = self.loss_fn(logits, y)
         self.logits, self.loss = logits, loss
-        fire(self.hooks["after_forward"], "after_forward", self)
+        if hooks["after_forward"]:
+            fire(hooks["after_forward"], "after_forward", self)
         total = loss + self.penalty(self.weights) if self.penalty else loss   # loss + penalty
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()                                                # backward
-        fire(self.hooks["after_backward"], "after_backward", self)
-        self._clip()                                                    # clip
+        if hooks["after_backward"]:
+            fire(hooks["after_backward"], "after_backward", self)
+        if self.clips:                                                  # clip
+            self._clip()
         self.optimizer.step()                                           # step
-        if reg.max_norm is not None:                                    # constraints
-            apply_max_norm(self.weights, reg.max_norm)
-        if self.spec.schedule.unit == "step":                           # schedule
+        if self.max_norm is not None:                                   # constraints
+            apply_max_norm(self.weights, self.max_norm)
+        if self.schedule_unit == "step":                                # schedule
             self.schedule.step()
         return loss, logits
 
     def _closure_step(self, x, y):
         """The same step for optimizers that re-evaluate the loss (L-BFGS, Newton): a closure.
         ``closure(backward=False)`` returns the loss with its graph (Newton differentiates it twice)."""
-        reg = self.spec.regularize
-
         def closure(backward: bool = True):
             self.optimizer.zero_grad(set_to_none=True)
             total = self.loss_fn(self.model(x), y)
@@ -115,9 +199,9 @@ class Trainer:
             return total
 
         self.optimizer.step(closure)
-        if reg.max_norm is not None:
-            apply_max_norm(self.weights, reg.max_norm)
-        if self.spec.schedule.unit == "step":
+        if self.max_norm is not None:
+            apply_max_norm(self.weights, self.max_norm)
+        if self.schedule_unit == "step":
             self.schedule.step()
         with torch.no_grad():
             logits = self.model(x)
@@ -139,31 +223,31 @@ class Trainer:
         g = torch.Generator().manual_seed(epoch_seed(self.spec.seed, self.epoch))
         torch.manual_seed(epoch_seed(self.spec.seed, self.epoch))
         order = torch.randperm(n, generator=g).to(self.device)
-        loss_sum = torch.zeros((), device=self.device)
-        correct = torch.zeros((), device=self.device, dtype=torch.long)
-        seen = 0
+        end = n - 1 if bs > 1 and n > 1 and n % bs == 1 else n  # a 1-example tail: batch norm cannot train on it
+        meter = EpochMeter(self.device)
+        after_step, augment = self.hooks["after_step"], self.augment
+        advance = self.progress.advance if self.progress.enabled else None
         self.model.train()
         self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
-        for start in range(0, n, bs):
+        for start in range(0, end, bs):
             idx = order[start:start + bs]
-            if len(idx) == 1 and bs > 1 and seen:  # a 1-example tail batch: batch norm cannot train on it
-                break
             x, y = x_train[idx], y_train[idx]
-            if self.augment is not None:
-                x = self.augment(x, g)
+            if augment is not None:
+                x = augment(x, g)
             self.x, self.y = x, y
             loss, logits = self.train_step(x, y)
             self.step += 1
-            fire(self.hooks["after_step"], "after_step", self)
-            loss_sum += loss.detach() * len(y)
-            correct += (logits.detach().argmax(1) == y).sum()
-            seen += len(y)
-            self.progress.advance(self, loss_sum, correct, seen)
+            if after_step:
+                fire(after_step, "after_step", self)
+            meter.add(loss, logits, y)
+            if advance is not None:
+                advance(self, meter)
             if self.stop_reason is not None or self.stop_requested:  # set by an instrument or a budget
                 break
-        if self.spec.schedule.unit == "epoch":
+        if self.schedule_unit == "epoch":
             self.schedule.step()
-        return {"train_loss": loss_sum.item() / seen, "train_acc": correct.item() / seen}
+        train_loss, train_acc = meter.means()
+        return {"train_loss": train_loss, "train_acc": train_acc}
 
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> tuple[float, float]:
@@ -188,6 +272,7 @@ class Trainer:
             self.load_state(load_checkpoint(self.out_dir / "checkpoints" / "last.pt", map_location=dev))
         self.history = History(self.out_dir / "metrics.jsonl" if self.out_dir else None, self.history.rows)
         x_train, y_train = d.x_train.to(dev), d.y_train.to(dev)
+        fit_threads(dev)
         fire(self.hooks["before_fit"], "before_fit", self)
         with self.progress:
             while self.epoch < self.spec.train.epochs and self.stop_reason is None and not self.stop_requested:
