@@ -37,7 +37,8 @@ BEGIN, END = "<!-- results:begin -->", "<!-- results:end -->"
 
 # The full (not --quick/--smoke) invocation of each bench; "--json" is always added.
 INVOCATIONS: dict[str, list[str]] = {
-    "overhead": [],          # 6000 steps, 5 interleaved repeats
+    "overhead": ["--threads", "1"],  # 6000 steps, 5 interleaved repeats; at 2 threads this tiny
+                                     # CNN's step time varies 11-19 s per run (OpenMP), 1 thread is steady
     "inference": [],
     "default_recipe": [],
     "speedrun": [],

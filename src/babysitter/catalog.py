@@ -50,6 +50,15 @@ FORMULAS = {
                         "whiten": "(x - mu) U diag(1/sqrt(S + eps)) U^T"},
     "data.augment": {"flip": "x[..., ::-1] with p 0.5", "crop:P": "random HxW window of the P-padded image",
                      "shift:S": "x[t - s], s ~ U{-S..S}, zero fill", "jitter:F": "(x - m) c + m + b"},
+    "transfer.strategy": {
+        "linear_probe": "frozen backbone, train only a new head: scores = W h(x) + b",
+        "finetune_top": "train the head + top k blocks; backbone lr = lr x backbone_lr_ratio",
+        "finetune_all": "train every block; pretrained layers at lr x backbone_lr_ratio",
+        "auto": "the 2x2 table: little data? x similar (measured: BN-statistics KL / probe gain)?"},
+    "transfer.pretrain": {
+        "supervised": "an ordinary run on the source labels",
+        "autoencoder": "min ||g(h(x)) - x||^2, encoder h = the backbone",
+        "shift": "classify s of x rolled by s in {-S..S} (self-supervised)"},
     "tools": {"gradcheck": "|a - n| / max(|a| + |n|), n = (f(w+h) - f(w-h)) / 2h",
               "bn_folding": "W' = g W / sqrt(var + eps), b' = g (b - mu) / sqrt(var + eps) + beta"},
 }
@@ -62,6 +71,8 @@ WHERE = {
     "regularize": "babysitter.optim.penalties", "train": "babysitter.train.trainer",
     "data.source": "babysitter.data.sources", "data.preprocess": "babysitter.data.preprocess",
     "data.augment": "babysitter.data.augment", "train.ensemble": "babysitter.train.ensemble",
+    "transfer.strategy": "babysit transfer (babysitter.transfer.strategy)",
+    "transfer.pretrain": "babysit transfer --pretrain (babysitter.transfer.pretrain)",
     "tools": "babysit gradcheck (babysitter.gradcheck), babysitter.nn.fold",
 }
 
@@ -77,6 +88,8 @@ def registries() -> dict[str, list[str]]:
     from babysitter.nn.models import MODELS
     from babysitter.optim.optimizers import OPTIMIZERS
     from babysitter.optim.schedules import SCHEDULES
+    from babysitter.transfer.pretrain import PRETRAIN
+    from babysitter.transfer.strategy import STRATEGIES
 
     return {
         "model.kind": list(MODELS), "model.activation": list(ACTIVATIONS), "model.init": list(INITS),
@@ -86,6 +99,7 @@ def registries() -> dict[str, list[str]]:
         "regularize": list(FORMULAS["regularize"]), "train": list(FORMULAS["train"]),
         "train.ensemble": list(FORMULAS["train.ensemble"]),
         "data.source": list(SOURCES), "data.preprocess": list(STEPS), "data.augment": list(AUGMENTS),
+        "transfer.strategy": [*STRATEGIES, "auto"], "transfer.pretrain": list(PRETRAIN),
         "tools": list(FORMULAS["tools"]),
     }
 

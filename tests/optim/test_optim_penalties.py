@@ -73,3 +73,36 @@ def test_clip_by_norm_keeps_direction_clip_by_value_does_not():
 
 def test_penalty_of_no_weights_is_zero():
     assert Penalty(l1=0.1, l2=0.1)([]).item() == 0.0
+
+
+def test_max_norm_leaves_frozen_weights_and_clips_them_once_unfrozen():
+    torch.manual_seed(0)
+    lin = nn.Linear(8, 10)
+    with torch.no_grad():
+        lin.weight.mul_(10.0)                                    # every row far outside r = 1
+    lin.weight.requires_grad_(False)
+    before = lin.weight.detach().clone()
+    apply_max_norm([lin.weight], 1.0)
+    assert torch.equal(lin.weight, before)
+    lin.weight.requires_grad_(True)
+    apply_max_norm([lin.weight], 1.0)
+    assert (lin.weight.detach().norm(dim=1) <= 1.0 + 1e-6).all() and not torch.equal(lin.weight.detach(), before)
+
+
+def test_training_with_max_norm_keeps_a_frozen_layer_bit_identical():
+    from babysitter.spec import load_spec
+    from babysitter.train.run import build
+    from babysitter.train.trainer import Trainer
+
+    spec = load_spec({"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [16]},
+                      "regularize": {"max_norm": 0.5}, "train": {"epochs": 1}})
+    model, data = build(spec)
+    with torch.no_grad():
+        model.fc1.weight.mul_(5.0)                               # rows above r: max-norm would shrink them
+    model.fc1.weight.requires_grad_(False)
+    frozen, head = model.fc1.weight.detach().clone(), model.head.weight.detach().clone()
+    assert (frozen.norm(dim=1) > 0.5).any()
+    Trainer(model, data, spec, progress=False).fit()
+    assert torch.equal(model.fc1.weight, frozen)
+    assert not torch.equal(model.head.weight.detach(), head)
+    assert (model.head.weight.detach().norm(dim=1) <= 0.5 + 1e-5).all()

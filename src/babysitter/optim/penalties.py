@@ -45,7 +45,10 @@ class Penalty:
 @torch.no_grad()
 def apply_max_norm(weights: list[torch.Tensor], r: float) -> None:
     """Max-norm constraint: for each unit (row of W, output channel of a conv),
-    ``w <- w * min(1, r / ||w||_2)``."""
+    ``w <- w * min(1, r / ||w||_2)``. A frozen weight (``requires_grad`` False, e.g. a transferred
+    layer kept fixed) is left as it is -- checked at every call, so a layer unfrozen later is constrained again."""
     for w in weights:
+        if not w.requires_grad:
+            continue
         norms = w.flatten(1).norm(dim=1).clamp_min(1e-12)
         w.mul_((r / norms).clamp(max=1.0).view(-1, *([1] * (w.ndim - 1))))

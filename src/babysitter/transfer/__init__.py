@@ -12,6 +12,7 @@ from babysitter.transfer.freeze import (
     set_frozen,
 )
 from babysitter.transfer.pretrain import PRETRAIN, pretrain
+from babysitter.transfer.probe import stage_features, stage_probe
 from babysitter.transfer.run import transfer
 from babysitter.transfer.strategy import (
     STRATEGIES,
@@ -25,4 +26,4 @@ from babysitter.transfer.strategy import (
 
 __all__ = ["blocks", "block_names", "freeze_first", "set_frozen", "frozen_blocks", "replace_head", "param_groups",
            "STRATEGIES", "apply_strategy", "choose", "similarity", "feature_distance", "features", "Unfreeze",
-           "PRETRAIN", "pretrain", "transfer"]
+           "PRETRAIN", "pretrain", "transfer", "stage_features", "stage_probe"]
