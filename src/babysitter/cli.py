@@ -40,19 +40,29 @@ def _spec(path: Optional[Path], sets: list[str]):
     return override(spec, **pairs) if pairs else spec
 
 
-def _emit(result: dict, as_json: bool, quiet: bool, title: str) -> None:
+def _console(result, as_json: bool, quiet: bool, **options):
+    """Where a verb's result goes: ``--json`` prints ``result`` alone on stdout (None returned),
+    ``--quiet`` prints nothing (None); else a rich Console (``options``) for the human view."""
     if as_json:
         sys.stdout.write(json.dumps(result) + "\n")
-    elif not quiet:
-        from rich.console import Console
-        from rich.table import Table
+        return None
+    if quiet:
+        return None
+    from rich.console import Console
 
-        from rich.text import Text
+    return Console(**options)
 
-        table = Table(title=title, show_header=False)
-        for k, v in result.items():
-            table.add_row(k, Text(f"{v:.4g}" if isinstance(v, float) else str(v)))
-        Console().print(table)
+
+def _emit(result: dict, as_json: bool, quiet: bool, title: str) -> None:
+    if (console := _console(result, as_json, quiet)) is None:
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    table = Table(title=title, show_header=False)
+    for k, v in result.items():
+        table.add_row(k, Text(f"{v:.4g}" if isinstance(v, float) else str(v)))
+    console.print(table)
 
 
 @app.command()
@@ -110,27 +120,19 @@ def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic fol
 
     from babysitter.doctor.clinic import run_clinic
 
-    console = Console(stderr=True, quiet=quiet or as_json)
-    show = lambda r: console.print(f"{'ok  ' if r['ok'] else 'MISS'} {r['spec']:55s} {r['expect']:24s} "  # noqa: E731
+    progress = Console(stderr=True, quiet=quiet or as_json)
+    show = lambda r: progress.print(f"{'ok  ' if r['ok'] else 'MISS'} {r['spec']:55s} {r['expect']:24s} "  # noqa: E731
                                    f"top: {', '.join(r['top']) or '-'}  ({r['seconds']} s)", markup=False)
     result = run_clinic(folder, budget=budget, on_result=show)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    elif not quiet:
-        Console().print(f"faults named in the top two: {result['faults_named']}/{result['faults']} "
-                        f"({result['named_fraction']:.0%}); false alarms: {result['false_alarms']}/{result['healthy']}; "
-                        f"{result['seconds']} s", markup=False)
+    if (console := _console(result, as_json, quiet)) is not None:
+        console.print(f"faults named in the top two: {result['faults_named']}/{result['faults']} "
+                      f"({result['named_fraction']:.0%}); false alarms: {result['false_alarms']}/{result['healthy']}; "
+                      f"{result['seconds']} s", markup=False)
 
 
 def _verdict(report: dict, as_json: bool, quiet: bool, title: str) -> None:
-    if as_json:
-        sys.stdout.write(json.dumps(report) + "\n")
+    if (console := _console(report, as_json, quiet, highlight=False)) is None:
         return
-    if quiet:
-        return
-    from rich.console import Console
-
-    console = Console(highlight=False)
     console.print(f"[bold]{title}[/bold]")
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}
     for n, f in enumerate(report["findings"], 1):
@@ -153,12 +155,11 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     from babysitter.report.html import write_report
     from babysitter.report.plots import plot_curves, plot_instruments
     from babysitter.train import run
-    from babysitter.train.history import fresh_run_dir, prepare_run_dir, write_json
+    from babysitter.train.history import check_run_dir, fresh_run_dir, write_json
 
     resolved = _spec(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
-    if out.exists() and any(out.iterdir()) and not force:
-        prepare_run_dir(out)  # the one-line error, before any work
+    check_run_dir(out, force)  # the one-line error, before any work
     progress = not (quiet or as_json)
     checked = run_check(resolved, budget=0, progress=progress) if resolved.doctor.enabled else None
     failed = None
@@ -204,12 +205,7 @@ def search(spec: Path = typer.Argument(..., help="Base run spec (YAML); the spac
     result = run_search(_spec(spec, sets), space, trials=trials, epochs=epochs, workers=workers, storage=storage,
                         study=study, sampler=sampler, pruner=pruner, refine=refine, out=out, seed=seed,
                         stale_after=stale_after)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    elif not quiet:
-        from rich.console import Console
-
-        console = Console()
+    if (console := _console(result, as_json, quiet)) is not None:
         console.print(results_table(result))
         for w in result["warnings"]:
             console.print(f"[yellow]warning[/yellow] {w}", highlight=False)
@@ -242,17 +238,15 @@ def list_cmd(as_json: bool = JSON):
     from babysitter.catalog import catalog
 
     entries = catalog()
-    if as_json:
-        sys.stdout.write(json.dumps({"techniques": entries}) + "\n")
+    if (console := _console({"techniques": entries}, as_json, False)) is None:
         return
-    from rich.console import Console
     from rich.table import Table
     from rich.text import Text
 
     table = Table("key", "name", "formula", "where")
     for e in entries:
         table.add_row(*(Text(e[k]) for k in ("key", "name", "formula", "where")))
-    Console().print(table)
+    console.print(table)
 
 
 @app.command()
@@ -263,9 +257,7 @@ def report(run_dir: Path = typer.Argument(..., help="Run dir (finished or killed
     from babysitter.report.html import build_report
 
     result = build_report(run_dir)
-    if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    elif not quiet:
+    if _console(result, as_json, quiet) is not None:
         print(result["report"])
 
 
@@ -332,15 +324,10 @@ def _show_lab(summary: dict, table, as_json: bool, quiet: bool, notes: tuple[str
     """--json: the summary alone on stdout. Else the lab's rich ``table``, the ``notes`` lines, every
     claim ({"claim", "measured", "holds"}; then the summary's "observations", if any) as
     "holds: yes/no" with what was measured, the plots and the animation (if any)."""
-    if as_json:
-        sys.stdout.write(json.dumps(summary) + "\n")
+    if (console := _console(summary, as_json, quiet, highlight=False)) is None:
         return
-    if quiet:
-        return
-    from rich.console import Console
     from rich.text import Text
 
-    console = Console(highlight=False)
     console.print(table)
     for line in notes:
         console.print(line, markup=False)

@@ -14,7 +14,7 @@ from pathlib import Path
 import torch
 
 from babysitter.errors import BadInput, TrainingFailed
-from babysitter.train.history import fresh_run_dir, prepare_run_dir, write_json
+from babysitter.train.history import check_run_dir, fresh_run_dir, prepare_run_dir, write_json
 from babysitter.train.run import build
 from babysitter.train.trainer import Trainer
 
@@ -24,8 +24,7 @@ LAB_THREADS = 1
 def lab_dir(out: str | Path | None, name: str, force: bool = False) -> Path:
     """``out`` (refused if it holds files, unless ``force``) or ``runs/lab/<name>`` numbered if taken."""
     out = Path(out) if out is not None else fresh_run_dir("runs/lab", name)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())) and not force:
-        raise BadInput(f"{out} already exists; use --force to replace it or --out to choose another folder")
+    check_run_dir(out, force, "{out} already exists; use --force to replace it or --out to choose another folder")
     return prepare_run_dir(out, force=force)
 
 

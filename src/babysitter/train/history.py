@@ -15,13 +15,25 @@ import yaml
 from babysitter.errors import BadInput
 
 
+TAKEN = "run dir {out} already exists; use --resume {out} to continue it or --force to replace it"
+
+
+def check_run_dir(out: str | Path | None, force: bool = False, message: str = TAKEN) -> None:
+    """BadInput(``message``, which may use ``{out}``) if ``out`` already holds something and not
+    ``force``: called before any work, so a refused command leaves the dir as it was and creates nothing."""
+    if out is None or force:
+        return
+    out = Path(out)
+    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+        raise BadInput(message.format(out=out))
+
+
 def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
     """Create ``out`` for a new run. An existing non-empty dir is an error unless ``force``
     (then it is cleared). Checked before anything is written."""
     out = Path(out)
+    check_run_dir(out, force)
     if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        if not force:
-            raise BadInput(f"run dir {out} already exists; use --resume {out} to continue it or --force to replace it")
         shutil.rmtree(out) if out.is_dir() else out.unlink()
     out.mkdir(parents=True, exist_ok=True)
     return out

@@ -18,7 +18,7 @@ from babysitter.nn.models import build_model, check_fits
 from babysitter.optim.optimizers import make_optimizer
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.ensemble import Snapshot, callbacks_for, ensemble_report, last_m_on_validation
-from babysitter.train.history import prepare_run_dir, write_json, write_spec
+from babysitter.train.history import check_run_dir, prepare_run_dir, write_json, write_spec
 from babysitter.train.trainer import Trainer
 
 
@@ -55,15 +55,22 @@ def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None =
     if data is not None and (spec is None or isinstance(spec, dict) and "data" not in spec):
         spec = {**(spec or {}), "data": {"source": "npz"}}
     spec = load_spec(spec)
-    if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not force:
-        prepare_run_dir(out, force=False)  # raises the one-line error before any work
+    check_run_dir(out, force)
     model, data = build(spec, model, data)
-    if out is not None:
-        out = prepare_run_dir(out, force=force)
-        write_spec(out / "spec.yaml", spec.to_dict())
-        if data.preprocess is not None:
-            torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
+    out = open_run_dir(out, spec, data, force)
     return _fit(spec, model, data, out, progress, callbacks, resume=False)
+
+
+def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bool = False) -> Path | None:
+    """Create the run dir ``out`` (None: nothing) with the resolved ``spec.yaml`` and the fitted
+    ``preprocess.pt`` -- what resume, transfer and the report read back."""
+    if out is None:
+        return None
+    out = prepare_run_dir(out, force=force)
+    write_spec(out / "spec.yaml", spec.to_dict())
+    if data.preprocess is not None:
+        torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
+    return out
 
 
 def resume(out: str | Path, *, progress: bool = True, callbacks=(), model: nn.Module | None = None) -> dict:

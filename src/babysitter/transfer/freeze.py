@@ -17,6 +17,7 @@ not drift toward the target data.
 
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 from babysitter.errors import BadInput
@@ -133,6 +134,25 @@ def frozen_blocks(model: nn.Module) -> list[str]:
     """Names of the blocks none of whose parameters require grad."""
     return [n for n, parts in blocks(model)
             if not any(p.requires_grad for _, c in parts for p in c.parameters())]
+
+
+@torch.no_grad()
+def layer_inputs(model: nn.Module, modules, x: torch.Tensor, batch: int = 1024) -> list[list[tuple[nn.Module, torch.Tensor]]]:
+    """Per batch of ``x: (N, ...)``, the ``(module, input)`` of each of ``modules`` in call order,
+    from a forward pass in eval mode (the model's mode and hooks restored after)."""
+    out: list[list[tuple[nn.Module, torch.Tensor]]] = []
+    hooks = [m.register_forward_pre_hook(lambda m, args: out[-1].append((m, args[0].detach()))) for m in modules]
+    was = model.training
+    model.eval()
+    try:
+        for s in range(0, len(x), batch):
+            out.append([])
+            model(x[s:s + batch])
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return out
 
 
 def param_groups(model: nn.Module, lr: float, backbone_lr_ratio: float = 0.1) -> list[dict]:

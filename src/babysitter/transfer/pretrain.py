@@ -29,8 +29,8 @@ from babysitter.nn.models import build_model
 from babysitter.spec import RunSpec, override
 from babysitter.train import run
 from babysitter.train.checkpoint import save_atomic
-from babysitter.train.history import prepare_run_dir, write_json, write_spec
-from babysitter.train.trainer import Trainer, pick_device
+from babysitter.train.history import check_run_dir, write_json
+from babysitter.train.trainer import pick_device
 from babysitter.transfer.freeze import head_linear
 
 PRETRAIN = ("supervised", "autoencoder", "shift")
@@ -40,8 +40,7 @@ def pretrain(spec: RunSpec, out: str | Path | None, kind: str | None = None, *, 
              progress: bool = True, data: Dataset | None = None) -> dict:
     """Pretrain ``spec``'s model as ``kind`` says (default ``spec.transfer.pretrain``); returns final.json's content."""
     kind = kind or spec.transfer.pretrain
-    if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not force:
-        prepare_run_dir(out)  # the one-line error before any work
+    check_run_dir(out, force)
     if kind == "supervised":
         return {**run.train(spec, out, data=data, force=force, progress=progress), "pretrain": "supervised"}
     data = data if data is not None else load_data(spec.data, spec.seed)
@@ -133,11 +132,8 @@ def _autoencoder(spec, data, out, force, progress) -> dict:
     final = {"pretrain": "autoencoder", "reconstruction_mse_before": before,
              "reconstruction_mse_after": reconstruction_error(ae, x_held), "epochs": spec.train.epochs,
              "train_seconds": time.perf_counter() - t0, "examples": len(x_train)}
+    out = run.open_run_dir(out, spec, data, force)
     if out is not None:
-        out = prepare_run_dir(out, force=force)
-        write_spec(out / "spec.yaml", spec.to_dict())
-        if data.preprocess is not None:
-            torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
         save_atomic({"model": classifier.state_dict()}, out / "checkpoints" / "last.pt")
         write_json(out / "final.json", final)
     return final

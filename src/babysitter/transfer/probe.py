@@ -25,36 +25,24 @@ from torch import nn
 
 from babysitter.data import Dataset
 from babysitter.errors import BadInput
-from babysitter.transfer.freeze import blocks
+from babysitter.transfer.freeze import blocks, layer_inputs
 
 GRID = (0.001, 0.01, 0.1, 1.0)
 
 
-@torch.no_grad()
 def stage_features(model: nn.Module, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
     """``(N, D)``: every stage's output (block inputs after the first, and the head's input), pooled as above."""
-    caught: list[torch.Tensor] = []
     starts = [model.get_submodule(parts[0][0]) for _, parts in blocks(model)[1:]]
-    hooks = [m.register_forward_pre_hook(lambda m, a: caught.append(a[0].detach())) for m in starts]
-    was = model.training
-    model.eval()
     out = []
-    try:
-        for s in range(0, len(x), batch):
-            caught.clear()
-            model(x[s:s + batch])
-            parts = []
-            for a in caught:
-                if a.dim() in (3, 4):  # (N, C, L) or (N, C, H, W): global and 2(x2) average pools
-                    pool = F.adaptive_avg_pool1d if a.dim() == 3 else F.adaptive_avg_pool2d
-                    parts += [a.mean(tuple(range(2, a.dim()))), pool(a, 2).flatten(1)]
-                else:
-                    parts.append(a.flatten(1))
-            out.append(torch.cat(parts, 1))
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
+    for caught in layer_inputs(model, starts, x, batch):
+        parts = []
+        for _, a in caught:
+            if a.dim() in (3, 4):  # (N, C, L) or (N, C, H, W): global and 2(x2) average pools
+                pool = F.adaptive_avg_pool1d if a.dim() == 3 else F.adaptive_avg_pool2d
+                parts += [a.mean(tuple(range(2, a.dim()))), pool(a, 2).flatten(1)]
+            else:
+                parts.append(a.flatten(1))
+        out.append(torch.cat(parts, 1))
     return torch.cat(out)
 
 

@@ -17,7 +17,8 @@ from babysitter.data import Dataset, load_data
 from babysitter.errors import BadInput
 from babysitter.nn.models import check_fits
 from babysitter.spec import RunSpec, load_spec, override
-from babysitter.train.history import prepare_run_dir, write_json, write_spec
+from babysitter.train.history import check_run_dir, write_json
+from babysitter.train.run import open_run_dir
 from babysitter.train.trainer import Trainer
 from babysitter.transfer.freeze import block_names, param_groups, replace_head
 from babysitter.transfer.source import read_source, source_model
@@ -56,8 +57,7 @@ def transfer(spec, source, out: str | Path | None = None, *, strategy: str | Non
         spec = override(spec, **{"transfer.strategy": strategy})
     if spec.train.ensemble is not None:
         raise BadInput("transfer: train.ensemble is not supported with transfer; remove it from the target spec")
-    if out is not None and Path(out).exists() and any(Path(out).iterdir()) and not force:
-        prepare_run_dir(out)  # the one-line error before any work
+    check_run_dir(out, force)
     t = spec.transfer
     if isinstance(source, nn.Module):
         data = data if data is not None else load_data(spec.data, spec.seed)
@@ -76,11 +76,7 @@ def transfer(spec, source, out: str | Path | None = None, *, strategy: str | Non
     unfreeze = Unfreeze({t.unfreeze_epoch: "all"}) if t.unfreeze_epoch is not None else None
     trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *([unfreeze] if unfreeze else [])],
                       progress=progress, param_groups=groups)
-    if out is not None:
-        out = prepare_run_dir(out, force=force)
-        write_spec(out / "spec.yaml", spec.to_dict())
-        if data.preprocess is not None:
-            torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
+    out = open_run_dir(out, spec, data, force)
     final = trainer.fit()
     final["transfer"] = {**decision, "source": where, "blocks": block_names(model), "frozen": frozen,
                          "lr": lrs,

@@ -36,7 +36,7 @@ from torch import nn
 
 from babysitter.errors import BadInput
 from babysitter.train.events import Callback
-from babysitter.transfer.freeze import block_names, head_linear, set_frozen
+from babysitter.transfer.freeze import block_names, head_linear, layer_inputs, set_frozen
 
 STRATEGIES = ("linear_probe", "finetune_top", "finetune_all")
 TABLE = {  # (little data, similar) -> the lecture's cell
@@ -65,21 +65,10 @@ def apply_strategy(model: nn.Module, strategy: str, top_k: int = 1, freeze=()) -
     return [n for n in names if n in frozen]
 
 
-@torch.no_grad()
 def features(model: nn.Module, x: torch.Tensor, batch: int = 1024) -> torch.Tensor:
     """The head's input for ``x: (N, ...)`` in eval mode: ``(N, D)`` penultimate features."""
     _, head = head_linear(model)
-    caught = []
-    hook = head.register_forward_hook(lambda m, inp, out: caught.append(inp[0].detach().flatten(1)))
-    was = model.training
-    model.eval()
-    try:
-        for s in range(0, len(x), batch):
-            model(x[s:s + batch])
-    finally:
-        hook.remove()
-        model.train(was)
-    return torch.cat(caught)
+    return torch.cat([a.flatten(1) for caught in layer_inputs(model, [head], x, batch) for _, a in caught])
 
 
 def random_copy(model: nn.Module, x: torch.Tensor) -> nn.Module:
@@ -135,18 +124,8 @@ def feature_distance(model: nn.Module, x: torch.Tensor) -> float | None:
     norms = [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and m.running_mean is not None]
     if not norms:
         return None
-    inputs = []
-    hooks = [m.register_forward_pre_hook(lambda m, args: inputs.append((m, args[0]))) for m in norms]
-    was = model.training
-    model.eval()
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
     layers = []
-    for m, a in inputs:
+    for m, a in layer_inputs(model, norms, x, batch=len(x))[0]:
         dims = [0, *range(2, a.dim())]
         mu_t, var_t = a.mean(dims), a.var(dims, unbiased=False) + m.eps
         mu_s, var_s = m.running_mean, m.running_var + m.eps
