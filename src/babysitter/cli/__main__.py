@@ -1,0 +1,3 @@
+from babysitter.cli import main
+
+main()

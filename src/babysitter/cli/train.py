@@ -1,0 +1,100 @@
+"""Verbs of one run: train, run (the whole protocol), check and diagnose."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+from babysitter.cli.app import JSON, QUIET, SET, app, emit, spec_from, verdict
+from babysitter.errors import BadInput, TrainingFailed
+
+@app.command()
+def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
+          out: Optional[Path] = typer.Option(None, "--out", help="Run dir to create."),
+          resume: Optional[Path] = typer.Option(None, "--resume", help="Run dir of a killed run to continue."),
+          force: bool = typer.Option(False, "--force", help="Replace an existing run dir."),
+          sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+    """Train with the doctor's instruments attached; writes a run dir."""
+    from babysitter.doctor.diagnose import monitors
+    from babysitter.spec import load_spec
+    from babysitter.train import run
+
+    if resume is not None:
+        if spec is not None or out is not None:
+            raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
+        saved = load_spec(resume / "spec.yaml") if (resume / "spec.yaml").is_file() else None
+        tools = monitors(saved, resume) if saved is not None else []
+        result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools)
+        out = resume
+    else:
+        if spec is None or out is None:
+            raise BadInput("usage: babysit train SPEC --out DIR   (or: babysit train --resume DIR)")
+        resolved = spec_from(spec, sets)
+        result = run.train(resolved, out, force=force, progress=not (quiet or as_json), callbacks=monitors(resolved, out))
+    emit({**result, "run_dir": str(out)}, as_json, quiet, f"trained: {out}")
+
+
+@app.command()
+def check(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
+          budget: float = typer.Option(30.0, help="Seconds of monitored training after the probes."),
+          sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+    """Preflight probes + a short monitored training: what is wrong and what to change."""
+    from babysitter.doctor.diagnose import check as run_check
+
+    result = run_check(spec_from(spec, sets), budget=budget, progress=not (quiet or as_json))
+    verdict(result, as_json, quiet, f"check: {spec}")
+
+
+@app.command()
+def diagnose(run_dir: Path = typer.Argument(..., help="Run dir of a finished or killed run."),
+             as_json: bool = JSON, quiet: bool = QUIET):
+    """The doctor's findings for a run dir."""
+    from babysitter.doctor.diagnose import diagnose as run_diagnose
+
+    verdict(run_diagnose(run_dir), as_json, quiet, f"diagnosis: {run_dir}")
+
+
+
+@app.command("run")
+def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); the built-in default recipe if omitted."),
+            out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default: runs/<name>, numbered if taken)."),
+            force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
+            sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+    """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots -> report.html."""
+    from babysitter.doctor.diagnose import check as run_check
+    from babysitter.doctor.diagnose import diagnose as run_diagnose
+    from babysitter.doctor.diagnose import monitors
+    from babysitter.report.html import write_report
+    from babysitter.report.plots import plot_curves, plot_instruments
+    from babysitter.train import run
+    from babysitter.train.history import check_run_dir, fresh_run_dir, write_json
+
+    resolved = spec_from(spec, sets)
+    out = out if out is not None else fresh_run_dir("runs", resolved.name)
+    check_run_dir(out, force)  # the one-line error, before any work
+    progress = not (quiet or as_json)
+    checked = run_check(resolved, budget=0, progress=progress) if resolved.doctor.enabled else None
+    failed = None
+    try:
+        result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
+    except TrainingFailed as e:
+        failed, result = e, json.loads((out / "final.json").read_text())
+    if checked is not None:
+        write_json(out / "check.json", checked)
+    diagnosis = run_diagnose(out)
+    write_json(out / "diagnosis.json", diagnosis)
+    plot_curves(out)
+    plot_instruments(out)
+    page = str(write_report(out))
+    if as_json:
+        sys.stdout.write(json.dumps({**result, "run_dir": str(out), "report": page, "diagnosis": diagnosis}) + "\n")
+    elif not quiet:
+        emit({**result, "run_dir": str(out), "report": page}, False, False, f"run: {out}")
+        verdict(diagnosis, False, False, "diagnosis")
+    if failed is not None:
+        raise failed
+
