@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test postgres chromium bench clean
+.PHONY: install demo test postgres chromium fashion-mnist bench clean
 
 install: $(STAMP)
 
@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 demo: install
 	$(BIN)/babysit run
 
-test: install postgres chromium
+test: install postgres chromium fashion-mnist
 	$(BIN)/python -m pytest
 
 # The multi-machine search test starts a real PostgreSQL server (on loopback, in a temp dir).
@@ -31,9 +31,14 @@ chromium:
 	command -v chromium >/dev/null 2>&1 || \
 	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null)
 
+# The Fashion-MNIST tests and benches read Debian's IDX files (/usr/share/datasets/fashion-mnist).
+fashion-mnist:
+	test -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz || \
+	  (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq dataset-fashion-mnist >/dev/null)
+
 # Every benchmark with --json into bench/results/, and the table in bench/RESULTS.md regenerated.
 # A subset: make bench BENCHES="overhead inference"
-bench: install
+bench: install fashion-mnist
 	$(BIN)/python bench/record.py $(BENCHES)
 
 clean:

@@ -27,7 +27,7 @@ from babysitter.nn.models import build_model
 from babysitter.spec import ModelSpec
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 MODELS = {
     "cnn (default MNIST-1D)": ModelSpec(),
@@ -98,4 +98,4 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

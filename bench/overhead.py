@@ -34,7 +34,7 @@ import torch.nn.functional as F
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the examples' model factory
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 from babysitter.data import load_data  # noqa: E402
 from babysitter.doctor.instruments import make_instruments  # noqa: E402
@@ -160,4 +160,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

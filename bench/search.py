@@ -78,12 +78,12 @@ def main() -> None:
             result = {**throughput(folder, trials=4), **coarse_to_fine(folder, coarse=4, fine=2, plain=4)}
         else:
             result = {**throughput(folder, trials=20), **coarse_to_fine(folder, coarse=20, fine=10, plain=60)}
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    from machine import machine
-
     result["machine"] = machine()
     print(json.dumps(result) if args.json else json.dumps(result, indent=2))
 
 
 if __name__ == "__main__":
-    main()
+    sys.path.insert(0, str(Path(__file__).resolve().parent))
+    from machine import guarded, machine
+
+    guarded(main)

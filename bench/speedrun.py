@@ -42,7 +42,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 from examples.mnist1d_paper import paper_cnn  # noqa: E402
 from babysitter.data.sources import mnist1d  # noqa: E402
@@ -228,4 +228,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

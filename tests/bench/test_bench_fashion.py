@@ -43,3 +43,15 @@ def test_fashion_auto_plan_and_budget_stop_after_the_first_step(tmp_path):
     r = fashion(tmp_path, "--budget", "0.001")   # auto: even a hopeless budget gets one epoch
     assert r["planned_epochs"] == 1 and r["planned_epoch_seconds"] > 0
     assert r["stopped_by_budget"] and r["steps"] == 1 and r["epochs"] == 1 and len(r["curve"]) == 1
+
+
+def test_fashion_without_its_data_is_one_line_and_exit_2(tmp_path):
+    """Data that is not installed: where it looked and how to get it, exit 2, no traceback."""
+    spec = tmp_path / "nodata.yaml"
+    spec.write_text(yaml.safe_dump({**TINY, "data": {**TINY["data"], "path": str(tmp_path / "empty")}}))
+    p = subprocess.run([sys.executable, str(ROOT / "bench" / "fashion.py"), "--spec", str(spec), "--json"],
+                       capture_output=True, text=True, cwd=ROOT, timeout=120)
+    assert p.returncode == 2 and p.stdout == ""
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in p.stderr
+    assert str(tmp_path / "empty") in lines[0] and "apt-get install dataset-fashion-mnist" in lines[0]

@@ -257,3 +257,14 @@ def test_spirals_follow_the_cs231n_formula():
         angle = np.arctan2(arm[1:, 0], arm[1:, 1])  # x = (r sin t, r cos t); r = 0 at index 0
         residual = np.angle(np.exp(1j * (angle - np.linspace(j * 4, (j + 1) * 4, 200)[1:])))
         assert abs(residual.std() - 0.2) < 0.04 and abs(residual.mean()) < 0.05
+
+
+def test_cache_dir_follows_babysitter_cache_then_xdg_then_home(tmp_path, monkeypatch):
+    monkeypatch.delenv("BABYSITTER_CACHE", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
+    assert sources.cache_dir() == tmp_path / "xdg" / "babysitter"
+    monkeypatch.delenv("XDG_CACHE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    assert sources.cache_dir() == tmp_path / "home" / ".cache" / "babysitter"
+    monkeypatch.setenv("BABYSITTER_CACHE", str(tmp_path / "own"))
+    assert sources.cache_dir() == tmp_path / "own"

@@ -75,8 +75,16 @@ def _no_path(source: str, path: str | None) -> None:
 
 
 def cache_dir() -> Path:
-    """``$BABYSITTER_CACHE``, else ``~/.cache/babysitter``."""
-    return Path(os.environ.get("BABYSITTER_CACHE") or Path.home() / ".cache" / "babysitter")
+    """``$BABYSITTER_CACHE``, else ``$XDG_CACHE_HOME/babysitter``, else ``~/.cache/babysitter``
+    (a process with no home folder caches in the temp folder)."""
+    if os.environ.get("BABYSITTER_CACHE"):
+        return Path(os.environ["BABYSITTER_CACHE"])
+    if os.environ.get("XDG_CACHE_HOME"):
+        return Path(os.environ["XDG_CACHE_HOME"]) / "babysitter"
+    try:
+        return Path.home() / ".cache" / "babysitter"
+    except RuntimeError:  # no $HOME and no passwd entry
+        return Path(tempfile.gettempdir()) / "babysitter-cache"
 
 
 def _make_mnist1d(seed: int, num_samples: int) -> Arrays:
