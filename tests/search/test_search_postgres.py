@@ -33,7 +33,9 @@ def _free_port() -> int:
 def postgres_url():
     bindir = os.path.dirname(BIN[-1])
     folder = tempfile.mkdtemp(prefix="babysit-pg-")  # under /tmp: pytest's tmp_path is private to root
-    as_user = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
+    # runuser is in /usr/sbin, which a minimal PATH may leave out
+    runuser = shutil.which("runuser") or shutil.which("runuser", path="/usr/sbin:/sbin")
+    as_user = [runuser, "-u", "postgres", "--"] if os.geteuid() == 0 else []
     if as_user:
         shutil.chown(folder, "postgres", "postgres")
     data, port = os.path.join(folder, "data"), _free_port()
