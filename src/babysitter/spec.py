@@ -156,6 +156,12 @@ class DoctorSpec(Section):
     every: int = Field(25, gt=0)
 
 
+class LogSpec(Section):
+    """``tensorboard``: write TensorBoard event files in ``<run dir>/tb`` (train/log.py)."""
+
+    tensorboard: bool = False
+
+
 class TransferSpec(Section):
     """Transfer learning (``babysit transfer``): how a pretrained network is reused.
 
@@ -194,6 +200,7 @@ class RunSpec(Section):
     train: TrainSpec = TrainSpec()
     doctor: DoctorSpec = DoctorSpec()
     transfer: TransferSpec = TransferSpec()
+    log: LogSpec = LogSpec()
 
     @model_validator(mode="after")
     def _batch_norm_needs_two(self):

@@ -35,7 +35,7 @@ def test_coarse_then_fine(files, tmp_path, monkeypatch, capsys):
     assert code in (0, None), err
     coarse = json.loads(out)
     trials = coarse["trials"]
-    assert len(trials) == 12 and {t["state"] for t in trials} == {"COMPLETE"}
+    assert len(trials) == 12 and {t["state"] for t in trials} == {"complete"}
     assert all(t["epochs"] == 1 for t in trials)
     # two processes shared the study: two worker pids recorded in the journal itself
     study = optuna.load_study(study_name="coarse", storage=optuna.storages.JournalStorage(
@@ -96,6 +96,6 @@ def test_killed_worker_loses_no_trial(files, tmp_path, monkeypatch, capsys):
     assert code in (0, None), err
     after = {t["number"]: t for t in json.loads(out)["trials"]}
     assert json.loads(out)["stale_failed"] == running
-    assert after[running[0]]["state"] == "FAIL"
-    assert all(after[n]["state"] == "COMPLETE" and after[n]["params"] == params for n, params in done.items())
-    assert len(after) == 4 and sum(t["state"] == "COMPLETE" for t in after.values()) == 3
+    assert after[running[0]]["state"] == "fail"
+    assert all(after[n]["state"] == "complete" and after[n]["params"] == params for n, params in done.items())
+    assert len(after) == 4 and sum(t["state"] == "complete" for t in after.values()) == 3

@@ -12,6 +12,11 @@ BadInput listing the valid ones. Canonical x shapes (float32, images scaled to [
     mnist           (N, 1, 28, 28)   IDX files / 255; 60000 / 10000
     cifar10         (N, 3, 32, 32)   python pickle batches / 255; 50000 / 10000
     npz             (N, ...)         arrays x, y [, x_test, y_test] as stored
+    imagefolder     (N, C, H, W)     image files in class folders / 255 (data/files.py)
+    csv             (N, D)           the numeric feature columns of a CSV table (data/files.py)
+
+A loader may return a fifth element, ``meta`` (a JSON-able dict such as ``{"class_names": [...]}``),
+kept as ``Dataset.meta`` and saved with the run as ``data.json``.
 
 Two ``data.options`` apply to every source (taken out before the loader sees the rest):
 ``classes: [5, 6, 7, 8, 9]`` keeps only those classes, train and test, relabelled 0..K-1 in the
@@ -24,7 +29,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -32,6 +37,7 @@ import numpy as np
 import torch
 from torch import Tensor
 
+from babysitter.data.files import csv, imagefolder
 from babysitter.data.formats import (
     CIFAR_TEST,
     CIFAR_TRAIN,
@@ -260,6 +266,8 @@ SOURCES: dict[str, Callable[..., Arrays]] = {
     "mnist": mnist,
     "cifar10": cifar10,
     "npz": npz,
+    "imagefolder": imagefolder,
+    "csv": csv,
 }
 
 
@@ -272,6 +280,7 @@ class Dataset:
 
     ``preprocess`` is the Preprocessor fitted on ``x_train`` (None without steps); it has
     already been applied to all three splits. ``x_*: (N, *sample_shape)``, ``y_*: (N,)``.
+    ``meta``: what the source says about its raw input (e.g. ``class_names``), saved as data.json.
     """
 
     x_train: Tensor
@@ -283,6 +292,7 @@ class Dataset:
     num_classes: int
     name: str
     preprocess: Preprocessor | None = None
+    meta: dict = field(default_factory=dict)
 
     @property
     def sample_shape(self) -> torch.Size:
@@ -357,9 +367,14 @@ def load_data(spec: DataSpec, seed: int) -> Dataset:
     the generic options ``classes`` and ``per_class`` apply to any source."""
     options = {k: v for k, v in spec.options.items() if k not in GENERIC_OPTIONS}
     arrays = SOURCES[spec.source](spec.path, **options)
+    arrays, meta = (arrays[:4], dict(arrays[4])) if len(arrays) == 5 else (arrays, {})
     if "classes" in spec.options:
         arrays = select_classes(*arrays, spec.options["classes"])
-    return from_arrays(*arrays, spec=spec, seed=seed, name=spec.source)
+        if meta.get("class_names"):
+            meta["class_names"] = [meta["class_names"][c] for c in spec.options["classes"]]
+    data = from_arrays(*arrays, spec=spec, seed=seed, name=spec.source)
+    data.meta = meta
+    return data
 
 
 def select_classes(x_train, y_train, x_test, y_test, classes) -> Arrays:
