@@ -157,3 +157,19 @@ def test_csv_run_reaches_085_and_predicts_names(tmp_path, monkeypatch, capsys):
     expected = [IRIS_NAMES[k] for k in p.predict(x.astype(np.float32))]
     assert [r["class"] for r in result["predictions"]] == expected
     assert result["accuracy"] == np.mean([e == s for e, s in zip(expected, species)])
+
+
+def test_bad_input_is_one_line_and_leaves_nothing(tmp_path, monkeypatch, capsys, write_spec):
+    code, _, err = run_main(monkeypatch, capsys, "predict", tmp_path, "--input", tmp_path)
+    assert code == 2 and err.strip().count("\n") == 0 and "is not a run dir: no spec.yaml" in err
+    write_digits_pngs(tmp_path / "img", limit=100)
+    (tmp_path / "img" / "train" / "empty").mkdir()
+    spec = write_spec({"data": {"source": "imagefolder", "path": str(tmp_path / "img")}})
+    code, _, err = run_main(monkeypatch, capsys, "train", spec, "--out", tmp_path / "run")
+    assert code == 2 and "class folder" in err and "empty holds no images" in err and "Traceback" not in err
+    assert not (tmp_path / "run").exists()
+    table = tmp_path / "t.csv"
+    table.write_text("a,b,y\n1,x,u\n2,3,v\n")
+    spec = write_spec({"data": {"source": "csv", "path": str(table), "options": {"target": "y"}}})
+    code, _, err = run_main(monkeypatch, capsys, "train", spec, "--out", tmp_path / "run")
+    assert code == 2 and "column 'b' is not numeric" in err and not (tmp_path / "run").exists()

@@ -10,6 +10,7 @@ import optuna
 import pytest
 import yaml
 
+from babysitter.spec import load_spec
 from tests.conftest import BABYSIT, run_main
 
 # Tiny and fast: a 16-unit MLP on sklearn's digits, Adam, one epoch of batch 8 (~160 steps).
@@ -50,7 +51,9 @@ def test_coarse_then_fine(files, tmp_path, monkeypatch, capsys):
     assert coarse["warnings"] == [f"optim.lr: best {best_lr:.3g} is at the upper edge of [1e-06, 0.001]; widen high"]
     assert (tmp_path / "runs" / "search" / "coarse" / "optim_lr.png").stat().st_size > 1000
 
-    code, out, err = run_main(monkeypatch, capsys, "search", spec, "--refine", "coarse", "--trials", 6,
+    # the fine stage needs no SPEC: the coarse study stored its base spec
+    assert study.user_attrs["spec"] == load_spec(spec).to_dict()
+    code, out, err = run_main(monkeypatch, capsys, "search", "--refine", "coarse", "--trials", 6,
                               "--workers", 2, "--storage", journal, "--seed", 4, "--json")
     assert code in (0, None), err
     fine = json.loads(out)
@@ -99,3 +102,12 @@ def test_killed_worker_loses_no_trial(files, tmp_path, monkeypatch, capsys):
     assert after[running[0]]["state"] == "fail"
     assert all(after[n]["state"] == "complete" and after[n]["params"] == params for n, params in done.items())
     assert len(after) == 4 and sum(t["state"] == "complete" for t in after.values()) == 3
+
+
+def test_a_coarse_search_needs_a_spec(files, tmp_path, monkeypatch, capsys):
+    _, space, journal = files
+    code, out, err = run_main(monkeypatch, capsys, "search", "--space", space, "--storage", journal)
+    assert code == 2 and "give a SPEC for a coarse search" in err and "Traceback" not in err
+    code, out, err = run_main(monkeypatch, capsys, "search", "--refine", "nothing", "--storage", journal)
+    assert code == 2 and "--refine nothing: no such study" in err
+    assert not journal.exists() or "nothing" not in journal.read_text()
