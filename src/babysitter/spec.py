@@ -37,6 +37,8 @@ def _in_registry(field: str, kind: str, module: str, registry: str):
 
 # Light augmentation that the lecture's recipe uses where it is safe for the data.
 SOURCE_AUGMENT = {"mnist1d": ["shift:4"]}
+# The model kind when the spec names none: a table's columns have no order a convolution could use.
+SOURCE_MODEL = {"csv": "mlp"}
 
 
 class DataSpec(Section):
@@ -201,6 +203,12 @@ class RunSpec(Section):
     doctor: DoctorSpec = DoctorSpec()
     transfer: TransferSpec = TransferSpec()
     log: LogSpec = LogSpec()
+
+    @model_validator(mode="after")
+    def _model_for_source(self):
+        if "kind" not in self.model.model_fields_set and self.data.source in SOURCE_MODEL:
+            object.__setattr__(self, "model", self.model.model_copy(update={"kind": SOURCE_MODEL[self.data.source]}))
+        return self
 
     @model_validator(mode="after")
     def _batch_norm_needs_two(self):

@@ -86,3 +86,11 @@ def test_csv_bad_input_names_the_column(tmp_path):
         csv(str(f))
     with pytest.raises(BadInput, match="lacks column"):
         csv(str(f), target="label", features=["w"])
+
+
+def test_a_table_gets_an_mlp_unless_the_spec_names_a_model():
+    from babysitter.spec import load_spec
+
+    assert load_spec({"data": {"source": "csv"}}).model.kind == "mlp"
+    assert load_spec({"data": {"source": "csv"}, "model": {"kind": "linear"}}).model.kind == "linear"
+    assert load_spec({"data": {"source": "imagefolder"}}).model.kind == "cnn"

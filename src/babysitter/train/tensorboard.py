@@ -41,6 +41,9 @@ class TensorBoardLog(Callback):
         from torch.utils.tensorboard import SummaryWriter
 
         self.writer = SummaryWriter(log_dir=str(self.logdir))
+        for cb in trainer.callbacks:  # a resumed run: what the instruments restored was written before
+            if type(cb).__name__ in INSTRUMENT_TAGS and (steps := cb.summary().get("steps")):
+                self.written[type(cb).__name__] = max(steps)
 
     def after_epoch(self, trainer):
         w, step = self.writer, trainer.step
