@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from babysitter.data.files import csv, imagefolder
+from babysitter.data.images import imagefolder
+from babysitter.data.tables import csv
 from babysitter.data.sources import load_data
 from babysitter.errors import BadInput
 from babysitter.spec import DataSpec

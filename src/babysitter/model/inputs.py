@@ -70,7 +70,7 @@ def _npy(path: Path):
 
 
 def _csv(predictor, path: Path):
-    from babysitter.data.files import read_table
+    from babysitter.data.tables import read_table
 
     m = predictor.meta
     names = m["class_names"]
@@ -80,7 +80,7 @@ def _csv(predictor, path: Path):
 
 
 def _images(predictor, path: Path):
-    from babysitter.data.files import image_files, read_images
+    from babysitter.data.images import image_files, read_images
 
     m = predictor.meta
     size, channels = m["size"], m["channels"]
