@@ -3,13 +3,16 @@
 from babysitter.errors import BadInput
 from babysitter.spec import RunSpec, load_spec
 
-__all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer"]
+__all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer", "load"]
 
 
 def __getattr__(name):  # torch-heavy parts load on first use, so `babysit --help` stays fast
     if name in ("fit", "resume"):  # babysitter.fit(spec, out, model=..., data=...)
         from babysitter.train import run
         return {"fit": run.train, "resume": run.resume}[name]
+    if name == "load":  # babysitter.load(run_dir) -> Predictor
+        from babysitter.model.load import load
+        return load
     if name == "Trainer":
         from babysitter.train.trainer import Trainer
         return Trainer

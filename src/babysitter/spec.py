@@ -37,6 +37,8 @@ def _in_registry(field: str, kind: str, module: str, registry: str):
 
 # Light augmentation that the lecture's recipe uses where it is safe for the data.
 SOURCE_AUGMENT = {"mnist1d": ["shift:4"]}
+# The model kind when the spec names none: a table's columns have no order a convolution could use.
+SOURCE_MODEL = {"csv": "mlp"}
 
 
 class DataSpec(Section):
@@ -156,6 +158,12 @@ class DoctorSpec(Section):
     every: int = Field(25, gt=0)
 
 
+class LogSpec(Section):
+    """``tensorboard``: write TensorBoard event files in ``<run dir>/tb`` (train/log.py)."""
+
+    tensorboard: bool = False
+
+
 class TransferSpec(Section):
     """Transfer learning (``babysit transfer``): how a pretrained network is reused.
 
@@ -194,6 +202,13 @@ class RunSpec(Section):
     train: TrainSpec = TrainSpec()
     doctor: DoctorSpec = DoctorSpec()
     transfer: TransferSpec = TransferSpec()
+    log: LogSpec = LogSpec()
+
+    @model_validator(mode="after")
+    def _model_for_source(self):
+        if "kind" not in self.model.model_fields_set and self.data.source in SOURCE_MODEL:
+            object.__setattr__(self, "model", self.model.model_copy(update={"kind": SOURCE_MODEL[self.data.source]}))
+        return self
 
     @model_validator(mode="after")
     def _batch_norm_needs_two(self):

@@ -62,7 +62,7 @@ def test_two_workers_share_a_study_on_postgresql(postgres_url, tmp_path, write_s
     result = search(spec, space, trials=6, epochs=1, workers=2, storage=postgres_url, study="pg",
                     out=tmp_path / "plots")
     assert result["storage"] == postgres_url and len(result["trials"]) == 6
-    assert {t["state"] for t in result["trials"]} == {"COMPLETE"}
+    assert {t["state"] for t in result["trials"]} == {"complete"}
     # read back from the server, independently of the CLI: 6 trials from two processes, with heartbeats
     study = optuna.load_study(study_name="pg", storage=postgres_url)
     assert sorted(t.number for t in study.trials) == list(range(6))

@@ -10,6 +10,7 @@ import optuna
 import pytest
 import yaml
 
+from babysitter.spec import load_spec
 from tests.conftest import BABYSIT, run_main
 
 # Tiny and fast: a 16-unit MLP on sklearn's digits, Adam, one epoch of batch 8 (~160 steps).
@@ -35,7 +36,7 @@ def test_coarse_then_fine(files, tmp_path, monkeypatch, capsys):
     assert code in (0, None), err
     coarse = json.loads(out)
     trials = coarse["trials"]
-    assert len(trials) == 12 and {t["state"] for t in trials} == {"COMPLETE"}
+    assert len(trials) == 12 and {t["state"] for t in trials} == {"complete"}
     assert all(t["epochs"] == 1 for t in trials)
     # two processes shared the study: two worker pids recorded in the journal itself
     study = optuna.load_study(study_name="coarse", storage=optuna.storages.JournalStorage(
@@ -50,7 +51,9 @@ def test_coarse_then_fine(files, tmp_path, monkeypatch, capsys):
     assert coarse["warnings"] == [f"optim.lr: best {best_lr:.3g} is at the upper edge of [1e-06, 0.001]; widen high"]
     assert (tmp_path / "runs" / "search" / "coarse" / "optim_lr.png").stat().st_size > 1000
 
-    code, out, err = run_main(monkeypatch, capsys, "search", spec, "--refine", "coarse", "--trials", 6,
+    # the fine stage needs no SPEC: the coarse study stored its base spec
+    assert study.user_attrs["spec"] == load_spec(spec).to_dict()
+    code, out, err = run_main(monkeypatch, capsys, "search", "--refine", "coarse", "--trials", 6,
                               "--workers", 2, "--storage", journal, "--seed", 4, "--json")
     assert code in (0, None), err
     fine = json.loads(out)
@@ -96,6 +99,15 @@ def test_killed_worker_loses_no_trial(files, tmp_path, monkeypatch, capsys):
     assert code in (0, None), err
     after = {t["number"]: t for t in json.loads(out)["trials"]}
     assert json.loads(out)["stale_failed"] == running
-    assert after[running[0]]["state"] == "FAIL"
-    assert all(after[n]["state"] == "COMPLETE" and after[n]["params"] == params for n, params in done.items())
-    assert len(after) == 4 and sum(t["state"] == "COMPLETE" for t in after.values()) == 3
+    assert after[running[0]]["state"] == "fail"
+    assert all(after[n]["state"] == "complete" and after[n]["params"] == params for n, params in done.items())
+    assert len(after) == 4 and sum(t["state"] == "complete" for t in after.values()) == 3
+
+
+def test_a_coarse_search_needs_a_spec(files, tmp_path, monkeypatch, capsys):
+    _, space, journal = files
+    code, out, err = run_main(monkeypatch, capsys, "search", "--space", space, "--storage", journal)
+    assert code == 2 and "give a SPEC for a coarse search" in err and "Traceback" not in err
+    code, out, err = run_main(monkeypatch, capsys, "search", "--refine", "nothing", "--storage", journal)
+    assert code == 2 and "--refine nothing: no such study" in err
+    assert not journal.exists() or "nothing" not in journal.read_text()

@@ -10,7 +10,8 @@ import typer
 from babysitter.cli.app import JSON, QUIET, SET, app, console_for, spec_from
 
 @app.command()
-def search(spec: Path = typer.Argument(..., help="Base run spec (YAML); the space's keys override it."),
+def search(spec: Optional[Path] = typer.Argument(None, help="Base run spec (YAML); the space's keys override it. "
+                                                        "With --refine: default the coarse study's spec."),
            space: Optional[Path] = typer.Option(None, "--space", help="Search space (YAML): spec path -> {low, high, log, int} or {choices}."),
            trials: int = typer.Option(20, "--trials", help="Finished trials the study should hold in total."),
            epochs: Optional[int] = typer.Option(None, "--epochs", help="Epochs per trial (default: the spec's train.epochs)."),
@@ -28,7 +29,12 @@ def search(spec: Path = typer.Argument(..., help="Base run spec (YAML); the spac
     from babysitter.search.study import results_table
     from babysitter.search.study import search as run_search
 
-    result = run_search(spec_from(spec, sets), space, trials=trials, epochs=epochs, workers=workers, storage=storage,
+    base = spec_from(spec, sets) if spec is not None else None
+    if base is None and sets:
+        from babysitter.errors import BadInput
+
+        raise BadInput("--set needs a SPEC; with --refine alone the coarse study's spec is used as stored")
+    result = run_search(base, space, trials=trials, epochs=epochs, workers=workers, storage=storage,
                         study=study, sampler=sampler, pruner=pruner, refine=refine, out=out, seed=seed,
                         stale_after=stale_after)
     if (console := console_for(result, as_json, quiet)) is not None:

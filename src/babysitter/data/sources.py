@@ -12,6 +12,11 @@ BadInput listing the valid ones. Canonical x shapes (float32, images scaled to [
     mnist           (N, 1, 28, 28)   IDX files / 255; 60000 / 10000
     cifar10         (N, 3, 32, 32)   python pickle batches / 255; 50000 / 10000
     npz             (N, ...)         arrays x, y [, x_test, y_test] as stored
+    imagefolder     (N, C, H, W)     image files in class folders / 255 (data/images.py)
+    csv             (N, D)           the numeric feature columns of a CSV table (data/tables.py)
+
+A loader may return a fifth element, ``meta`` (a JSON-able dict such as ``{"class_names": [...]}``),
+kept as ``Dataset.meta`` and saved with the run as ``data.json``.
 
 Two ``data.options`` apply to every source (taken out before the loader sees the rest):
 ``classes: [5, 6, 7, 8, 9]`` keeps only those classes, train and test, relabelled 0..K-1 in the
@@ -24,7 +29,7 @@ from __future__ import annotations
 import os
 import random
 import tempfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable
 
@@ -41,7 +46,12 @@ from babysitter.data.formats import (
     read_idx,
     read_npz,
 )
+from babysitter.data.images import imagefolder
+from babysitter.data.options import check_int as _int
+from babysitter.data.options import check_options as _options
+from babysitter.data.options import seeded_split
 from babysitter.data.preprocess import Preprocessor
+from babysitter.data.tables import csv
 from babysitter.errors import BadInput
 
 if TYPE_CHECKING:  # spec.py imports this module lazily; avoid pydantic/yaml at import time
@@ -49,21 +59,6 @@ if TYPE_CHECKING:  # spec.py imports this module lazily; avoid pydantic/yaml at 
 
 Arrays = tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]
 FASHION_MNIST_DIR = "/usr/share/datasets/fashion-mnist"  # Debian package dataset-fashion-mnist
-
-
-def _options(source: str, given: dict[str, Any], defaults: dict[str, Any]) -> dict[str, Any]:
-    """``defaults`` updated with ``given``; BadInput naming the unknown keys and the valid ones."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        valid = ", ".join(defaults) or "none"
-        raise BadInput(f"data.options: unknown option(s) {', '.join(unknown)} for source '{source}'; valid: {valid}")
-    return {**defaults, **given}
-
-
-def _int(source: str, key: str, value: Any, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < minimum:
-        raise BadInput(f"data.options.{key} for '{source}' must be an integer >= {minimum}, got {value!r}")
-    return int(value)
 
 
 def _no_path(source: str, path: str | None) -> None:
@@ -251,12 +246,7 @@ def npz(path: str | None, **options) -> Arrays:
         raise BadInput(f"npz: {path}: x {x.shape} and y {y.shape} must have the same first axis N")
     if "x_test" in arrays:
         return x, y, arrays["x_test"], arrays["y_test"]
-    fraction, seed = opts["test_fraction"], _int("npz", "seed", opts["seed"], 0)
-    n_test = round(float(fraction) * len(x)) if isinstance(fraction, (int, float)) else -1
-    if not 0 < n_test < len(x):
-        raise BadInput(f"npz: test_fraction {fraction!r} of {len(x)} examples leaves no test or no train set")
-    perm = np.random.default_rng(seed).permutation(len(x))
-    train, test = perm[:-n_test], perm[-n_test:]
+    train, test = seeded_split(len(x), opts["test_fraction"], _int("npz", "seed", opts["seed"], 0), "npz")
     return x[train], y[train], x[test], y[test]
 
 
@@ -268,6 +258,8 @@ SOURCES: dict[str, Callable[..., Arrays]] = {
     "mnist": mnist,
     "cifar10": cifar10,
     "npz": npz,
+    "imagefolder": imagefolder,
+    "csv": csv,
 }
 
 
@@ -280,6 +272,7 @@ class Dataset:
 
     ``preprocess`` is the Preprocessor fitted on ``x_train`` (None without steps); it has
     already been applied to all three splits. ``x_*: (N, *sample_shape)``, ``y_*: (N,)``.
+    ``meta``: what the source says about its raw input (e.g. ``class_names``), saved as data.json.
     """
 
     x_train: Tensor
@@ -291,6 +284,7 @@ class Dataset:
     num_classes: int
     name: str
     preprocess: Preprocessor | None = None
+    meta: dict = field(default_factory=dict)
 
     @property
     def sample_shape(self) -> torch.Size:
@@ -365,9 +359,14 @@ def load_data(spec: DataSpec, seed: int) -> Dataset:
     the generic options ``classes`` and ``per_class`` apply to any source."""
     options = {k: v for k, v in spec.options.items() if k not in GENERIC_OPTIONS}
     arrays = SOURCES[spec.source](spec.path, **options)
+    arrays, meta = (arrays[:4], dict(arrays[4])) if len(arrays) == 5 else (arrays, {})
     if "classes" in spec.options:
         arrays = select_classes(*arrays, spec.options["classes"])
-    return from_arrays(*arrays, spec=spec, seed=seed, name=spec.source)
+        if meta.get("class_names"):
+            meta["class_names"] = [meta["class_names"][c] for c in spec.options["classes"]]
+    data = from_arrays(*arrays, spec=spec, seed=seed, name=spec.source)
+    data.meta = meta
+    return data
 
 
 def select_classes(x_train, y_train, x_test, y_test, classes) -> Arrays:

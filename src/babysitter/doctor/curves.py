@@ -50,7 +50,7 @@ from __future__ import annotations
 import math
 from statistics import median
 
-from babysitter.doctor.findings import Finding, rank
+from babysitter.doctor.findings import Finding, rank, weaker_penalty
 
 EXPLODE_FACTOR = 2.0
 RISE_FACTOR, RISE_SHARE = 1.25, 0.1
@@ -243,10 +243,7 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
                            score=0.3 + 0.4 * (UNDERFIT_ACC - tr_acc) / UNDERFIT_ACC))
         reg = _reg_share(summaries.get("RegShare"))
         if reg is not None and reg > REG_SHARE:
-            r, wd = spec.regularize, spec.optim.weight_decay
-            advice = (f"regularize.l2: {r.l2:g} -> {r.l2 / 10:g}" if r.l2 >= wd / 2 and r.l2 > 0 else
-                      f"regularize.l1: {r.l1:g} -> {r.l1 / 10:g}" if r.l1 > 0 and wd == 0 else
-                      f"optim.weight_decay: {wd:g} -> {wd / 10:g}")
+            advice = weaker_penalty(spec)
             out.append(Finding("reg_too_strong", "warning",
                                f"the penalty reached {reg:.0%} of the objective (> {REG_SHARE:.0%}) and the model underfits",
                                advice, score=min(1.0, reg)))

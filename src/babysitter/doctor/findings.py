@@ -68,11 +68,39 @@ def json_safe(x):
     return x
 
 
+def weaker_penalty(spec) -> str:
+    """The advice of reg_too_strong: a tenth of the penalty that dominates (L2, L1 or weight decay)."""
+    r, wd = spec.regularize, spec.optim.weight_decay
+    if r.l2 >= wd / 2 and r.l2 > 0:
+        return f"regularize.l2: {r.l2:g} -> {r.l2 / 10:g}"
+    if r.l1 > 0 and wd == 0:
+        return f"regularize.l1: {r.l1:g} -> {r.l1 / 10:g}"
+    return f"optim.weight_decay: {wd:g} -> {wd / 10:g}"
+
+
+def _cited(f: Finding, ids: set[str]) -> list[str]:
+    """The other findings ``f``'s evidence names as its cause ("see <id>")."""
+    return [i for i in ids if i != f.id and f"see {i}" in f.evidence]
+
+
 def rank(findings: list[Finding]) -> list[Finding]:
     """Most likely first: warnings and errors before info; then causes before symptoms (TIER);
-    then errors before warnings; then by score."""
-    return sorted(findings, key=lambda f: (f.severity == "info", TIER.get(f.id, 1),
-                                           SEVERITIES.index(f.severity), -f.score))
+    then errors before warnings; then by score. Finally a finding whose evidence says "see X"
+    (X its cause) comes after X."""
+    ordered = sorted(findings, key=lambda f: (f.severity == "info", TIER.get(f.id, 1),
+                                              SEVERITIES.index(f.severity), -f.score))
+    ids = {f.id for f in ordered}
+    for _ in range(len(ordered)):  # move each cited cause just before its first symptom; no cycles expected
+        moved = False
+        for i, f in enumerate(ordered):
+            later = [j for j in range(i + 1, len(ordered)) if ordered[j].id in _cited(f, ids)]
+            if later:
+                ordered.insert(i, ordered.pop(later[0]))
+                moved = True
+                break
+        if not moved:
+            break
+    return ordered
 
 
 def report(findings: list[Finding], probes: dict) -> dict:

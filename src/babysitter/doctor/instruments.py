@@ -38,7 +38,7 @@ from statistics import median
 import torch
 from torch import nn
 
-from babysitter.doctor.findings import Finding, json_safe, rank
+from babysitter.doctor.findings import Finding, json_safe, rank, weaker_penalty
 from babysitter.nn.activations import Maxout
 from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import Callback
@@ -580,6 +580,12 @@ def update_ratio_findings(s: dict, spec, vanishing: bool = False) -> list[Findin
             f"(lecture target ~1e-3; > {UPDATE_HIGH_PEAK:g} in one step or > {UPDATE_HIGH_MEDIAN:g} overall is too high){note}",
             f"optim.lr: {lr:g} -> {lr / factor:g}",
             score=_log_score(max(peak, med * 3), UPDATE_HIGH_PEAK) * (0.5 if by_reg else 1.0)))
+        if by_reg:  # the cause the evidence cites is a finding of its own, ranked above its symptoms
+            out.append(Finding(
+                "reg_too_strong", "warning",
+                f"the L2 penalty alone shrinks W by lr*(2*l2 + weight_decay) = {decay:.2g} per step, "
+                f">= half the measured update/weight ratio (largest step median {peak:.2g}, run median {med:.2g})",
+                weaker_penalty(spec), score=min(1.0, decay / max(peak, med, 1e-12))))
     elif med < UPDATE_LOW_INFO:
         warn = med < UPDATE_LOW_WARN and not vanishing
         factor = 100 if med < UPDATE_LOW_WARN / 10 else 10
@@ -740,7 +746,12 @@ def findings(summaries: dict[str, dict], spec) -> list[Finding]:
         out += update_ratio_findings(summaries["UpdateRatio"], spec,
                                      vanishing=any(f.id == "vanishing_gradients" for f in vanishing))
     if a:
-        out += activation_findings(a, spec)
+        dead = activation_findings(a, spec)
+        if any(f.id == "reg_too_strong" for f in out):  # the penalty shrinks the weights: that kills the units
+            for f in dead:
+                if f.id == "dead_relu":
+                    f.evidence += " (the penalty shrinks the weights toward 0: see reg_too_strong)"
+        out += dead
     if "SymmetricWeights" in summaries:
         out += symmetric_findings(summaries["SymmetricWeights"])
     if "NonFinite" in summaries:

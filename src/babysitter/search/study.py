@@ -213,7 +213,9 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     """
     from babysitter.search.refine import narrow_space
 
-    base = load_spec(spec)
+    if spec is None and refine is None:
+        raise BadInput("give a SPEC for a coarse search (only --refine STUDY can take the coarse study's spec)")
+    base = load_spec(spec) if spec is not None else None
     if trials < 1 or workers < 1 or (epochs is not None and epochs < 1):
         raise BadInput("--trials, --workers and --epochs must be at least 1")
     if sampler not in SAMPLERS:
@@ -232,6 +234,10 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
             coarse = optuna.load_study(study_name=refine, storage=store)
         except KeyError:
             raise BadInput(f"--refine {refine}: no such study in {storage}") from None
+        if base is None:  # the coarse study stored its base spec: the fine stage needs no SPEC again
+            if "spec" not in coarse.user_attrs:
+                raise BadInput(f"--refine {refine}: the study stores no spec (made by an older version); give the SPEC")
+            base = load_spec(coarse.user_attrs["spec"])
         coarse_space = load_space(coarse.user_attrs["space"], base)
         try:
             space = narrow_space(coarse_space, coarse.get_trials(deepcopy=False))
@@ -245,6 +251,7 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     if stored is not None and stored != space_to_dict(space):
         raise BadInput(f"study '{study}' in {storage} was run with another space; name a new study with --study")
     made.set_user_attr("space", space_to_dict(space))
+    made.set_user_attr("spec", base.to_dict())  # what --refine reads back when no SPEC is given
     if refine is not None:
         made.set_user_attr("refined_from", refine)
     if refine is None and sampler == "random" and not made.get_trials(deepcopy=False):
@@ -266,12 +273,12 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
 
 def summarize(study, space: Space, storage: str) -> dict:
     """The study as JSON: trials sorted by val accuracy (best first), the best, edge warnings."""
-    rows = [{"number": t.number, "state": t.state.name, "params": t.params,
+    rows = [{"number": t.number, "state": t.state.name.lower(), "params": t.params,  # complete | pruned | fail | ...
              "val_acc": t.user_attrs.get("val_acc"), "epochs": t.user_attrs.get("epochs"),
              "seconds": t.user_attrs.get("seconds"), "reason": t.user_attrs.get("reason")}
             for t in study.get_trials(deepcopy=False)]
-    rows.sort(key=lambda r: (r["state"] != "COMPLETE", -(r["val_acc"] if r["val_acc"] is not None else -1)))
-    complete = [r for r in rows if r["state"] == "COMPLETE"]
+    rows.sort(key=lambda r: (r["state"] != "complete", -(r["val_acc"] if r["val_acc"] is not None else -1)))
+    complete = [r for r in rows if r["state"] == "complete"]
     best = complete[0] if complete else None
     return {"study": study.study_name, "storage": storage, "space": space_to_dict(space), "trials": rows,
             "best": best, "warnings": edge_warnings(space, best["params"]) if best else [],

@@ -62,14 +62,19 @@ def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None =
 
 
 def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bool = False) -> Path | None:
-    """Create the run dir ``out`` (None: nothing) with the resolved ``spec.yaml`` and the fitted
-    ``preprocess.pt`` -- what resume, transfer and the report read back."""
+    """Create the run dir ``out`` (None: nothing) with the resolved ``spec.yaml``, the fitted
+    ``preprocess.pt`` and ``data.json`` (the raw input: ``source``, ``input_shape``, ``num_classes``
+    and the source's meta, e.g. ``class_names``) -- what resume, transfer, the report and
+    ``babysitter.load`` read back."""
     if out is None:
         return None
     out = prepare_run_dir(out, force=force)
     write_spec(out / "spec.yaml", spec.to_dict())
     if data.preprocess is not None:
         torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
+    raw_shape = data.preprocess.in_shape if data.preprocess is not None else list(data.sample_shape)
+    write_json(out / "data.json", {"source": spec.data.source, "input_shape": [int(n) for n in raw_shape],
+                                   "num_classes": data.num_classes, **data.meta})
     return out
 
 
@@ -92,7 +97,12 @@ def _fit(spec, model, data, out, progress, callbacks, resume: bool) -> dict:
     if e is not None and e.kind == "independent":
         return _fit_independent(spec, model, data, out, progress, resume)
     extra = callbacks_for(spec)
-    trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *extra], progress=progress)
+    logs = []
+    if spec.log.tensorboard and out is not None:  # after the instruments: it reads what they recorded
+        from babysitter.train.tensorboard import TensorBoardLog
+
+        logs = [TensorBoardLog(out / "tb")]
+    trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *extra, *logs], progress=progress)
     final = trainer.fit(resume=resume)
     for cb in extra:
         members = cb.members(trainer, data)

@@ -1,0 +1,1 @@
+"""After training: load a run dir (load.py), read inputs (inputs.py), export it (export.py)."""

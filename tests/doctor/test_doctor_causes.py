@@ -1,0 +1,44 @@
+"""A cause that a finding's evidence cites ("see reg_too_strong") is a finding of its own, ranked above it."""
+
+from babysitter.doctor.findings import Finding, rank, report
+from babysitter.doctor.instruments import findings
+from babysitter.spec import load_spec
+
+
+def _spec(l2, lr, wd=0.0):
+    return load_spec({"data": {"source": "digits"}, "optim": {"name": "sgd", "lr": lr, "weight_decay": wd},
+                      "regularize": {"l2": l2}})
+
+
+def _summaries(peak, med, dead):
+    return {"UpdateRatio": {"overall_median": med, "step_median": [peak, med, med]},
+            "Activations": {"kinds": {"act1": "relu"}, "last": {"dead": {"act1": dead}}, "window": 4, "layers": ["act1"]}}
+
+
+def test_penalty_step_makes_reg_too_strong_a_finding_above_its_symptoms():
+    # lr * 2 * l2 = 0.2 * 2 * 0.5 = 0.2 per step >= half the largest step median 0.3: the penalty's own step
+    out = findings(_summaries(peak=0.3, med=0.1, dead=0.6), _spec(l2=0.5, lr=0.2))
+    ids = [f.id for f in out]
+    assert ids.index("reg_too_strong") < ids.index("dead_relu") < ids.index("lr_too_high")
+    reg = out[ids.index("reg_too_strong")]
+    assert reg.severity == "warning" and reg.advice == "regularize.l2: 0.5 -> 0.05"
+    assert "= 0.2 per step" in reg.evidence
+    assert "see reg_too_strong" in out[ids.index("dead_relu")].evidence
+    assert out[ids.index("lr_too_high")].severity == "info"
+    # the same through the report's ranking
+    assert [f["id"] for f in report(out, {})["findings"]][0] == "reg_too_strong"
+
+
+def test_no_penalty_no_reg_finding():
+    # lr * (2 l2 + wd) = 0.2 * 0.001 far below the update ratio: the lr is the suspect, the ReLUs are not linked
+    out = findings(_summaries(peak=0.3, med=0.1, dead=0.6), _spec(l2=0.0, lr=0.2, wd=1e-3))
+    ids = [f.id for f in out]
+    assert "reg_too_strong" not in ids and ids[0] == "lr_too_high"
+    assert "see reg_too_strong" not in out[ids.index("dead_relu")].evidence
+
+
+def test_rank_puts_a_cited_cause_before_its_symptom():
+    symptom = Finding("dead_relu", "warning", "units dead (see reg_too_strong)", "", score=0.9)
+    cause = Finding("reg_too_strong", "warning", "penalty 60% of the objective", "", score=0.2)
+    other = Finding("overfitting", "warning", "gap 0.3", "", score=0.5)
+    assert [f.id for f in rank([symptom, other, cause])] == ["reg_too_strong", "dead_relu", "overfitting"]
