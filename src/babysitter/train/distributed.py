@@ -14,7 +14,7 @@ also for a last batch b < B. The penalty (L1/L2) is added on rank 0 only, so it 
 Batch norm: ``train.sync_bn`` (default true when N > 1) replaces every BatchNorm with
 :class:`SyncBatchNorm`, whose statistics are those of the global batch; torch's own SyncBatchNorm
 refuses CPU tensors, so on CPU (gloo) the mean and variance are all-reduced here with the
-differentiable ``torch.distributed.nn.functional.all_reduce``.
+differentiable all-reduce of torch's functional collectives.
 Augmentation is applied to the whole global batch on every rank (same generator, same draws as one
 process), then cut. Dropout and stochastic-depth masks differ: each rank draws its own from torch's
 RNG seeded with (seed, epoch, rank) -- the same distribution, not the one-process masks.
@@ -88,19 +88,28 @@ def allreduce_sum_hook(state, bucket):
 
 
 # ---------------------------------------------------------------- synchronised batch norm
-class SyncBatchNorm(nn.SyncBatchNorm):
-    """torch's SyncBatchNorm, also on the CPU. In training, over the global batch of M = sum_r m_r
-    values per channel (x: (N, C) or (N, C, L) or (N, C, H, W)):
+class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over the global batch, on the CPU (torch's SyncBatchNorm, used on CUDA, refuses
+    CPU tensors, and DDP refuses it on a CPU module). In training, over the M = sum_r m_r values per
+    channel of all ranks (x: (N, C) or (N, C, L) or (N, C, H, W)):
 
         mu = (1/M) sum x        var = (1/M) sum (x - mu)^2        y = gamma (x - mu) / sqrt(var + eps) + beta
 
     with both sums all-reduced (differentiably, so the backward pass is the global one); the running
-    variance takes the unbiased var * M / (M - 1), as torch's batch norm. On CUDA: torch's kernel."""
+    variance takes the unbiased var * M / (M - 1), as torch's batch norm. In eval mode (or one
+    process): torch's batch norm on the running statistics."""
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        if not (self.training and x.device.type == "cpu" and dist.is_initialized() and dist.get_world_size() > 1):
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
             return super().forward(x)
-        from torch.distributed.nn.functional import all_reduce
+        import torch.distributed._functional_collectives as funcol  # differentiable: backward all-reduces
+
+        def all_reduce(t):
+            return funcol.all_reduce(t, "sum", dist.group.WORLD)
 
         dims = [0, *range(2, x.dim())]
         shape = [1, -1] + [1] * (x.dim() - 2)
@@ -120,15 +129,21 @@ class SyncBatchNorm(nn.SyncBatchNorm):
 
 
 def sync_batchnorm(module: nn.Module) -> nn.Module:
-    """Every BatchNorm of ``module`` replaced (in place, parameters and buffers kept) by
-    :class:`SyncBatchNorm`; the state_dict keys stay the same."""
+    """Every BatchNorm of ``module`` replaced (in place, parameters and buffers kept) by torch's
+    SyncBatchNorm on CUDA, by :class:`SyncBatchNorm` on the CPU; the state_dict keys stay the same."""
+    if any(p.is_cuda for p in module.parameters()):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _sync_batchnorm_cpu(module)
+
+
+def _sync_batchnorm_cpu(module: nn.Module) -> nn.Module:
     if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, SyncBatchNorm):
         new = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
         new.load_state_dict(module.state_dict())
         new.train(module.training)
         return new.to(next(iter(module.state_dict().values())).device)
     for name, child in module.named_children():
-        module.add_module(name, sync_batchnorm(child))
+        module.add_module(name, _sync_batchnorm_cpu(child))
     return module
 
 
@@ -244,7 +259,9 @@ def launch(plan: Plan, job: dict) -> dict | None:
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
-    logging.getLogger("torch.distributed.elastic").setLevel(logging.ERROR)
+    if not os.environ.get("BABYSIT_DEBUG"):  # a failure is reported in one line (failure_line); its log is noise
+        for name in ("torch.distributed.elastic", "torch.multiprocessing"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
     try:
         results = elastic_launch(plan.config(), worker)(job)
     except ChildFailedError as e:
@@ -306,7 +323,7 @@ def train_rank(job: dict, group: Group) -> dict:
     out = Path(job["out"]) if job["out"] else None
     model, data = build(spec)
     if spec.train.sync_bn is not False and group.world > 1:
-        model = sync_batchnorm(model)
+        model = sync_batchnorm(model.to(group.device))
     if group.writes and out is not None and not job["resume"]:
         open_run_dir(out, spec, data, force=True)  # the parent checked it before launching
     tools = monitors(spec, out) if group.writes and job["doctor"] else []
