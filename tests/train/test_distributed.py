@@ -93,15 +93,21 @@ def test_sync_batchnorm_and_augmentation_match_one_process(reference, tmp_path, 
 
 
 def _rank_pid(parent: int, rank: int, deadline: float) -> int | None:
-    """The pid of the worker with RANK=rank among ``parent``'s children (read from /proc)."""
+    """The pid of local rank ``rank`` among ``parent``'s multiprocessing-spawn children (read from
+    /proc): the agent starts local ranks in order, so they sort by start time. (RANK is set inside
+    the child after it starts, so /proc/PID/environ does not show it.)"""
     while time.time() < deadline:
+        workers = []
         for stat in Path("/proc").glob("[0-9]*/stat"):
             try:
                 fields = stat.read_text().rsplit(")", 1)[1].split()
-                if int(fields[1]) == parent and f"RANK={rank}".encode() in (stat.parent / "environ").read_bytes().split(b"\0"):
-                    return int(stat.parent.name)
-            except (OSError, IndexError, ValueError):
+                cmd = (stat.parent / "cmdline").read_bytes()
+            except OSError:
                 continue
+            if int(fields[1]) == parent and b"spawn_main" in cmd:
+                workers.append((int(fields[19]), int(stat.parent.name)))  # (starttime, pid)
+        if len(workers) > rank:
+            return sorted(workers)[rank][1]
         time.sleep(0.1)
     return None
 
@@ -110,7 +116,7 @@ def test_kill_9_of_rank_1_stops_the_group_then_resume(reference, tmp_path, write
     out = tmp_path / "killed"
     proc = subprocess.Popen([*BABYSIT, "train", str(write_spec(MLP)), "--out", str(out), "--nproc", "2", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
-    deadline = time.time() + 300
+    deadline = time.time() + 240
     metrics = out / "metrics.jsonl"
     while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= 2):
         time.sleep(0.05)
