@@ -172,3 +172,14 @@ def test_a_master_port_in_use_is_bad_input(tmp_path, write_spec):
         p = babysit("train", write_spec(MLP), "--out", tmp_path / "never", "--nproc", "2", "--master", f"127.0.0.1:{port}")
     assert p.returncode == 2 and f"port {port} is already in use" in p.stderr, p.stderr
     assert not (tmp_path / "never").exists()
+
+
+def test_run_nproc_2_probes_once_then_the_group_trains(reference, tmp_path, write_spec):
+    out = tmp_path / "run"
+    p = launch("run", write_spec(MLP), "--out", out, "--nproc", "2", "--json")
+    assert p.returncode == 0, p.stderr[-2000:]
+    result = json.loads(p.stdout)
+    assert set(result["diagnosis"]) >= {"healthy", "findings", "probes"}
+    assert json.loads((out / "check.json").read_text())["probes"]["init_loss"] > 0  # the probes ran, once, first
+    assert (out / "report.html").is_file() and (out / "diagnosis.json").is_file()
+    assert_same_run(reference / "ddp-mlp", out, atol=1e-5)

@@ -187,6 +187,10 @@ class Plan:
         if tail > 1 and tail < w:
             raise BadInput(f"the last batch of each epoch holds {tail} examples, fewer than the {w} processes; "
                            f"change train.batch_size or data.subset")
+        gpus = torch.cuda.device_count() if spec.device != "cpu" else 0
+        if gpus and self.nproc > gpus:
+            raise BadInput(f"--nproc {self.nproc} on CUDA takes one GPU per process, but torch sees {gpus} "
+                           f"(use --nproc {gpus}, or device: cpu)")
         if spec.optim.name in ("lbfgs", "newton"):
             raise BadInput(f"optim.name {spec.optim.name} re-evaluates the loss in a closure; it runs in one "
                            f"process only (use --nproc 1)")
