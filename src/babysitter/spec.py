@@ -151,6 +151,8 @@ class TrainSpec(Section):
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     eval_batch_size: int = Field(4096, gt=0)
     ensemble: EnsembleSpec | None = None
+    # --nproc N > 1: batch norm over the global batch (SyncBatchNorm); null means true when N > 1
+    sync_bn: bool | None = None
 
 
 class DoctorSpec(Section):

@@ -12,20 +12,35 @@ import typer
 from babysitter.cli.app import JSON, QUIET, SET, app, emit, spec_from, verdict
 from babysitter.errors import BadInput, TrainingFailed
 
+# DistributedDataParallel through torch's launcher (train/distributed.py)
+NPROC = typer.Option(1, "--nproc", help="Processes on this machine (DDP through torch's elastic launcher).")
+NNODES = typer.Option(1, "--nnodes", help="Machines in the run (each starts its own babysit with --nproc).")
+NODE_RANK = typer.Option(0, "--node-rank", help="This machine's rank, 0 .. nnodes-1.")
+MASTER = typer.Option(None, "--master", help="HOST:PORT of node 0, where the group meets (--nnodes > 1).")
+
 @app.command()
 def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
           out: Optional[Path] = typer.Option(None, "--out", help="Run dir to create."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Run dir of a killed run to continue."),
           force: bool = typer.Option(False, "--force", help="Replace an existing run dir."),
-          sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+          sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET,
+          nproc: int = NPROC, nnodes: int = NNODES, node_rank: int = NODE_RANK, master: Optional[str] = MASTER):
     """Train with the doctor's instruments attached; writes a run dir."""
     from babysitter.doctor.diagnose import monitors
     from babysitter.spec import load_spec
     from babysitter.train import run
+    from babysitter.train.distributed import Plan, train_distributed
 
+    if resume is not None and (spec is not None or out is not None):
+        raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
+    if (nproc, nnodes, master) != (1, 1, None):
+        if resume is None and (spec is None or out is None):
+            raise BadInput("usage: babysit train SPEC --out DIR --nproc N   (or: babysit train --resume DIR --nproc N)")
+        result = train_distributed(Plan(nproc, nnodes, node_rank, master), None if resume else spec_from(spec, sets),
+                                   out, resume, force=force, progress=not (quiet or as_json))
+        emit({**(result or {"node_rank": node_rank}), "run_dir": str(resume or out)}, as_json, quiet, f"trained: {resume or out}")
+        return
     if resume is not None:
-        if spec is not None or out is not None:
-            raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
         saved = load_spec(resume / "spec.yaml") if (resume / "spec.yaml").is_file() else None
         tools = monitors(saved, resume) if saved is not None else []
         result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools)
@@ -63,7 +78,7 @@ def diagnose(run_dir: Path = typer.Argument(..., help="Run dir of a finished or 
 def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); the built-in default recipe if omitted."),
             out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default: runs/<name>, numbered if taken)."),
             force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
-            sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
+            sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET, nproc: int = NPROC):
     """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots -> report.html."""
     from babysitter.doctor.diagnose import check as run_check
     from babysitter.doctor.diagnose import diagnose as run_diagnose
@@ -71,17 +86,25 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     from babysitter.report.html import write_report
     from babysitter.report.plots import plot_curves, plot_instruments
     from babysitter.train import run
+    from babysitter.train.distributed import Plan, train_distributed
     from babysitter.train.history import check_run_dir, fresh_run_dir, write_json
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
     check_run_dir(out, force)  # the one-line error, before any work
+    Plan(nproc).check_args()
     progress = not (quiet or as_json)
+    # the probes: once, here, before one process or the group trains
     checked = run_check(resolved, budget=0, progress=progress) if resolved.doctor.enabled else None
     failed = None
     try:
-        result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
+        if nproc == 1:
+            result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
+        else:
+            result = train_distributed(Plan(nproc), resolved, out, force=force, progress=progress)
     except TrainingFailed as e:
+        if not (out / "final.json").is_file():  # a rank died: nothing to diagnose from
+            raise
         failed, result = e, json.loads((out / "final.json").read_text())
     if checked is not None:
         write_json(out / "check.json", checked)

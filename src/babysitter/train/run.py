@@ -81,14 +81,21 @@ def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bo
 def resume(out: str | Path, *, progress: bool = True, callbacks=(), model: nn.Module | None = None) -> dict:
     """Continue a killed run from its last checkpoint(s) with the spec saved in ``out``."""
     out = Path(out)
+    spec = saved_spec(out)
+    model, data = build(spec, model)
+    return _fit(spec, model, data, out, progress, callbacks, resume=True)
+
+
+def saved_spec(out: str | Path) -> RunSpec:
+    """The spec of the run to resume in ``out``; BadInput if there is nothing to resume."""
+    out = Path(out)
     if not (out / "spec.yaml").is_file():
         raise BadInput(f"nothing to resume in {out}: no spec.yaml there (start it with 'babysit train SPEC --out {out}')")
     spec = load_spec(out / "spec.yaml")
     independent = spec.train.ensemble is not None and spec.train.ensemble.kind == "independent"
     if not independent and not (out / "checkpoints" / "last.pt").is_file():
         raise BadInput(f"nothing to resume in {out}: no checkpoints/last.pt (the run stopped before its first epoch ended)")
-    model, data = build(spec, model)
-    return _fit(spec, model, data, out, progress, callbacks, resume=True)
+    return spec
 
 
 def _fit(spec, model, data, out, progress, callbacks, resume: bool) -> dict:

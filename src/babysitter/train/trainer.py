@@ -6,6 +6,10 @@ Data stays in memory as tensors on the device; each epoch draws its order (and a
 from a generator seeded by (seed, epoch), and reseeds torch's global RNG (dropout masks) the
 same way, so a run resumed from an epoch checkpoint continues exactly as if never stopped.
 
+With ``group`` (a :class:`babysitter.train.distributed.Group` of N processes) each rank computes its
+part of every global batch and DDP sums the gradients, so N processes step as one would; see
+train/distributed.py for what is exact and what differs (dropout masks).
+
 The step is kept free of per-step Python work a plain PyTorch loop does not do (bench/overhead.py
 measures the difference): no ``.item()`` sync, a hook is called only when an instrument listens,
 a constant schedule is never stepped, and the epoch's loss and accuracy are added up in batches
@@ -30,6 +34,7 @@ from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
 from babysitter.train.checkpoint import load_checkpoint, save_atomic
+from babysitter.train.distributed import DROPOUT_SEED_STRIDE, Group
 from babysitter.train.ensemble import snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
@@ -104,8 +109,9 @@ class EpochMeter:
             self.correct += hits.sum()
             self.logits, self.targets, self.kept = [], [], 0
 
-    def means(self) -> tuple[float, float]:
-        """(train_loss, train_acc) of the batches so far (nan, nan before the first)."""
+    def means(self, group: Group | None = None) -> tuple[float, float]:
+        """(train_loss, train_acc) of the batches so far (nan, nan before the first); with a
+        ``group``, over the batches of all its ranks (their sums all-reduced)."""
         self._count()
         if self.losses:
             weighted = torch.stack(self.losses) * torch.tensor(self.sizes, device=self.correct.device)
@@ -114,9 +120,12 @@ class EpochMeter:
                 for v in weighted.float().cpu().numpy():
                     total = np.float32(total + v)
             self.loss_sum, self.losses, self.sizes = total, [], []
-        if not self.seen:
+        loss_sum, correct, seen = float(self.loss_sum), self.correct.item(), self.seen
+        if group is not None and group.world > 1:
+            loss_sum, correct, seen = group.sum([loss_sum, correct, seen])
+        if not seen:
             return math.nan, math.nan
-        return float(self.loss_sum) / self.seen, self.correct.item() / self.seen
+        return loss_sum / seen, correct / seen
 
 
 class Trainer:
@@ -126,13 +135,18 @@ class Trainer:
     ``callbacks``: instruments with the hooks of :mod:`babysitter.train.events`.
     ``param_groups``: the optimizer's parameter groups (e.g. a smaller lr for pretrained layers);
     None: one group of every parameter that requires grad.
+    ``group``: this process's rank in a DDP group (default: one process); only rank 0 gets an
+    ``out_dir``, ``callbacks`` and ``progress``.
     """
 
     def __init__(self, model: nn.Module, data, spec, out_dir: str | Path | None = None,
-                 callbacks=(), progress: bool = True, param_groups=None):
+                 callbacks=(), progress: bool = True, param_groups=None, group: Group | None = None):
         self.spec, self.data = spec, data
-        self.device = pick_device(spec.device)
+        self.group = group or Group()
+        self.device = self.group.device or pick_device(spec.device)
         self.model = model.to(self.device)
+        self.net = self.group.wrap(self.model)  # what the step runs: the model, or DDP around it
+        self.share = 1.0  # this rank's fraction of the current global batch
         self.out_dir = Path(out_dir) if out_dir is not None else None
         t = spec.train
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
@@ -166,12 +180,15 @@ class Trainer:
         if self.needs_closure:
             return self._closure_step(x, y)
         hooks = self.hooks
-        logits = self.model(x)                                          # forward
+        logits = self.net(x)                                            # forward
         loss = self.loss_fn(logits, y)
         self.logits, self.loss = logits, loss
         if hooks["after_forward"]:
             fire(hooks["after_forward"], "after_forward", self)
-        total = loss + self.penalty(self.weights) if self.penalty else loss   # loss + penalty
+        # N ranks: each its part (n_r / b) of the global batch's mean; DDP sums them; the penalty once
+        total = loss if self.share == 1.0 else loss * self.share
+        if self.penalty and self.group.rank == 0:                       # loss + penalty
+            total = total + self.penalty(self.weights)
         self.optimizer.zero_grad(set_to_none=True)
         total.backward()                                                # backward
         if hooks["after_backward"]:
@@ -218,10 +235,11 @@ class Trainer:
 
     # ---------------------------------------------------------------- epochs
     def run_epoch(self, x_train: torch.Tensor, y_train: torch.Tensor) -> dict:
-        """One pass over the training set in a seeded random order; returns the epoch's row."""
-        bs, n = self.spec.train.batch_size, len(x_train)
+        """One pass over the training set in a seeded random order; returns the epoch's row.
+        With N ranks, each takes its part of every batch of that one order."""
+        bs, n, group = self.spec.train.batch_size, len(x_train), self.group
         g = torch.Generator().manual_seed(epoch_seed(self.spec.seed, self.epoch))
-        torch.manual_seed(epoch_seed(self.spec.seed, self.epoch))
+        torch.manual_seed(epoch_seed(self.spec.seed, self.epoch) + DROPOUT_SEED_STRIDE * group.rank)
         order = torch.randperm(n, generator=g).to(self.device)
         end = n - 1 if bs > 1 and n > 1 and n % bs == 1 else n  # a 1-example tail: batch norm cannot train on it
         meter = EpochMeter(self.device)
@@ -231,9 +249,12 @@ class Trainer:
         self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
         for start in range(0, end, bs):
             idx = order[start:start + bs]
-            x, y = x_train[idx], y_train[idx]
-            if augment is not None:
-                x = augment(x, g)
+            part = group.part(len(idx))
+            if augment is None:
+                x, y = x_train[idx[part]], y_train[idx[part]]
+            else:  # the whole batch, so every rank draws from g what one process draws; then its part
+                x, y = augment(x_train[idx], g)[part], y_train[idx[part]]
+            self.share = len(y) / len(idx)
             self.x, self.y = x, y
             loss, logits = self.train_step(x, y)
             self.step += 1
@@ -242,17 +263,30 @@ class Trainer:
             meter.add(loss, logits, y)
             if advance is not None:
                 advance(self, meter)
-            if self.stop_reason is not None or self.stop_requested:  # set by an instrument or a budget
+            # set by an instrument or a budget; N ranks stop together, at the epoch's end (below)
+            if (self.stop_reason is not None or self.stop_requested) and group.world == 1:
                 break
         if self.schedule_unit == "epoch":
             self.schedule.step()
-        train_loss, train_acc = meter.means()
+        if group.world > 1:
+            self._agree_on_stop()
+        train_loss, train_acc = meter.means(group)
         return {"train_loss": train_loss, "train_acc": train_acc}
+
+    def _agree_on_stop(self) -> None:
+        """Every rank stops when any rank's instrument asked (only rank 0 carries them)."""
+        failed, requested = self.group.sum([self.stop_reason is not None, self.stop_requested])
+        if failed and self.stop_reason is None:
+            self.stop_reason = "stopped by rank 0's doctor (see its final.json)"
+        self.stop_requested = self.stop_requested or bool(requested)
 
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> tuple[float, float]:
-        """Mean loss and accuracy of ``model`` (default: the trained one) in eval mode, large batches."""
+        """Mean loss and accuracy of ``model`` (default: the trained one) in eval mode, large batches.
+        N ranks: each evaluates its contiguous part of ``x: (n, ...)``; the sums are all-reduced."""
         model = model or self.model
+        n, part = len(x), self.group.part(len(x))
+        x, y = x[part], y[part]
         was_training = model.training
         model.eval()
         loss_sum, correct = 0.0, 0
@@ -263,7 +297,9 @@ class Trainer:
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
         model.train(was_training)
-        return loss_sum / max(len(x), 1), correct / max(len(x), 1)
+        if self.group.world > 1:
+            loss_sum, correct = self.group.sum([loss_sum, correct])
+        return loss_sum / max(n, 1), correct / max(n, 1)
 
     def fit(self, resume: bool = False) -> dict:
         """Train for ``train.epochs`` epochs (continuing from the last checkpoint if ``resume``)."""

@@ -1,0 +1,338 @@
+"""Training past one process: DistributedDataParallel, launched by torch's elastic agent
+(``torch.distributed.launcher.api.elastic_launch``, the engine behind ``torchrun``).
+
+The same run, split. ``train.batch_size`` stays the *global* batch B. Every rank draws the epoch's
+order from the same seeded generator the one-process Trainer uses, and rank r of N takes the r-th
+contiguous part of each global batch (sizes differ by at most one, as ``torch.tensor_split``). Rank
+r's objective is its part of the global mean,
+
+    J_r = (n_r / b) * mean_{i in part r} l_i = (1 / b) sum_{i in part r} l_i,     b = sum_r n_r,
+
+and DDP's all-reduce is made a SUM (:func:`allreduce_sum_hook`, not DDP's default mean), so every
+rank steps on  sum_r grad J_r = grad (1/b) sum_i l_i  -- the one-process gradient of that batch,
+also for a last batch b < B. The penalty (L1/L2) is added on rank 0 only, so it counts once.
+Batch norm: ``train.sync_bn`` (default true when N > 1) replaces every BatchNorm with
+:class:`SyncBatchNorm`, whose statistics are those of the global batch; torch's own SyncBatchNorm
+refuses CPU tensors, so on CPU (gloo) the mean and variance are all-reduced here with the
+differentiable all-reduce of torch's functional collectives.
+Augmentation is applied to the whole global batch on every rank (same generator, same draws as one
+process), then cut. Dropout and stochastic-depth masks differ: each rank draws its own from torch's
+RNG seeded with (seed, epoch, rank) -- the same distribution, not the one-process masks.
+
+Rank 0 alone writes the run dir; metrics are all-reduced; checkpoints hold the unwrapped module.
+An instrument's stop request (rank 0) takes effect at the end of the epoch, agreed by all ranks.
+A rank that dies makes the agent stop the group (``max_restarts=0``): exit 1, no hang.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import torch.distributed as dist
+from torch import nn
+
+from babysitter.errors import BadInput, TrainingFailed
+
+DROPOUT_SEED_STRIDE = 1_000_000_007  # rank r seeds torch's RNG with epoch_seed + r * stride
+
+
+# ---------------------------------------------------------------- the group, as the Trainer sees it
+class Group:
+    """This process's place in the group: ``rank`` of ``world``, its ``device`` (None: the spec's).
+
+    The default, ``Group()``, is one process: :meth:`wrap` returns the model itself, :meth:`part`
+    the whole batch and :meth:`sum` its input, so the Trainer runs one code path either way."""
+
+    def __init__(self, rank: int = 0, world: int = 1, device: torch.device | None = None):
+        self.rank, self.world, self.device = rank, world, device
+
+    @property
+    def writes(self) -> bool:
+        """Only rank 0 writes the run dir, shows progress and carries the instruments."""
+        return self.rank == 0
+
+    def part(self, n: int) -> slice:
+        """This rank's contiguous part of ``n`` items: the first ``n % world`` ranks get one more."""
+        size, extra = divmod(n, self.world)
+        start = self.rank * size + min(self.rank, extra)
+        return slice(start, start + size + (self.rank < extra))
+
+    def sum(self, values: list[float]) -> list[float]:
+        """Element-wise sum of ``values`` over the ranks (float64; identity for one process)."""
+        if self.world == 1:
+            return values
+        t = torch.tensor(values, dtype=torch.float64, device=self.device if self.device.type == "cuda" else "cpu")
+        dist.all_reduce(t)
+        return t.tolist()
+
+    def wrap(self, model: nn.Module) -> nn.Module:
+        """``model`` in DistributedDataParallel with gradients all-reduced by SUM."""
+        if self.world == 1:
+            return model
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        ddp = nn.parallel.DistributedDataParallel(model, device_ids=ids)
+        ddp.register_comm_hook(None, allreduce_sum_hook)
+        return ddp
+
+
+def allreduce_sum_hook(state, bucket):
+    """DDP communication hook: the bucket's gradients summed over ranks (DDP's default divides by
+    the world size; our per-rank objectives already carry the 1/b of the global batch)."""
+    fut = dist.all_reduce(bucket.buffer(), async_op=True).get_future()
+    return fut.then(lambda f: f.value()[0])
+
+
+# ---------------------------------------------------------------- synchronised batch norm
+class SyncBatchNorm(nn.modules.batchnorm._BatchNorm):
+    """Batch norm over the global batch, on the CPU (torch's SyncBatchNorm, used on CUDA, refuses
+    CPU tensors, and DDP refuses it on a CPU module). In training, over the M = sum_r m_r values per
+    channel of all ranks (x: (N, C) or (N, C, L) or (N, C, H, W)):
+
+        mu = (1/M) sum x        var = (1/M) sum (x - mu)^2        y = gamma (x - mu) / sqrt(var + eps) + beta
+
+    with both sums all-reduced (differentiably, so the backward pass is the global one); the running
+    variance takes the unbiased var * M / (M - 1), as torch's batch norm. In eval mode (or one
+    process): torch's batch norm on the running statistics."""
+
+    def _check_input_dim(self, x):
+        if x.dim() < 2:
+            raise ValueError(f"expected at least 2D input (got {x.dim()}D input)")
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not (self.training and dist.is_initialized() and dist.get_world_size() > 1):
+            return super().forward(x)
+        import torch.distributed._functional_collectives as funcol  # differentiable: backward all-reduces
+
+        def all_reduce(t):
+            return funcol.all_reduce(t, "sum", dist.group.WORLD)
+
+        dims = [0, *range(2, x.dim())]
+        shape = [1, -1] + [1] * (x.dim() - 2)
+        local = x.numel() // x.size(1)
+        stats = all_reduce(torch.cat([x.sum(dims), x.new_tensor([local])]))
+        count = stats[-1].detach()
+        mu = stats[:-1] / count
+        var = all_reduce(((x - mu.view(shape)) ** 2).sum(dims)) / count
+        if self.track_running_stats:
+            self.num_batches_tracked.add_(1)
+            m = self.momentum if self.momentum is not None else 1.0 / float(self.num_batches_tracked)
+            with torch.no_grad():
+                self.running_mean.mul_(1 - m).add_(mu.detach(), alpha=m)
+                self.running_var.mul_(1 - m).add_(var.detach() * count / (count - 1), alpha=m)
+        y = (x - mu.view(shape)) / torch.sqrt(var.view(shape) + self.eps)
+        return y * self.weight.view(shape) + self.bias.view(shape) if self.affine else y
+
+
+def sync_batchnorm(module: nn.Module) -> nn.Module:
+    """Every BatchNorm of ``module`` replaced (in place, parameters and buffers kept) by torch's
+    SyncBatchNorm on CUDA, by :class:`SyncBatchNorm` on the CPU; the state_dict keys stay the same."""
+    if any(p.is_cuda for p in module.parameters()):
+        return nn.SyncBatchNorm.convert_sync_batchnorm(module)
+    return _sync_batchnorm_cpu(module)
+
+
+def _sync_batchnorm_cpu(module: nn.Module) -> nn.Module:
+    if isinstance(module, nn.modules.batchnorm._BatchNorm) and not isinstance(module, SyncBatchNorm):
+        new = SyncBatchNorm(module.num_features, module.eps, module.momentum, module.affine, module.track_running_stats)
+        new.load_state_dict(module.state_dict())
+        new.train(module.training)
+        return new.to(next(iter(module.state_dict().values())).device)
+    for name, child in module.named_children():
+        module.add_module(name, _sync_batchnorm_cpu(child))
+    return module
+
+
+# ---------------------------------------------------------------- the launch
+@dataclass
+class Plan:
+    """What to launch: ``nproc`` processes on this machine, node ``node_rank`` of ``nnodes``, meeting
+    at ``master`` (HOST:PORT; None on one node: a free loopback port, as ``torchrun --standalone``)."""
+    nproc: int = 1
+    nnodes: int = 1
+    node_rank: int = 0
+    master: str | None = None
+
+    @property
+    def world(self) -> int:
+        return self.nproc * self.nnodes
+
+    def check_args(self) -> None:
+        """BadInput (exit 2) for options that cannot go together, before any work."""
+        if self.nproc < 1 or self.nnodes < 1:
+            raise BadInput(f"--nproc and --nnodes must be at least 1 (got --nproc {self.nproc} --nnodes {self.nnodes})")
+        if not 0 <= self.node_rank < self.nnodes:
+            raise BadInput(f"--node-rank must be in 0..{self.nnodes - 1} for --nnodes {self.nnodes} (got {self.node_rank})")
+        if self.nnodes > 1 and self.master is None:
+            raise BadInput("--nnodes > 1 needs --master HOST:PORT (node 0's address, the same on every node)")
+        if self.master is not None:
+            split_master(self.master)
+
+    def check(self, spec, n_train: int) -> None:
+        """BadInput (exit 2) for a run that cannot be split this way, before anything starts or is written."""
+        self.check_args()
+        if self.world == 1:
+            return
+        w, bs = self.world, spec.train.batch_size
+        if w > n_train:
+            raise BadInput(f"{w} processes but only {n_train} training examples: use at most {n_train}")
+        if w > bs:
+            raise BadInput(f"{w} processes cannot split train.batch_size {bs}: each needs at least one example "
+                           f"of every batch (use --nproc <= {bs} or a larger batch)")
+        tail = n_train % bs
+        if tail > 1 and tail < w:
+            raise BadInput(f"the last batch of each epoch holds {tail} examples, fewer than the {w} processes; "
+                           f"change train.batch_size or data.subset")
+        gpus = torch.cuda.device_count() if spec.device != "cpu" else 0
+        if gpus and self.nproc > gpus:
+            raise BadInput(f"--nproc {self.nproc} on CUDA takes one GPU per process, but torch sees {gpus} "
+                           f"(use --nproc {gpus}, or device: cpu)")
+        if spec.optim.name in ("lbfgs", "newton"):
+            raise BadInput(f"optim.name {spec.optim.name} re-evaluates the loss in a closure; it runs in one "
+                           f"process only (use --nproc 1)")
+        if spec.train.ensemble is not None:
+            raise BadInput("train.ensemble runs in one process only (use --nproc 1)")
+        if self.master is not None:
+            host, port = split_master(self.master)
+            if self.node_rank == 0 and port_in_use(port):
+                raise BadInput(f"--master {self.master}: port {port} is already in use on this machine")
+
+    def config(self):
+        """The LaunchConfig torchrun would build: c10d on localhost:0 (standalone) or static
+        rendezvous at ``master`` with this node's rank; no restarts (a dead rank ends the run)."""
+        from torch.distributed.launcher.api import LaunchConfig
+
+        if self.master is None:
+            backend, endpoint, conf = "c10d", "localhost:0", {}
+        else:
+            split_master(self.master)
+            backend, endpoint, conf = "static", self.master, {"rank": self.node_rank}
+        return LaunchConfig(min_nodes=self.nnodes, max_nodes=self.nnodes, nproc_per_node=self.nproc,
+                            run_id="babysit", rdzv_backend=backend, rdzv_endpoint=endpoint, rdzv_configs=conf,
+                            max_restarts=0, monitor_interval=0.1, start_method="spawn")
+
+
+def split_master(master: str) -> tuple[str, int]:
+    host, _, port = master.rpartition(":")
+    if not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise BadInput(f"--master expects HOST:PORT (e.g. 10.0.0.1:29500), got '{master}'")
+    return host, int(port)
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("", port))
+        except OSError:
+            return True
+    return False
+
+
+def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resume: str | Path | None = None,
+                      force: bool = False, progress: bool = True, doctor: bool = True) -> dict | None:
+    """``babysit train SPEC --out DIR --nproc N`` (or ``--resume DIR --nproc N``): everything that can be
+    wrong is checked here, in one process, before the group starts or the run dir is touched; then
+    :func:`launch`. ``doctor``: rank 0 carries the spec's instruments. Returns rank 0's final.json
+    content (None on a node that does not hold rank 0)."""
+    from babysitter.spec import load_spec
+    from babysitter.train.history import check_run_dir
+    from babysitter.train.run import build, saved_spec
+
+    plan.check_args()
+    if resume is not None:
+        out, spec = Path(resume), saved_spec(resume)
+    else:
+        spec = load_spec(spec)
+        if plan.node_rank == 0:
+            check_run_dir(out, force)
+    _, data = build(spec)  # the data loads and the model fits it
+    plan.check(spec, len(data.x_train))
+    job = {"spec": spec.to_dict(), "out": str(out) if out is not None else None, "resume": resume is not None,
+           "progress": progress, "doctor": doctor}
+    return launch(plan, job)
+
+
+def launch(plan: Plan, job: dict) -> dict | None:
+    """Run :func:`worker` (``job``) in ``plan.nproc`` processes through torch's elastic agent; the
+    result of global rank 0 (None on a node without it). A failed rank: TrainingFailed (exit 1)."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
+    from torch.distributed.launcher.api import elastic_launch
+
+    if not os.environ.get("BABYSIT_DEBUG"):  # a failure is reported in one line (failure_line); its log is noise
+        for name in ("torch.distributed.elastic", "torch.multiprocessing"):
+            logging.getLogger(name).setLevel(logging.CRITICAL)
+    try:
+        results = elastic_launch(plan.config(), worker)(job)
+    except ChildFailedError as e:
+        raise TrainingFailed(failure_line(e)) from None
+    ours = [r for r in results.values() if r is not None]
+    for r in ours:
+        if "bad_input" in r:
+            raise BadInput(r["bad_input"])
+    final = next((r["final"] for r in ours if "final" in r), None)
+    failed = next((r["failed"] for r in ours if "failed" in r), None)
+    if failed is not None:
+        raise TrainingFailed(failed)
+    return final
+
+
+def failure_line(e) -> str:
+    """One line for a dead group: which rank, how (signal or exit code), and its error if any."""
+    rank, f = min(e.failures.items(), key=lambda kv: kv[1].timestamp)
+    how = f"killed by {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
+    msg = f.message if isinstance(f.message, str) else (f.message or {}).get("message", "")
+    msg = msg.strip().splitlines()[-1][:200] if msg and msg.strip() else ""
+    return f"rank {rank} (pid {f.pid}) stopped: {how}{': ' + msg if msg else ''}; the group was stopped"
+
+
+# ---------------------------------------------------------------- one rank
+def worker(job: dict) -> dict | None:
+    """One rank: join the group (gloo on CPU, NCCL on CUDA), train, leave. ``job``: {"spec": dict,
+    "out": str, "resume": bool, "progress": bool, "doctor": bool}. Returns rank 0's result."""
+    from babysitter.train.trainer import cpu_threads, pick_device
+
+    rank, world, local = (int(os.environ[k]) for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK"))
+    if "OMP_NUM_THREADS" not in os.environ:  # N processes share this machine's CPUs
+        torch.set_num_threads(max(1, cpu_threads() // int(os.environ["LOCAL_WORLD_SIZE"])))
+    device = pick_device(job["spec"].get("device", "auto"))
+    if device.type == "cuda":
+        device = torch.device("cuda", local)
+        torch.cuda.set_device(device)
+    dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    try:
+        final = train_rank(job, Group(rank, world, device))
+        return {"final": final} if rank == 0 else None
+    except BadInput as e:
+        return {"bad_input": str(e)}
+    except TrainingFailed as e:
+        return {"failed": str(e)}
+    finally:
+        dist.destroy_process_group()
+
+
+def train_rank(job: dict, group: Group) -> dict:
+    """This rank's share of the run: build (same seed on every rank), sync BN, train, finish."""
+    from babysitter.doctor.diagnose import monitors
+    from babysitter.spec import load_spec
+    from babysitter.train.checkpoint import load_checkpoint
+    from babysitter.train.run import build, open_run_dir
+    from babysitter.train.trainer import Trainer
+
+    spec = load_spec(job["spec"])
+    out = Path(job["out"]) if job["out"] else None
+    model, data = build(spec)
+    if spec.train.sync_bn is not False and group.world > 1:
+        model = sync_batchnorm(model.to(group.device))
+    if group.writes and out is not None and not job["resume"]:
+        open_run_dir(out, spec, data, force=True)  # the parent checked it before launching
+    tools = monitors(spec, out) if group.writes and job["doctor"] else []
+    trainer = Trainer(model, data, spec, out if group.writes else None, callbacks=tools,
+                      progress=job["progress"] and group.writes, group=group)
+    if job["resume"]:
+        trainer.load_state(load_checkpoint(out / "checkpoints" / "last.pt", map_location=trainer.device))
+    return trainer.fit()
