@@ -87,7 +87,7 @@ def main(argv=None) -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=3, help="random-baseline seeds")
     ap.add_argument("--budget", type=float, default=15.0, help="seconds of monitored training per check")
-    ap.add_argument("--only", nargs="*", default=None, help="specs whose file name contains one of these")
+    ap.add_argument("--only", nargs="*", default=None, help="specs whose faulty/NAME or healthy/NAME contains one of these")
     ap.add_argument("--limit", type=int, default=None, help="the first N specs (after --only)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="2 small specs, 1 seed, 1 round, 3 s checks")
@@ -98,7 +98,8 @@ def main(argv=None) -> int:
     torch.set_num_threads(args.threads)
     clinic = Path(args.clinic).resolve()
     sys.path.insert(0, str(clinic.parent))   # the clinic's python factories: "clinic.models:..."
-    chosen = [c for c in cases(clinic) if not args.only or any(s in c["path"].name for s in args.only)]
+    where = lambda c: f"{c['path'].parent.name}/{c['path'].name}"  # noqa: E731  ("faulty/..." or "healthy/...")
+    chosen = [c for c in cases(clinic) if not args.only or any(s in where(c) for s in args.only)]
     chosen = chosen[:args.limit] if args.limit else chosen
     rows, train_seconds, t0 = [], 0.0, time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

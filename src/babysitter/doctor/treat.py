@@ -66,9 +66,10 @@ def advised(spec: RunSpec, report: dict, tried: set) -> tuple[str | None, dict] 
 
 def heal(spec, *, rounds: int = 3, budget: float = 15.0, choose: Chooser = advised,
          on_round: Callable[[int, str], None] | None = None) -> dict:
-    """The check -> change -> check loop. Returns ``{"healthy", "rounds": [{"findings", "treated",
-    "changes", "kept", "healthy"}], "spec" (RunSpec), "report" (the last kept check), "checks",
-    "seconds"}``. ``on_round(n, what)`` reports progress."""
+    """The check -> change -> check loop. Returns ``{"healthy", "rounds": [{"findings" (the alarms
+    before), "treated" (the finding whose changes were applied; None: random), "why" (its evidence),
+    "changes", "kept", "healthy", "found_after"}], "spec" (RunSpec), "report" (the last kept
+    check), "checks", "seconds"}``. ``on_round(n, what)`` reports progress."""
     from babysitter.doctor.diagnose import check
 
     if rounds < 0:
@@ -88,8 +89,10 @@ def heal(spec, *, rounds: int = 3, budget: float = 15.0, choose: Chooser = advis
         new = check(candidate, budget=budget)
         checks += 1
         kept = not worse(new, report)
-        history.append({"findings": [f["id"] for f in alarms(report)], "treated": treated, "changes": changes,
-                        "kept": kept, "healthy": new["healthy"], "found_after": [f["id"] for f in alarms(new)]})
+        why = next((f["evidence"] for f in alarms(report) if f["id"] == treated), None)
+        history.append({"findings": [f["id"] for f in alarms(report)], "treated": treated, "why": why,
+                        "changes": changes, "kept": kept, "healthy": new["healthy"],
+                        "found_after": [f["id"] for f in alarms(new)]})
         if kept:
             spec, report, tried = candidate, new, set()
     return {"healthy": report["healthy"], "rounds": history, "spec": spec, "report": report, "checks": checks,

@@ -229,14 +229,14 @@ def _treatment_section(run_dir: Path) -> list[str]:
     t = _read_json(run_dir / "treat.json")
     if t is None:
         return []
-    rows = [(n, r.get("treated") or "random", "; ".join(f"{k}: {_fmt(o)} -> {_fmt(v)}" for k, (o, v) in
+    rows = [(n, r.get("treated") or "random", r.get("why") or "", "; ".join(f"{k}: {_fmt(o)} -> {_fmt(v)}" for k, (o, v) in
                                                        (r.get("changes") or {}).items()),
              ", ".join(r.get("findings", [])), "kept" if r.get("kept") else "undone (worse)",
              ", ".join(r.get("found_after", [])) or "healthy")
             for n, r in enumerate(t.get("rounds", []), 1)]
     html = ["<h2>Treatment (babysit treat)</h2>",
             f"<p>{'healthy' if t.get('healthy') else 'NOT healthy'} after {len(rows)} round(s)</p>",
-            _table(rows, ("round", "finding treated", "changes", "alarms before", "result", "alarms after"))
+            _table(rows, ("round", "finding treated", "why (its evidence)", "changes", "alarms before", "result", "alarms after"))
             if rows else "<p>no change: the doctor found the spec healthy</p>",
             _table([(side, (t.get(side) or {}).get("val_acc"), (t.get(side) or {}).get("test_acc"))
                     for side in ("before", "after")], ("run", "val_acc", "test_acc"))]
