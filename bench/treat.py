@@ -19,7 +19,8 @@ The treated spec is trained in full with the original's seed.
                              reported apart: every method needs it to compare); ``compute_ratio`` =
                              seconds / the original's training seconds, summed over the specs
 
-``--quick``: two small specs, 1 seed, 1 round, 3 s of monitored training per check (a smoke run).
+``--quick``: two small specs, 1 seed, 1 round, 2 s of monitored training per check, 2 epochs (a
+smoke run).
 Wall times on a shared box are pessimistic.
 """
 
@@ -39,7 +40,7 @@ from machine import machine  # noqa: E402
 
 from babysitter.doctor.clinic import cases  # noqa: E402
 from babysitter.doctor.treat import advised, heal, random_change, train_in_full  # noqa: E402
-from babysitter.spec import load_spec  # noqa: E402
+from babysitter.spec import load_spec, override  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 0.005
@@ -89,12 +90,15 @@ def main(argv=None) -> int:
     ap.add_argument("--budget", type=float, default=15.0, help="seconds of monitored training per check")
     ap.add_argument("--only", nargs="*", default=None, help="specs whose faulty/NAME or healthy/NAME contains one of these")
     ap.add_argument("--limit", type=int, default=None, help="the first N specs (after --only)")
+    ap.add_argument("--epochs", type=int, default=None, help="override every spec's train.epochs (smoke runs)")
+    ap.add_argument("--methods", default="treat,random", help="comma-separated: treat, random")
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--quick", action="store_true", help="2 small specs, 1 seed, 1 round, 3 s checks")
+    ap.add_argument("--quick", action="store_true", help="2 small specs, 1 seed, 1 round, 2 s checks, 2 epochs")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
     if args.quick:
-        args.only, args.seeds, args.rounds, args.budget = args.only or QUICK, 1, 1, 3.0
+        args.only, args.seeds, args.rounds, args.budget = args.only or QUICK, 1, 1, 2.0
+        args.epochs = args.epochs or 2
     torch.set_num_threads(args.threads)
     clinic = Path(args.clinic).resolve()
     sys.path.insert(0, str(clinic.parent))   # the clinic's python factories: "clinic.models:..."
@@ -105,10 +109,13 @@ def main(argv=None) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         for n, case in enumerate(chosen):
             spec, faulty = load_spec(case["path"]), case["expect"] is not None
+            if args.epochs:
+                spec = override(spec, **{"train.epochs": args.epochs})
             before = train_in_full(spec, Path(tmp) / f"{n}-before")
             train_seconds += before["seconds"]
-            methods = [("treat", 0, advised)] + [("random", s, random_change(np.random.default_rng(s)))
-                                                  for s in range(args.seeds)]
+            methods = ([("treat", 0, advised)] if "treat" in args.methods else []) + (
+                [("random", s, random_change(np.random.default_rng(s))) for s in range(args.seeds)]
+                if "random" in args.methods else [])
             for method, seed, choose in methods:
                 row = run_method(spec, before, choose, args.rounds, args.budget, Path(tmp) / f"{n}-{method}-{seed}")
                 rows.append({"spec": case["path"].name, "expect": case["expect"] or "healthy", "method": method,
