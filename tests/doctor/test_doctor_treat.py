@@ -84,6 +84,7 @@ def test_cli_bad_input_is_one_line_and_overwrites_nothing(tmp_path, monkeypatch,
     spec.write_text(yaml.safe_dump(HEALTHY))
     code, _, err = run_main(monkeypatch, capsys, "treat", spec, "--rounds", -1, "--out", tmp_path / "x")
     assert code == 2 and "--rounds" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "x").exists()
     taken = tmp_path / "taken"
     taken.mkdir()
     (taken / "keep.txt").write_text("mine")

@@ -20,11 +20,8 @@ def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """check -> apply the top finding's changes -> check again ... -> train original and treated in full."""
     from babysitter.doctor.treat import treat as run_treat
-    from babysitter.errors import BadInput
     from babysitter.train.history import check_run_dir, fresh_run_dir
 
-    if rounds < 0:
-        raise BadInput(f"--rounds must be >= 0, got {rounds}")
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-treat")
     check_run_dir(out, force)  # the one-line error, before any work

@@ -72,8 +72,7 @@ def heal(spec, *, rounds: int = 3, budget: float = 15.0, choose: Chooser = advis
     check), "checks", "seconds"}``. ``on_round(n, what)`` reports progress."""
     from babysitter.doctor.diagnose import check
 
-    if rounds < 0:
-        raise BadInput(f"--rounds must be >= 0, got {rounds}")
+    _check_rounds(rounds)
     spec, t0 = load_spec(spec), time.perf_counter()
     say = on_round or (lambda n, what: None)
     say(0, "check")
@@ -97,6 +96,11 @@ def heal(spec, *, rounds: int = 3, budget: float = 15.0, choose: Chooser = advis
             spec, report, tried = candidate, new, set()
     return {"healthy": report["healthy"], "rounds": history, "spec": spec, "report": report, "checks": checks,
             "seconds": round(time.perf_counter() - t0, 2)}
+
+
+def _check_rounds(rounds: int) -> None:
+    if rounds < 0:
+        raise BadInput(f"--rounds must be >= 0, got {rounds}")
 
 
 def _describe(changes: dict) -> str:
@@ -185,6 +189,7 @@ def treat(spec, out: str | Path, *, rounds: int = 3, budget: float = 15.0, progr
     from babysitter.report.plots import plot_before_after
 
     spec = load_spec(spec)
+    _check_rounds(rounds)   # before the dir is made: bad input creates nothing
     out = prepare_run_dir(out, force=force)
     bar = _Progress(progress, rounds)
     with bar:
