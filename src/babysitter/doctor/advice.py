@@ -14,7 +14,7 @@ loss_not_finite          optim.lr / 10 (or the range test's suggestion if lower)
 cannot_overfit_tiny      optim.lr -> the range test's suggestion (when the lr is outside its band);
                          a linear model with the lr in the band: as underfitting
 init_loss_off            model.init -> the init that fits the activation (see FITTING_INIT) when the
-                         init is a fixed-scale one (normal, small with a large init_scale)
+                         init is another one; then model.norm -> batch; then (resnet) model.init -> small
 vanishing_gradients,     model.init -> the fitting init; if it is already that: model.norm -> batch;
 bad_init_plateau,        then model.activation -> relu (a deep sigmoid/tanh net without batch norm)
 saturated_units,
@@ -143,9 +143,17 @@ def _exploding(f, spec, probes):
 
 
 def _init_loss_off(f, spec, probes):
-    if spec.model.kind == "python" or f.severity == "info":
+    """Scores far from ~0 at init: a fixed-scale init -> the fitting one; a fitting init already:
+    batch norm keeps the scale through the layers; a resnet with it too: small weights (its
+    identity paths still carry the signal, so the net does not go dead as a plain deep net would)."""
+    m = spec.model
+    if m.kind == "python" or f.severity == "info":
         return {}
-    return {"model.init": _fitting_init(spec), "model.init_scale": None}
+    if m.init != _fitting_init(spec) or m.init_scale is not None:
+        return {"model.init": _fitting_init(spec), "model.init_scale": None}
+    if m.kind in BUILT_IN_NORM and m.norm == "none":
+        return {"model.norm": "batch"}
+    return {"model.init": "small"} if m.kind == "resnet" else {}
 
 
 def _dead_relu(f, spec, probes):
