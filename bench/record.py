@@ -46,13 +46,14 @@ INVOCATIONS: dict[str, list[str]] = {
     "search": [],
     "transfer": [],
     "ddp": [],  # 2 x 2 launches of babysit train --nproc N; honest even where N = 2 is slower on 2 cores
+    "treat": [],     # the whole clinic, treat + 3 random-baseline seeds, 3 rounds: long on a shared box
 }
 NOT_BENCHES = {"record", "machine"}
 
 # Leaf names shown in the table when a result has them (else its first few numbers).
 KEY_NAMES = ("ratio", "ratio_doctor", "max_loss_diff", "doctor_hook_share", "speedup", "max_abs_diff",
              "folded_eps", "ratio_94", "ratio_98", "seconds_to_94", "test_acc", "median_test_acc",
-             "best_val_acc", "median_seconds", "trials_per_min")
+             "best_val_acc", "median_seconds", "trials_per_min", "repaired_fraction", "mean_val_gain")
 MAX_KEYS = 8
 
 

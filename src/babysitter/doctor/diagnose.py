@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from babysitter.doctor import curves, instruments
+from babysitter.doctor.advice import attach
 from babysitter.doctor.findings import Finding, rank, report
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.spec import RunSpec, load_spec, override
@@ -156,7 +157,7 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
             "doctor: preflight probes (data, init loss, overfit 20 examples, gradient check, lr range test)"):
         probes, found = run_probes(spec, data, make_model)
     if budget <= 0:  # probes only (babysit run monitors the real training instead)
-        return report(rank(explain(merge(found))), probes)
+        return report(attach(rank(explain(merge(found))), spec, probes), probes)
     tools = instruments.make_instruments(spec)
     trainer = Trainer(model, data, spec, out, callbacks=[*tools, Budget(budget)], progress=progress)
     t0 = time.perf_counter()
@@ -166,10 +167,11 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
         pass  # the NonFinite instrument recorded it; the finding says so
     probes["monitored_training"] = {"epochs": trainer.epoch, "steps": trainer.step,
                                     "seconds": round(time.perf_counter() - t0, 2),
-                                    "stopped_by_budget": trainer.stop_requested}
+                                    "stopped_by_budget": trainer.stop_requested,
+                                    "val_acc": trainer.history.rows[-1].get("val_acc") if trainer.history.rows else None}
     found += read_findings(instruments.summaries(tools), trainer.history.rows, spec)
     found = settle_lr(spec, data, make_model, explain(merge(found)), probes.get("lr_range", {}).get("suggested"))
-    return report(rank(found), probes)
+    return report(attach(rank(found), spec, probes), probes)
 
 
 def diagnose(run_dir: str | Path) -> dict:
@@ -186,4 +188,4 @@ def diagnose(run_dir: str | Path) -> dict:
     found = explain(merge(earlier + read_findings(sums, rows, spec)))
     if not sums:
         probes["note"] = "no doctor.json: the run was trained without instruments; only its curves were read"
-    return report(rank(found), probes)
+    return report(attach(rank(found), spec, probes), probes)

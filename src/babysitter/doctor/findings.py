@@ -1,7 +1,8 @@
 """What the doctor says: findings with an id from the fixed vocabulary, evidence and advice.
 
-``Finding(id, severity, layer, evidence, advice, score)``: ``evidence`` states the measured
-numbers, ``advice`` says what to change in spec keys ("optim.lr: 0.5 -> 0.05"); ``score`` in
+``Finding(id, severity, layer, evidence, advice, score, changes)``: ``evidence`` states the measured
+numbers, ``advice`` says what to change in spec keys ("optim.lr: 0.5 -> 0.05"), ``changes`` is
+that advice as spec edits ``{"optim.lr": [0.5, 0.05]}`` (empty for a code change); ``score`` in
 [0, 1] is how strongly the evidence points at this cause (findings are ranked by severity,
 then score). ``healthy`` is false when any finding is an error or a warning.
 """
@@ -9,7 +10,7 @@ then score). ``healthy`` is false when any finding is an error or a warning.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 
 VOCABULARY = (
     "data_not_normalized", "init_loss_off", "reg_does_not_raise_loss", "cannot_overfit_tiny",
@@ -36,6 +37,7 @@ class Finding:
     advice: str
     layer: str | None = None
     score: float = 0.5
+    changes: dict = field(default_factory=dict)  # the advice as spec edits {key: [old, new]} (doctor/advice.py)
 
     def __post_init__(self):
         if self.id not in VOCABULARY:

@@ -4,7 +4,9 @@ The page holds, in this order: the final metrics (final.json, an ensemble's memb
 doctor's diagnosis (diagnosis.json, ranked findings with evidence and advice), the preflight
 probes (check.json: initial loss vs ln C, regularisation raises the loss, overfit 20 examples,
 lr range test, gradient check), the curves (curves.png) and the instruments (instruments.png),
-the resolved spec (spec.yaml) and the per-epoch metrics (metrics.jsonl).
+the resolved spec (spec.yaml) and the per-epoch metrics (metrics.jsonl). The treated run of
+``babysit treat`` (a treat.json in the run dir) gets a first section: what was changed and why,
+round by round, and the original vs treated accuracy (with ``../treat.png``).
 
 Self-contained: PNGs are embedded as ``data:image/png;base64`` URIs, CSS is inline, no script and
 no external resource, so the file can be mailed or archived alone. Every string read from the run
@@ -60,7 +62,7 @@ def build_report(run_dir: str | Path) -> dict:
     name = _spec_name(run_dir) or run_dir.name
     probes = (_read_json(run_dir / "check.json") or {}).get("probes") or (diagnosis or {}).get("probes") or {}
     spec = (run_dir / "spec.yaml").read_text() if (run_dir / "spec.yaml").is_file() else "(no spec.yaml)"
-    body = [_header(run_dir, name, metrics),
+    body = [_header(run_dir, name, metrics), *_treatment_section(run_dir),
             "<h2>Final metrics</h2>", _final_section(_read_json(run_dir / "final.json")),
             "<h2>Diagnosis</h2>", _diagnosis_section(diagnosis, diagnosis_note),
             "<h2>Preflight checks</h2>", _probes_section(probes),
@@ -219,6 +221,29 @@ def _diagnosis_section(diagnosis: dict | None, note: str) -> str:
         f"<td>{escape(str(f.get('advice')))}</td></tr>" for n, f in enumerate(findings, 1))
     return (html + "<table><tr><th>#</th><th>severity</th><th>id</th><th>layer</th><th>evidence</th>"
             "<th>advice</th></tr>" + rows + "</table>")
+
+
+def _treatment_section(run_dir: Path) -> list[str]:
+    """``babysit treat``'s rounds (finding treated, changes old -> new, kept or undone) and the
+    before/after accuracies; nothing for a run dir without treat.json."""
+    t = _read_json(run_dir / "treat.json")
+    if t is None:
+        return []
+    rows = [(n, r.get("treated") or "random", r.get("why") or "", "; ".join(f"{k}: {_fmt(o)} -> {_fmt(v)}" for k, (o, v) in
+                                                       (r.get("changes") or {}).items()),
+             ", ".join(r.get("findings", [])), "kept" if r.get("kept") else "undone (worse)",
+             ", ".join(r.get("found_after", [])) or "healthy")
+            for n, r in enumerate(t.get("rounds", []), 1)]
+    html = ["<h2>Treatment (babysit treat)</h2>",
+            f"<p>{'healthy' if t.get('healthy') else 'NOT healthy'} after {len(rows)} round(s)</p>",
+            _table(rows, ("round", "finding treated", "why (its evidence)", "changes", "alarms before", "result", "alarms after"))
+            if rows else "<p>no change: the doctor found the spec healthy</p>",
+            _table([(side, (t.get(side) or {}).get("val_acc"), (t.get(side) or {}).get("test_acc"))
+                    for side in ("before", "after")], ("run", "val_acc", "test_acc"))]
+    plot = run_dir.parent / "treat.png"
+    if plot.is_file():
+        html.append(_figure(plot, "original (grey) vs treated (green), same seed"))
+    return html
 
 
 def _probes_section(p: dict) -> str:

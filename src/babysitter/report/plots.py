@@ -86,3 +86,26 @@ def plot_instruments(run_dir: str | Path) -> Path | None:
     fig.savefig(path, dpi=100)
     plt.close(fig)
     return path
+
+
+def plot_before_after(before_dir: str | Path, after_dir: str | Path, path: str | Path) -> Path:
+    """treat.png (``babysit treat``): validation accuracy and training loss per epoch of the
+    original spec (grey) and the treated one (green), same seed. A run dir that is the same
+    (the spec came back unchanged) is drawn once."""
+    before_dir, after_dir, path = Path(before_dir), Path(after_dir), Path(path)
+    fig, axes = plt.subplots(1, 2, figsize=(10, 3.6))
+    runs = [(before_dir, "original", "tab:gray")] + ([(after_dir, "treated", "tab:green")] if after_dir != before_dir else [])
+    for run_dir, label, colour in runs:
+        rows = History.read(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
+        epochs = [r["epoch"] for r in rows]
+        axes[0].plot(epochs, [r["train_loss"] for r in rows], "-", color=colour, label=label)
+        axes[1].plot(epochs, [r["val_acc"] for r in rows], "-", color=colour, label=label)
+    for ax, title in zip(axes, ("training loss", "validation accuracy")):
+        ax.set(xlabel="epoch", title=title)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    axes[0].set_yscale("log")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
