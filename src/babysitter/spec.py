@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -149,6 +149,7 @@ class TrainSpec(Section):
     label_smoothing: float = Field(0.1, ge=0.0, lt=1.0)
     eval_batch_size: int = Field(4096, gt=0)
     ensemble: EnsembleSpec | None = None
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"  # CPU threads: auto = timed (train/threads.py)
 
 
 class DoctorSpec(Section):

@@ -34,6 +34,7 @@ from babysitter.train.ensemble import snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
 from babysitter.train.progress import Progress
+from babysitter.train.threads import ThreadTuner
 
 
 def pick_device(name: str) -> torch.device:
@@ -57,11 +58,17 @@ def cpu_threads() -> int:
     return n
 
 
-def fit_threads(device: torch.device) -> None:
+def fit_threads(device: torch.device, threads: int | str = "auto") -> None:
     """Lower torch's intra-op threads to :func:`cpu_threads` when training on the CPU. torch
     starts one per core it sees; more threads than the CPUs actually granted oversubscribe them
-    and make each small step wait on the slowest thread. Never raises a count set by the user."""
-    if device.type == "cpu" and torch.get_num_threads() > (n := cpu_threads()):
+    and make each small step wait on the slowest thread. Never raises a count set by the user.
+    ``threads`` (``train.threads``): an int is used as given; ``auto`` starts from the count above
+    and :class:`~babysitter.train.threads.ThreadTuner` times the candidates during training."""
+    if device.type != "cpu":
+        return
+    if threads != "auto":
+        torch.set_num_threads(int(threads))
+    elif torch.get_num_threads() > (n := cpu_threads()):
         torch.set_num_threads(n)
 
 
@@ -149,7 +156,9 @@ class Trainer:
         self.clips = t.clip_value is not None or t.clip_norm is not None
         self.augment = make_augment(spec.data.augment)
         self.needs_closure = spec.optim.name in NEEDS_CLOSURE
-        self.callbacks = list(callbacks)
+        # auto threads on the CPU: the step time at each count decides (train/threads.py)
+        self.threads = ThreadTuner() if t.threads == "auto" and self.device.type == "cpu" else None
+        self.callbacks = [*callbacks, *([self.threads] if self.threads else [])]
         self.hooks = {h: listeners(self.callbacks, h) for h in HOOKS}
         self.progress = Progress(enabled=progress)
         self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
@@ -272,7 +281,7 @@ class Trainer:
             self.load_state(load_checkpoint(self.out_dir / "checkpoints" / "last.pt", map_location=dev))
         self.history = History(self.out_dir / "metrics.jsonl" if self.out_dir else None, self.history.rows)
         x_train, y_train = d.x_train.to(dev), d.y_train.to(dev)
-        fit_threads(dev)
+        fit_threads(dev, self.spec.train.threads)
         fire(self.hooks["before_fit"], "before_fit", self)
         with self.progress:
             while self.epoch < self.spec.train.epochs and self.stop_reason is None and not self.stop_requested:
@@ -308,7 +317,8 @@ class Trainer:
                  "epochs": self.epoch, "steps": self.step,
                  "train_seconds": sum(r["seconds"] for r in rows),
                  "params": sum(p.numel() for p in self.model.parameters()),
-                 "device": str(self.device), "failed": self.stop_reason}
+                 "device": str(self.device), "failed": self.stop_reason,
+                 "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
         if self.out_dir is not None:
             write_json(self.out_dir / "final.json", final)
         if self.stop_reason is not None:
