@@ -150,6 +150,14 @@ class TrainSpec(Section):
     eval_batch_size: int = Field(4096, gt=0)
     ensemble: EnsembleSpec | None = None
     threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"  # CPU threads: auto = timed (train/threads.py)
+    precision: Literal["32", "bf16", "16-mixed", "auto"] = "32"  # train/precision.py
+    compile: bool = False                 # torch.compile the model
+    channels_last: bool = False           # NHWC layout of 4-D weights and inputs
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision(cls, v):
+        return str(v) if v == 32 else v  # YAML reads `precision: 32` as an int
 
 
 class DoctorSpec(Section):

@@ -33,6 +33,7 @@ from babysitter.train.checkpoint import load_checkpoint, save_atomic
 from babysitter.train.ensemble import snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
+from babysitter.train.precision import Precision, prepare_model
 from babysitter.train.progress import Progress
 from babysitter.train.threads import ThreadTuner
 
@@ -139,9 +140,10 @@ class Trainer:
                  callbacks=(), progress: bool = True, param_groups=None):
         self.spec, self.data = spec, data
         self.device = pick_device(spec.device)
-        self.model = model.to(self.device)
-        self.out_dir = Path(out_dir) if out_dir is not None else None
         t = spec.train
+        self.model = prepare_model(model.to(self.device), t.channels_last, t.compile)
+        self.amp = Precision(t.precision, self.device)  # autocast, loss scaling (train/precision.py)
+        self.out_dir = Path(out_dir) if out_dir is not None else None
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
         groups = param_groups if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
         self.optimizer = make_optimizer(groups, spec.optim)
@@ -175,19 +177,20 @@ class Trainer:
         if self.needs_closure:
             return self._closure_step(x, y)
         hooks = self.hooks
-        logits = self.model(x)                                          # forward
-        loss = self.loss_fn(logits, y)
+        with self.amp.autocast():
+            logits = self.model(x)                                      # forward
+            loss = self.loss_fn(logits, y)
         self.logits, self.loss = logits, loss
         if hooks["after_forward"]:
             fire(hooks["after_forward"], "after_forward", self)
         total = loss + self.penalty(self.weights) if self.penalty else loss   # loss + penalty
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()                                                # backward
+        self.amp.backward(total, self.optimizer)                        # backward
         if hooks["after_backward"]:
             fire(hooks["after_backward"], "after_backward", self)
         if self.clips:                                                  # clip
             self._clip()
-        self.optimizer.step()                                           # step
+        self.amp.step(self.optimizer)                                   # step
         if self.max_norm is not None:                                   # constraints
             apply_max_norm(self.weights, self.max_norm)
         if self.schedule_unit == "step":                                # schedule
@@ -268,7 +271,8 @@ class Trainer:
         bs = self.spec.train.eval_batch_size
         for start in range(0, len(x), bs):
             xb, yb = x[start:start + bs].to(self.device), y[start:start + bs].to(self.device)
-            logits = model(xb)
+            with self.amp.autocast():
+                logits = model(xb).float()
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
         model.train(was_training)
