@@ -24,13 +24,13 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from babysitter.data.augment import make_augment
+from babysitter.data.augment import TestTimeAugment, make_augment
 from babysitter.errors import BadInput, TrainingFailed
-from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer
+from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer, norm_groups
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
 from babysitter.train.checkpoint import load_checkpoint, save_atomic
-from babysitter.train.ensemble import snapshot_schedule
+from babysitter.train.ensemble import EMA, snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
 from babysitter.train.precision import Precision, prepare_model
@@ -145,7 +145,7 @@ class Trainer:
         self.amp = Precision(t.precision, self.device)  # autocast, loss scaling (train/precision.py)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
-        groups = param_groups if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
+        groups = param_groups if param_groups is not None else norm_groups(model, spec.optim)
         self.optimizer = make_optimizer(groups, spec.optim)
         units = t.epochs * (self.steps_per_epoch if spec.schedule.unit == "step" else 1)
         schedule = snapshot_schedule(spec, self.steps_per_epoch)
@@ -160,7 +160,10 @@ class Trainer:
         self.needs_closure = spec.optim.name in NEEDS_CLOSURE
         # auto threads on the CPU: the step time at each count decides (train/threads.py)
         self.threads = ThreadTuner() if t.threads == "auto" and self.device.type == "cpu" else None
-        self.callbacks = [*callbacks, *([self.threads] if self.threads else [])]
+        self.eval_model: nn.Module | None = None  # what evaluate() uses; set by EMA (train.ema)
+        built_in = [*([EMA(t.ema)] if t.ema else []), *([self.threads] if self.threads else [])]
+        self.callbacks = [*callbacks, *built_in]
+        self.tta = TestTimeAugment(t.tta) if t.tta else None
         self.hooks = {h: listeners(self.callbacks, h) for h in HOOKS}
         self.progress = Progress(enabled=progress)
         self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
@@ -245,7 +248,7 @@ class Trainer:
             idx = order[start:start + bs]
             x, y = x_train[idx], y_train[idx]
             if augment is not None:
-                x = augment(x, g)
+                x = augment(x, g, idx, self.epoch)
             self.x, self.y = x, y
             loss, logits = self.train_step(x, y)
             self.step += 1
@@ -264,7 +267,7 @@ class Trainer:
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> tuple[float, float]:
         """Mean loss and accuracy of ``model`` (default: the trained one) in eval mode, large batches."""
-        model = model or self.model
+        model = model or self.eval_model or self.model
         was_training = model.training
         model.eval()
         loss_sum, correct = 0.0, 0
@@ -272,7 +275,7 @@ class Trainer:
         for start in range(0, len(x), bs):
             xb, yb = x[start:start + bs].to(self.device), y[start:start + bs].to(self.device)
             with self.amp.autocast():
-                logits = model(xb).float()
+                logits = (self.tta(model, xb) if self.tta else model(xb)).float()
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
         model.train(was_training)
@@ -306,7 +309,7 @@ class Trainer:
                 self.progress.end_epoch(row)
                 if val_acc is not None and val_acc > self.best_val_acc:
                     self.best_val_acc, self.best_epoch = val_acc, self.epoch
-                    self._save("best.pt", {"model": self.model.state_dict(), "epoch": self.epoch, "val_acc": val_acc})
+                    self._save("best.pt", {"model": (self.eval_model or self.model).state_dict(), "epoch": self.epoch, "val_acc": val_acc})
                 self._save("last.pt", self.state_dict())
                 fire(self.hooks["after_epoch"], "after_epoch", self)
         fire(self.hooks["after_fit"], "after_fit", self)
