@@ -45,11 +45,12 @@ INVOCATIONS: dict[str, list[str]] = {
     "fashion": [],
     "search": [],
     "transfer": [],
+    "threads": [],   # quiet vs one competing CPU-bound process, auto vs fixed thread count
 }
-NOT_BENCHES = {"record", "machine"}
+NOT_BENCHES = {"record", "machine", "lightning_loop"}
 
 # Leaf names shown in the table when a result has them (else its first few numbers).
-KEY_NAMES = ("ratio", "ratio_doctor", "max_loss_diff", "doctor_hook_share", "speedup", "max_abs_diff",
+KEY_NAMES = ("ratio", "ratio_doctor", "ratio_lightning", "ratio_busy_auto", "ratio_busy_fixed", "max_loss_diff", "doctor_hook_share", "speedup", "max_abs_diff",
              "folded_eps", "ratio_94", "ratio_98", "seconds_to_94", "test_acc", "median_test_acc",
              "best_val_acc", "median_seconds", "trials_per_min")
 MAX_KEYS = 8
