@@ -47,7 +47,7 @@ INVOCATIONS: dict[str, list[str]] = {
     "transfer": [],
     "threads": [],   # quiet vs one competing CPU-bound process, auto vs fixed thread count
 }
-NOT_BENCHES = {"record", "machine", "lightning_loop", "gpu"}  # gpu: through bench/gpu.sh on a GPU machine
+NOT_BENCHES = {"record", "machine", "lightning_loop", "gpu", "ablation"}  # gpu: through bench/gpu.sh on a GPU machine
 
 # Leaf names shown in the table when a result has them (else its first few numbers).
 KEY_NAMES = ("ratio", "ratio_doctor", "ratio_lightning", "ratio_busy_auto", "ratio_busy_fixed", "max_loss_diff", "doctor_hook_share", "speedup", "max_abs_diff",
