@@ -1,7 +1,8 @@
 """Trainer overhead: the MNIST-1D paper CNN, 6000 steps of batch 100, in
 (a) a plain PyTorch loop, (b) our Trainer without instruments, (c) our Trainer with the doctor's
-instruments at the default cadence (``doctor.every``) — same seed, init, data and batch order,
-side by side in one process.
+instruments at the default cadence (``doctor.every``), (d) PyTorch Lightning's Trainer, the one a
+user would pick instead (bench/lightning_loop.py: logger, checkpointing, progress bar and sanity
+validation off) — same seed, init, data and batch order, side by side in one process.
 
     python bench/overhead.py [--steps 6000] [--repeats 5] [--threads N] [--json]
 
@@ -9,11 +10,14 @@ Each config's seconds: wall time from building the optimizer (the Trainer, the i
 the end of the test-set evaluation, i.e. what a user waits for. Repeats are interleaved, the
 order rotating each repeat, after one untimed warm-up epoch of each. ``ratio`` = median ours /
 median plain (``ratio_min`` from the fastest runs, the least disturbed by other load); goals
-1.01 and 1.03 (doctor). ``ratio_cpu``/``ratio_doctor_cpu``: the same from this process's CPU
+1.01 and 1.03 (doctor). ``ratio_lightning`` = median Lightning / median plain (goal: doctor's
+seconds <= Lightning's); ``max_loss_diff_lightning``: (d) against (a). Without pytorch-lightning
+installed (``pip install -e '.[bench]'``) the Lightning keys are null. ``ratio_cpu``/``ratio_doctor_cpu``: the same from this process's CPU
 time (medians), which waiting for a CPU held by another job does not inflate.
 ``max_loss_diff``: the largest |difference| of the per-epoch training losses of (a) and (b) over
 all repeats (goal 1e-5; the loops compute the same thing, so 0.0); ``max_loss_diff_doctor``: (b)
-against (c). ``--threads``: torch threads (default: the Trainer's choice, ``fit_threads``); on a
+against (c). ``--threads``: torch threads for all four, ``train.threads`` for ours (default: the
+Trainer's choice: ``fit_threads``, then ``train.threads: auto`` times the candidates); on a
 machine shared with other jobs use 1 (more OpenMP threads than free cores slow small steps 4-10x).
 ``doctor_hook_share``: one more (c) run with the instruments' own hooks timed from inside, their
 seconds / that run's seconds: the doctor's cost measured directly, immune to the wall-clock noise
@@ -42,9 +46,10 @@ from babysitter.spec import load_spec, override  # noqa: E402
 from babysitter.train.events import HOOKS, Callback  # noqa: E402
 from babysitter.train.run import build  # noqa: E402
 from babysitter.train.trainer import Trainer, epoch_seed, fit_threads  # noqa: E402
+from lightning_loop import lightning_loop  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-CONFIGS = ("plain", "ours", "doctor")
+CONFIGS = ("plain", "ours", "doctor", "lightning")
 
 
 def plain_loop(model, data, spec) -> list[float]:
@@ -106,7 +111,12 @@ def run(name, spec, data, spent=None) -> tuple[float, float, list[float]]:
     """(wall seconds, CPU seconds of this process, per-epoch losses) of one config."""
     model, _ = build(spec, data=data)  # seeded: the same init every time
     w0, c0 = time.perf_counter(), time.process_time()
-    losses = plain_loop(model, data, spec) if name == "plain" else ours(model, data, spec, name == "doctor", spent)
+    if name == "plain":
+        losses = plain_loop(model, data, spec)
+    elif name == "lightning":
+        losses = lightning_loop(model, data, spec)
+    else:
+        losses = ours(model, data, spec, name == "doctor", spent)
     return time.perf_counter() - w0, time.process_time() - c0, losses
 
 
@@ -120,24 +130,30 @@ def main():
     if args.threads:
         torch.set_num_threads(args.threads)
     fit_threads(torch.device("cpu"))  # what the Trainer would set, for all three alike
-    spec = override(load_spec(ROOT / "examples" / "mnist1d-paper-cnn.yaml"), device="cpu")
+    spec = override(load_spec(ROOT / "examples" / "mnist1d-paper-cnn.yaml"), device="cpu",
+                    **({"train.threads": args.threads} if args.threads else {}))
     data = load_data(spec.data, spec.seed)
     per_epoch = len(data.x_train) // spec.train.batch_size
     spec = override(spec, **{"train.epochs": max(1, round(args.steps / per_epoch))})
     warm = override(spec, **{"train.epochs": 1})
-    for name in CONFIGS:
+    configs = CONFIGS if run("lightning", warm, data)[2] is not None else CONFIGS[:3]
+    for name in configs[:3]:
         run(name, warm, data)
     load_before = os.getloadavg()
-    times, cpu = {name: [] for name in CONFIGS}, {name: [] for name in CONFIGS}
-    diff = diff_doctor = 0.0
+    times, cpu = {name: [] for name in configs}, {name: [] for name in configs}
+    diff = diff_doctor = diff_lightning = 0.0
     for r in range(args.repeats):
         losses = {}
-        for name in CONFIGS[r % 3:] + CONFIGS[:r % 3]:  # rotate who goes first
+        k = r % len(configs)
+        for name in configs[k:] + configs[:k]:  # rotate who goes first
             seconds, cpu_seconds, losses[name] = run(name, spec, data)
             times[name].append(seconds)
             cpu[name].append(cpu_seconds)
         diff = max(diff, max(abs(a - b) for a, b in zip(losses["plain"], losses["ours"], strict=True)))
         diff_doctor = max(diff_doctor, max(abs(a - b) for a, b in zip(losses["ours"], losses["doctor"], strict=True)))
+        if "lightning" in losses:
+            diff_lightning = max(diff_lightning, max(abs(a - b) for a, b in
+                                                     zip(losses["plain"], losses["lightning"], strict=True)))
         if not args.json:
             print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), file=sys.stderr)
     spent = [0.0]
@@ -152,7 +168,10 @@ def main():
               "ours_doctor_seconds_min": low["doctor"],
               "ratio_min": low["ours"] / low["plain"], "ratio_doctor_min": low["doctor"] / low["plain"],
               "ratio_cpu": med_cpu["ours"] / med_cpu["plain"], "ratio_doctor_cpu": med_cpu["doctor"] / med_cpu["plain"],
-              "max_loss_diff_doctor": diff_doctor, "doctor_hook_share": spent[0] / seconds,
+              "max_loss_diff_doctor": diff_doctor,
+              "lightning_seconds": med.get("lightning"), "lightning_seconds_min": low.get("lightning"),
+              "ratio_lightning": med["lightning"] / med["plain"] if "lightning" in med else None,
+              "max_loss_diff_lightning": diff_lightning if "lightning" in med else None, "doctor_hook_share": spent[0] / seconds,
               "seconds": times, "cpu_seconds": cpu, "steps": spec.train.epochs * per_epoch,
               "batch_size": spec.train.batch_size, "repeats": args.repeats, "every": spec.doctor.every,
               "load_average": [load_before, os.getloadavg()], "machine": machine()}

@@ -47,11 +47,12 @@ INVOCATIONS: dict[str, list[str]] = {
     "transfer": [],
     "ddp": [],  # 2 x 2 launches of babysit train --nproc N; honest even where N = 2 is slower on 2 cores
     "treat": [],     # the whole clinic, treat + 3 random-baseline seeds, 3 rounds: long on a shared box
+    "threads": [],   # quiet vs one competing CPU-bound process, auto vs fixed thread count
 }
-NOT_BENCHES = {"record", "machine"}
+NOT_BENCHES = {"record", "machine", "lightning_loop", "gpu", "ablation"}  # gpu: through bench/gpu.sh on a GPU machine
 
 # Leaf names shown in the table when a result has them (else its first few numbers).
-KEY_NAMES = ("ratio", "ratio_doctor", "max_loss_diff", "doctor_hook_share", "speedup", "max_abs_diff",
+KEY_NAMES = ("ratio", "ratio_doctor", "ratio_lightning", "ratio_busy_auto", "ratio_busy_fixed", "max_loss_diff", "doctor_hook_share", "speedup", "max_abs_diff",
              "folded_eps", "ratio_94", "ratio_98", "seconds_to_94", "test_acc", "median_test_acc",
              "best_val_acc", "median_seconds", "trials_per_min", "repaired_fraction", "mean_val_gain")
 MAX_KEYS = 8

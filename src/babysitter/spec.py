@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import importlib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
@@ -85,6 +85,8 @@ class ModelSpec(Section):
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     dropout_kind: str = "inverted"
     stochastic_depth: float = Field(0.0, ge=0.0, lt=1.0)
+    whiten_first: bool = False            # patch-whitening init of the first conv (nn/init_fit.py)
+    dirac: bool = False                   # identity init of the other convs (nn/init_fit.py)
 
     _kind = _in_registry("kind", "model kind", "babysitter.nn.models", "MODELS")
 
@@ -109,6 +111,7 @@ class OptimSpec(Section):
     weight_decay: float = Field(5e-4, ge=0.0)
     betas: tuple[float, float] = (0.9, 0.999)
     eps: float = Field(1e-8, gt=0.0)
+    norm_lr_scale: float = Field(1.0, gt=0.0)  # lr of batch-norm scales/shifts = lr * this
 
     _name = _in_registry("name", "optimizer", "babysitter.optim.optimizers", "OPTIMIZERS")
 
@@ -153,6 +156,25 @@ class TrainSpec(Section):
     ensemble: EnsembleSpec | None = None
     # --nproc N > 1: batch norm over the global batch (SyncBatchNorm); null means true when N > 1
     sync_bn: bool | None = None
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"  # CPU threads: auto = timed (train/threads.py)
+    precision: Literal["32", "bf16", "16-mixed", "auto"] = "32"  # train/precision.py
+    compile: bool = False                 # torch.compile the model
+    ema: float | None = Field(None, gt=0.0, lt=1.0)  # EMA evaluation: weight-average decay per step
+    tta: list[str] = []                   # test-time augmentation views: flip, shift:S (data/augment.py)
+    channels_last: bool = False           # NHWC layout of 4-D weights and inputs
+
+    @field_validator("tta")
+    @classmethod
+    def _tta(cls, v):
+        from babysitter.data.augment import parse_tta
+
+        parse_tta(v)
+        return v
+
+    @field_validator("precision", mode="before")
+    @classmethod
+    def _precision(cls, v):
+        return str(v) if v == 32 else v  # YAML reads `precision: 32` as an int
 
 
 class DoctorSpec(Section):

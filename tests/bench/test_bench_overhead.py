@@ -30,6 +30,10 @@ def test_overhead_smoke_plain_loop_and_trainer_agree():
     assert result["max_loss_diff"] <= 1e-5
     assert result["max_loss_diff_doctor"] <= 1e-5   # instruments observe, they do not change training
     assert 0.0 < result["doctor_hook_share"] < 1.0
+    # the fourth column: Lightning on the same run computes the plain loop's losses
+    assert isinstance(result["lightning_seconds"], float)
+    assert result["ratio_lightning"] == result["lightning_seconds"] / result["plain_seconds"]
+    assert result["max_loss_diff_lightning"] <= 1e-5
 
 
 def test_epoch_meter_matches_per_step_sums():

@@ -60,7 +60,7 @@ def test_speedrun_smoke_numbers_agree_with_the_curves(tmp_path):
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)
     curve = json.loads(curves.read_text())
-    assert result["machine"]["threads"] == 1 and result["ours_overrides"] == {"train.epochs": 2, "model.hidden": [8, 16]}
+    assert result["machine"]["threads"] == 1 and result["ours_overrides"] == {"train.threads": 1, "train.epochs": 2, "model.hidden": [8, 16]}
     ref, ours = result["rows"]["reference"][0], result["rows"]["ours"][0]
     assert ref["steps"] == 120 and ours["steps"] == 2 * math.ceil(3600 / 128)
     assert [c[0] for c in curve["reference"]["0"]] == [40, 80, 120]            # every 40 steps

@@ -32,7 +32,7 @@ def zero_shift(row: np.ndarray, s: int) -> np.ndarray:
 def test_parse_augment():
     assert parse_augment(["flip", "crop:4", "shift:3", "jitter:0.2"]) == [
         ("flip", None), ("crop", 4), ("shift", 3), ("jitter", 0.2)]
-    with pytest.raises(BadInput, match="unknown augmentation 'rotate'; valid: flip, crop:P, shift:S, jitter:F"):
+    with pytest.raises(BadInput, match="unknown augmentation 'rotate'; valid: flip, flip:alternating, crop:P, shift:S, jitter:F"):
         parse_augment(["rotate"])
     for bad in ("crop", "crop:0", "shift:-1", "shift:1.5", "jitter:0", "jitter:2", "jitter:x", "flip:1"):
         with pytest.raises(BadInput):

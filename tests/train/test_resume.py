@@ -1,4 +1,8 @@
-"""kill -9 mid-run, then --resume: the final weights equal an uninterrupted run's, bit for bit."""
+"""kill -9 mid-run, then --resume: the final weights equal an uninterrupted run's, bit for bit.
+
+Bit for bit holds at a fixed thread count (``train.threads: 1`` here): the float sums inside torch's
+ops are split across threads, so ``threads: auto`` (a timed choice that varies with the machine's
+load) agrees only to float rounding (tests/train/test_threads.py)."""
 
 import json
 import os
@@ -13,7 +17,7 @@ from tests.conftest import BABYSIT, babysit
 SPEC = {"name": "resume", "seed": 3, "data": {"source": "digits", "augment": ["jitter:0.1"]},
         "model": {"kind": "mlp", "hidden": [64], "dropout": 0.2},
         "optim": {"name": "adam", "lr": 0.002}, "schedule": {"name": "cosine", "unit": "step"},
-        "train": {"epochs": 20, "batch_size": 32}}
+        "train": {"epochs": 20, "batch_size": 32, "threads": 1}}
 
 
 def _weights(run_dir):

@@ -8,6 +8,11 @@ moved to ``x.device``, so a CPU generator drives a CUDA batch reproducibly. No P
 examples: each op is a handful of tensor ops on the batch.
 
     flip      horizontal flip of images (N, C, H, W): x[..., ::-1] with probability 0.5
+    flip:alternating
+              alternating flip (airbench, Jordan 2024): example i is flipped in epoch e iff
+              b_i XOR (e mod 2), b_i a fixed pseudo-random bit of i (Knuth's multiplicative hash,
+              the top bit of (i * 2654435761) mod 2^32) -- each example is seen both ways in any
+              two consecutive epochs, where random flips repeat one side with probability 1/2.
     crop:P    zero-pad H and W by P, then take an H x W window at offset (dy, dx),
               dy, dx ~ U{0, .., 2P} per example:  out[n, c, i, j] = pad(x)[n, c, i + dy, j + dx]
     shift:S   translate along the last axis by s ~ U{-S, .., S} per example, zero fill (not
@@ -29,7 +34,8 @@ from torch import Tensor
 
 from babysitter.errors import BadInput
 
-AUGMENTS = ("flip", "crop:P", "shift:S", "jitter:F")
+AUGMENTS = ("flip", "flip:alternating", "crop:P", "shift:S", "jitter:F")
+TTA = ("flip", "shift:S")
 
 
 def _per_example(x: Tensor, values: Tensor) -> Tensor:
@@ -47,6 +53,14 @@ def flip(x: Tensor, g: torch.Generator) -> Tensor:
     _need_images("flip", x)
     mask = torch.rand(x.shape[0], generator=g, device=g.device) < 0.5
     return torch.where(mask.to(x.device).view(-1, 1, 1, 1), x.flip(-1), x)
+
+
+def alternating_flip(x: Tensor, idx: Tensor, epoch: int) -> Tensor:
+    """Flip ``x: (N, C, H, W)`` where ``b_i XOR (epoch mod 2)``; ``idx: (N,)`` the examples' indices."""
+    _need_images("flip:alternating", x)
+    bits = ((idx.to(x.device, torch.int64) * 2654435761) % (1 << 32)) >> 31
+    mask = (bits ^ (epoch % 2)).bool()
+    return torch.where(mask.view(-1, 1, 1, 1), x.flip(-1), x)
 
 
 def crop(x: Tensor, g: torch.Generator, pad: int) -> Tensor:
@@ -67,8 +81,13 @@ def shift(x: Tensor, g: torch.Generator, max_shift: int) -> Tensor:
     """Shift ``x: (N, ..., L)`` along its last axis by s ~ U{-S..S} per example, zero fill."""
     if x.dim() < 2:
         raise BadInput(f"augment shift:{max_shift}: needs a batch (N, ..., L), got shape {tuple(x.shape)}")
+    s = torch.randint(-max_shift, max_shift + 1, (x.shape[0],), generator=g, device=g.device).to(x.device)
+    return shift_by(x, s)
+
+
+def shift_by(x: Tensor, s: Tensor) -> Tensor:
+    """``out[n, ..., i] = x[n, ..., i - s_n]`` where ``0 <= i - s_n < L``, else 0; ``s: (N,)`` ints."""
     n, length = x.shape[0], x.shape[-1]
-    s = torch.randint(-max_shift, max_shift + 1, (n,), generator=g, device=g.device).to(x.device)
     src = torch.arange(length, device=x.device)[None, :] - s[:, None]             # (N, L)
     valid = (src >= 0) & (src < length)
     view = (n, *([1] * (x.dim() - 2)), length)
@@ -92,9 +111,9 @@ def parse_augment(names: list[str]) -> list[tuple[str, int | float | None]]:
     for item in names:
         name, colon, arg = str(item).partition(":")
         if name == "flip":
-            if colon:
-                raise BadInput(f"augment '{item}': flip takes no argument")
-            parsed.append((name, None))
+            if colon and arg != "alternating":
+                raise BadInput(f"augment '{item}': flip takes no argument but 'alternating' (flip:alternating)")
+            parsed.append((name, arg or None))
         elif name in ("crop", "shift"):
             if not arg.isdigit() or int(arg) <= 0:
                 raise BadInput(f"augment '{item}': {name}:N needs a positive integer N")
@@ -122,9 +141,14 @@ class Augment:
         self.names = [str(n) for n in names]
         self.ops = parse_augment(self.names)
 
-    def __call__(self, x: Tensor, g: torch.Generator) -> Tensor:
+    def __call__(self, x: Tensor, g: torch.Generator, idx: Tensor | None = None, epoch: int = 0) -> Tensor:
+        """``idx: (N,)``: the examples' indices in the training set (alternating flip needs them;
+        default 0..N-1); ``epoch``: the epoch (0-based)."""
         for name, arg in self.ops:
-            x = _OPS[name](x, g) if arg is None else _OPS[name](x, g, arg)
+            if arg == "alternating":
+                x = alternating_flip(x, torch.arange(len(x)) if idx is None else idx, epoch)
+            else:
+                x = _OPS[name](x, g) if arg is None else _OPS[name](x, g, arg)
         return x
 
     def __repr__(self) -> str:
@@ -134,3 +158,44 @@ class Augment:
 def make_augment(names: list[str]) -> Callable[[Tensor, torch.Generator], Tensor] | None:
     """The composed augmentation for ``data.augment``, or None when the list is empty."""
     return Augment(names) if names else None
+
+
+def parse_tta(names: list[str]) -> list[tuple[str, int | None]]:
+    """``train.tta``: ``["flip", "shift:1"]`` -> ``[("flip", None), ("shift", 1)]``; BadInput otherwise."""
+    parsed = []
+    for item in names:
+        name, _, arg = str(item).partition(":")
+        if not (item == "flip" or name == "shift" and arg.isdigit() and int(arg) > 0):
+            raise BadInput(f"unknown test-time augmentation '{item}'; valid: {', '.join(TTA)} (S a positive integer)")
+        parsed.append((name, int(arg) if arg else None))
+    return parsed
+
+
+class TestTimeAugment:
+    """Test-time augmentation (``train.tta``): the logits averaged over deterministic views,
+
+        f_tta(x) = 1/V sum_v f(T_v x)
+
+    views: x itself; with ``flip`` also x[..., ::-1] (images only); with ``shift:S`` each view so
+    far also shifted by -S and +S along the last axis (zero fill, as :func:`shift`). So
+    ``[flip, shift:1]`` averages 6 views. ``x: (N, ...)`` -> ``(N, C)``."""
+
+    __test__ = False  # not a pytest class
+
+    def __init__(self, names: list[str]):
+        self.ops = parse_tta(names)
+
+    def views(self, x: Tensor) -> list[Tensor]:
+        out = [x]
+        for name, arg in self.ops:
+            if name == "flip":
+                _need_images("tta flip", x)
+                out += [v.flip(-1) for v in out]
+            else:
+                ones = torch.ones(len(x), dtype=torch.long, device=x.device)
+                out += [shift_by(v, sign * arg * ones) for v in out for sign in (-1, 1)]
+        return out
+
+    def __call__(self, model, x: Tensor) -> Tensor:
+        views = self.views(x)
+        return sum(model(v).float() for v in views) / len(views)

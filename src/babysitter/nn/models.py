@@ -20,6 +20,7 @@ from torch import nn
 from babysitter.errors import BadInput
 from babysitter.nn.activations import make_activation, pieces
 from babysitter.nn.init import initialize
+from babysitter.nn.init_fit import dirac_
 from babysitter.nn.layers import make_dropout, make_linear, make_pool
 
 
@@ -195,6 +196,8 @@ def build_model(spec, sample_shape, num_classes: int) -> nn.Module:
     model = MODELS[spec.kind](spec, tuple(sample_shape), num_classes)
     if spec.kind != "python":
         initialize(model, spec.init, spec.init_scale)
+        if spec.dirac:
+            dirac_(model)
     return model
 
 

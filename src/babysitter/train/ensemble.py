@@ -128,3 +128,33 @@ def ensemble_report(members: list[tuple[str, nn.Module]], data, device, last_m: 
     nll = -torch.log(probs[torch.arange(len(y)), y].clamp_min(1e-12)).mean().item()
     return {"members": rows, "ensemble_members_used": [name for name, _ in used],
             "ensemble_test_acc": (probs.argmax(1) == y).float().mean().item(), "ensemble_test_loss": nll}
+
+
+class EMA(Callback):
+    """EMA evaluation (``train.ema: d``): Polyak averaging of the weights *and* batch-norm
+    statistics after every step, and validation, best.pt and the test on the average:
+
+        e_1 = w_1,    e_t = d e_(t-1) + (1 - d) w_t        (w_t: the weights after step t)
+
+    (``AveragedModel(use_buffers=True)`` with torch's EMA update). Unlike ``ensemble: polyak``
+    the running BN statistics are averaged alongside rather than recomputed at the end, so every
+    epoch's validation can use the average (airbench: EMA cut CIFAR-10 epochs 13.5 -> 12)."""
+
+    def __init__(self, decay: float):
+        self.decay, self.ema, self.saved = decay, None, None
+
+    def before_fit(self, trainer):
+        if self.ema is None:
+            self.ema = AveragedModel(trainer.model, multi_avg_fn=get_ema_multi_avg_fn(self.decay), use_buffers=True)
+        if self.saved is not None:  # resumed: continue the average where the checkpoint left it
+            self.ema.load_state_dict(self.saved)
+        trainer.eval_model = self.ema.module
+
+    def after_step(self, trainer):
+        self.ema.update_parameters(trainer.model)
+
+    def state_dict(self) -> dict:
+        return {"ema": self.ema.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.saved = state["ema"]

@@ -14,6 +14,7 @@ from torch import nn
 from babysitter.data import Dataset, from_arrays, load_data
 from babysitter.data.augment import make_augment
 from babysitter.errors import BadInput
+from babysitter.nn.init_fit import patch_whitening_
 from babysitter.nn.models import build_model, check_fits
 from babysitter.optim.optimizers import make_optimizer
 from babysitter.spec import RunSpec, load_spec, override
@@ -37,6 +38,8 @@ def build(spec: RunSpec, model: nn.Module | None = None, data=None) -> tuple[nn.
     if model is None:
         model = build_model(spec.model, data.sample_shape, data.num_classes)
     check_fits(model, data.x_train, data.num_classes)
+    if spec.model.whiten_first:  # fitted on training patches only
+        patch_whitening_(model, data.x_train)
     make_optimizer([p for p in model.parameters() if p.requires_grad], spec.optim)  # refusals show now
     augment = make_augment(spec.data.augment)
     if augment is not None:

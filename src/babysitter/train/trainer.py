@@ -28,17 +28,19 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from babysitter.data.augment import make_augment
+from babysitter.data.augment import TestTimeAugment, make_augment
 from babysitter.errors import BadInput, TrainingFailed
-from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer
+from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer, norm_groups
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
 from babysitter.train.checkpoint import load_checkpoint, save_atomic
 from babysitter.train.distributed import DROPOUT_SEED_STRIDE, Group
-from babysitter.train.ensemble import snapshot_schedule
+from babysitter.train.ensemble import EMA, snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
+from babysitter.train.precision import Precision, prepare_model
 from babysitter.train.progress import Progress
+from babysitter.train.threads import ThreadTuner
 
 
 def pick_device(name: str) -> torch.device:
@@ -62,11 +64,17 @@ def cpu_threads() -> int:
     return n
 
 
-def fit_threads(device: torch.device) -> None:
+def fit_threads(device: torch.device, threads: int | str = "auto") -> None:
     """Lower torch's intra-op threads to :func:`cpu_threads` when training on the CPU. torch
     starts one per core it sees; more threads than the CPUs actually granted oversubscribe them
-    and make each small step wait on the slowest thread. Never raises a count set by the user."""
-    if device.type == "cpu" and torch.get_num_threads() > (n := cpu_threads()):
+    and make each small step wait on the slowest thread. Never raises a count set by the user.
+    ``threads`` (``train.threads``): an int is used as given; ``auto`` starts from the count above
+    and :class:`~babysitter.train.threads.ThreadTuner` times the candidates during training."""
+    if device.type != "cpu":
+        return
+    if threads != "auto":
+        torch.set_num_threads(int(threads))
+    elif torch.get_num_threads() > (n := cpu_threads()):
         torch.set_num_threads(n)
 
 
@@ -144,13 +152,14 @@ class Trainer:
         self.spec, self.data = spec, data
         self.group = group or Group()
         self.device = self.group.device or pick_device(spec.device)
-        self.model = model.to(self.device)
+        t = spec.train
+        self.model = prepare_model(model.to(self.device), t.channels_last, t.compile)
         self.net = self.group.wrap(self.model)  # what the step runs: the model, or DDP around it
         self.share = 1.0  # this rank's fraction of the current global batch
+        self.amp = Precision(t.precision, self.device)  # autocast, loss scaling (train/precision.py)
         self.out_dir = Path(out_dir) if out_dir is not None else None
-        t = spec.train
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
-        groups = param_groups if param_groups is not None else [p for p in model.parameters() if p.requires_grad]
+        groups = param_groups if param_groups is not None else norm_groups(model, spec.optim)
         self.optimizer = make_optimizer(groups, spec.optim)
         units = t.epochs * (self.steps_per_epoch if spec.schedule.unit == "step" else 1)
         schedule = snapshot_schedule(spec, self.steps_per_epoch)
@@ -163,7 +172,12 @@ class Trainer:
         self.clips = t.clip_value is not None or t.clip_norm is not None
         self.augment = make_augment(spec.data.augment)
         self.needs_closure = spec.optim.name in NEEDS_CLOSURE
-        self.callbacks = list(callbacks)
+        # auto threads on the CPU: the step time at each count decides (train/threads.py)
+        self.threads = ThreadTuner() if t.threads == "auto" and self.device.type == "cpu" else None
+        self.eval_model: nn.Module | None = None  # what evaluate() uses; set by EMA (train.ema)
+        built_in = [*([EMA(t.ema)] if t.ema else []), *([self.threads] if self.threads else [])]
+        self.callbacks = [*callbacks, *built_in]
+        self.tta = TestTimeAugment(t.tta) if t.tta else None
         self.hooks = {h: listeners(self.callbacks, h) for h in HOOKS}
         self.progress = Progress(enabled=progress)
         self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
@@ -180,8 +194,9 @@ class Trainer:
         if self.needs_closure:
             return self._closure_step(x, y)
         hooks = self.hooks
-        logits = self.net(x)                                            # forward
-        loss = self.loss_fn(logits, y)
+        with self.amp.autocast():
+            logits = self.net(x)                                        # forward
+            loss = self.loss_fn(logits, y)
         self.logits, self.loss = logits, loss
         if hooks["after_forward"]:
             fire(hooks["after_forward"], "after_forward", self)
@@ -190,12 +205,12 @@ class Trainer:
         if self.penalty and self.group.rank == 0:                       # loss + penalty
             total = total + self.penalty(self.weights)
         self.optimizer.zero_grad(set_to_none=True)
-        total.backward()                                                # backward
+        self.amp.backward(total, self.optimizer)                        # backward
         if hooks["after_backward"]:
             fire(hooks["after_backward"], "after_backward", self)
         if self.clips:                                                  # clip
             self._clip()
-        self.optimizer.step()                                           # step
+        self.amp.step(self.optimizer)                                   # step
         if self.max_norm is not None:                                   # constraints
             apply_max_norm(self.weights, self.max_norm)
         if self.schedule_unit == "step":                                # schedule
@@ -253,7 +268,7 @@ class Trainer:
             if augment is None:
                 x, y = x_train[idx[part]], y_train[idx[part]]
             else:  # the whole batch, so every rank draws from g what one process draws; then its part
-                x, y = augment(x_train[idx], g)[part], y_train[idx[part]]
+                x, y = augment(x_train[idx], g, idx, self.epoch)[part], y_train[idx[part]]
             self.share = len(y) / len(idx)
             self.x, self.y = x, y
             loss, logits = self.train_step(x, y)
@@ -282,9 +297,10 @@ class Trainer:
 
     @torch.inference_mode()
     def evaluate(self, x: torch.Tensor, y: torch.Tensor, model: nn.Module | None = None) -> tuple[float, float]:
-        """Mean loss and accuracy of ``model`` (default: the trained one) in eval mode, large batches.
-        N ranks: each evaluates its contiguous part of ``x: (n, ...)``; the sums are all-reduced."""
-        model = model or self.model
+        """Mean loss and accuracy of ``model`` (default: the EMA average if any, else the trained
+        one) in eval mode, large batches. N ranks: each evaluates its contiguous part of
+        ``x: (n, ...)``; the sums are all-reduced."""
+        model = model or self.eval_model or self.model
         n, part = len(x), self.group.part(len(x))
         x, y = x[part], y[part]
         was_training = model.training
@@ -293,7 +309,8 @@ class Trainer:
         bs = self.spec.train.eval_batch_size
         for start in range(0, len(x), bs):
             xb, yb = x[start:start + bs].to(self.device), y[start:start + bs].to(self.device)
-            logits = model(xb)
+            with self.amp.autocast():
+                logits = (self.tta(model, xb) if self.tta else model(xb)).float()
             loss_sum += F.cross_entropy(logits, yb, reduction="sum").item()
             correct += (logits.argmax(1) == yb).sum().item()
         model.train(was_training)
@@ -308,7 +325,7 @@ class Trainer:
             self.load_state(load_checkpoint(self.out_dir / "checkpoints" / "last.pt", map_location=dev))
         self.history = History(self.out_dir / "metrics.jsonl" if self.out_dir else None, self.history.rows)
         x_train, y_train = d.x_train.to(dev), d.y_train.to(dev)
-        fit_threads(dev)
+        fit_threads(dev, self.spec.train.threads)
         fire(self.hooks["before_fit"], "before_fit", self)
         with self.progress:
             while self.epoch < self.spec.train.epochs and self.stop_reason is None and not self.stop_requested:
@@ -329,7 +346,7 @@ class Trainer:
                 self.progress.end_epoch(row)
                 if val_acc is not None and val_acc > self.best_val_acc:
                     self.best_val_acc, self.best_epoch = val_acc, self.epoch
-                    self._save("best.pt", {"model": self.model.state_dict(), "epoch": self.epoch, "val_acc": val_acc})
+                    self._save("best.pt", {"model": (self.eval_model or self.model).state_dict(), "epoch": self.epoch, "val_acc": val_acc})
                 self._save("last.pt", self.state_dict())
                 fire(self.hooks["after_epoch"], "after_epoch", self)
         fire(self.hooks["after_fit"], "after_fit", self)
@@ -344,7 +361,8 @@ class Trainer:
                  "epochs": self.epoch, "steps": self.step,
                  "train_seconds": sum(r["seconds"] for r in rows),
                  "params": sum(p.numel() for p in self.model.parameters()),
-                 "device": str(self.device), "failed": self.stop_reason}
+                 "device": str(self.device), "failed": self.stop_reason,
+                 "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
         if self.out_dir is not None:
             write_json(self.out_dir / "final.json", final)
         if self.stop_reason is not None:
