@@ -26,6 +26,9 @@ def test_imagefolder_reads_pixels_and_class_ids(tmp_path):
 
 def test_imagefolder_one_tree_is_split_and_resized(tmp_path):
     write_digits_pngs(tmp_path, split=False, limit=50)
+    for png in (tmp_path / "d0").glob("*.png"):  # JPEG files count too (Pillow reads both)
+        Image.open(png).save(png.with_suffix(".JPG"), format="JPEG")
+        png.unlink()
     xt, yt, xs, ys, meta = imagefolder(str(tmp_path), size=[16, 12], channels=3, test_fraction=0.2)
     assert xt.shape == (40, 3, 16, 12) and xs.shape == (10, 3, 16, 12)
     # a gray image in RGB: three equal planes; train + test hold every image once
