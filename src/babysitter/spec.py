@@ -250,11 +250,11 @@ def _section_at(loc) -> type[BaseModel] | None:
 
 def read_yaml(path: str | Path, kind: str):
     """The YAML document at ``path``; BadInput in one line (with line and column) if absent or broken."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{kind} file not found: {path}")
+    from babysitter.files import read_text
+
+    text = read_text(path, kind)  # absent, a directory, not UTF-8: one line naming the file
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from babysitter.cli.app import JSON, QUIET, SET, app, emit, spec_from, verdict
-from babysitter.errors import BadInput, TrainingFailed
+from babysitter.cli.app import JSON, QUIET, SET, app, emit, set_pairs, spec_from, verdict
+from babysitter.errors import BadInput, CannotWrite, TrainingFailed
+from babysitter.files import dumps
 
 @app.command()
 def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
@@ -28,7 +29,7 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
             raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
         saved = load_spec(resume / "spec.yaml") if (resume / "spec.yaml").is_file() else None
         tools = monitors(saved, resume) if saved is not None else []
-        result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools)
+        result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools, changes=set_pairs(sets))
         out = resume
     else:
         if spec is None or out is None:
@@ -45,6 +46,8 @@ def check(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
     """Preflight probes + a short monitored training: what is wrong and what to change."""
     from babysitter.doctor.diagnose import check as run_check
 
+    if not math.isfinite(budget) or budget < 0:
+        raise BadInput(f"--budget: expected seconds >= 0, got {budget}")
     result = run_check(spec_from(spec, sets), budget=budget, progress=not (quiet or as_json))
     verdict(result, as_json, quiet, f"check: {spec}")
 
@@ -65,24 +68,36 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
             force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
             sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots -> report.html."""
-    from babysitter.doctor.diagnose import check as run_check
-    from babysitter.doctor.diagnose import diagnose as run_diagnose
-    from babysitter.doctor.diagnose import monitors
-    from babysitter.report.html import write_report
-    from babysitter.report.plots import plot_curves, plot_instruments
-    from babysitter.train import run
-    from babysitter.train.history import check_run_dir, fresh_run_dir, write_json
+    from babysitter.files import lock_dir
+    from babysitter.train.history import check_run_dir, fresh_run_dir
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
     check_run_dir(out, force)  # the one-line error, before any work
+    with lock_dir(out):  # one writer from the training through report.html
+        _protocol(resolved, out, force, as_json, quiet)
+
+
+def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool) -> None:
+    """check -> train -> diagnose -> plots -> report.html in ``out`` (locked by the caller)."""
+    from babysitter.doctor.diagnose import check as run_check
+    from babysitter.doctor.diagnose import diagnose as run_diagnose
+    from babysitter.doctor.diagnose import monitors
+    from babysitter.files import read_json
+    from babysitter.report.html import write_report
+    from babysitter.report.plots import plot_curves, plot_instruments
+    from babysitter.train import run
+    from babysitter.train.history import write_json
+
     progress = not (quiet or as_json)
     checked = run_check(resolved, budget=0, progress=progress) if resolved.doctor.enabled else None
     failed = None
     try:
         result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
+    except CannotWrite:
+        raise
     except TrainingFailed as e:
-        failed, result = e, json.loads((out / "final.json").read_text())
+        failed, result = e, read_json(out / "final.json", "final")
     if checked is not None:
         write_json(out / "check.json", checked)
     diagnosis = run_diagnose(out)
@@ -91,7 +106,7 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     plot_instruments(out)
     page = str(write_report(out))
     if as_json:
-        sys.stdout.write(json.dumps({**result, "run_dir": str(out), "report": page, "diagnosis": diagnosis}) + "\n")
+        sys.stdout.write(dumps({**result, "run_dir": str(out), "report": page, "diagnosis": diagnosis}) + "\n")
     elif not quiet:
         emit({**result, "run_dir": str(out), "report": page}, False, False, f"run: {out}")
         verdict(diagnosis, False, False, "diagnosis")

@@ -24,8 +24,9 @@ LAB_THREADS = 1
 def lab_dir(out: str | Path | None, name: str, force: bool = False) -> Path:
     """``out`` (refused if it holds files, unless ``force``) or ``runs/lab/<name>`` numbered if taken."""
     out = Path(out) if out is not None else fresh_run_dir("runs/lab", name)
-    check_run_dir(out, force, "{out} already exists; use --force to replace it or --out to choose another folder")
-    return prepare_run_dir(out, force=force)
+    taken = "{out} already exists; use --force to replace it or --out to choose another folder"
+    check_run_dir(out, force, taken)
+    return prepare_run_dir(out, force=force, message=taken)  # locked until the lab's process ends
 
 
 @contextmanager

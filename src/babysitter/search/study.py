@@ -15,6 +15,7 @@ restart fails RUNNING trials whose process on this host is gone, or that started
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
@@ -28,6 +29,7 @@ import torch
 from optuna.trial import TrialState
 
 from babysitter.errors import BadInput, TrainingFailed
+from babysitter.files import child_dir, contents, ensure_locked, is_ours, lock_dir, prepare_dir
 from babysitter.search.space import Space, corners, edge_warnings, grid_space, load_space, space_to_dict
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.events import Callback
@@ -82,8 +84,29 @@ def open_storage(storage: str):
         except Exception as e:  # a driver missing or a server down: the user's to fix
             raise BadInput(f"storage {storage}: cannot open: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     path = Path(storage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    check_journal(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except OSError as e:
+        raise BadInput(f"--storage {storage}: cannot open the journal: {e.strerror or e}") from None
+
+
+def check_journal(path: Path) -> None:
+    """BadInput unless ``path`` is absent, empty, or an Optuna journal (JSON lines with an ``op_code``)."""
+    if path.is_dir():
+        raise BadInput(f"--storage {path} is a directory; give a journal file path (e.g. {path / 'journal.log'})")
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        first = f.readline(1 << 16)
+    try:
+        op = json.loads(first.decode("utf-8"))
+    except ValueError:
+        op = None
+    if not isinstance(op, dict) or "op_code" not in op:
+        raise BadInput(f"--storage {path} is not an Optuna journal file (its first line is not a journal entry); "
+                       f"name a new file or a database URL")
 
 
 def make_sampler(name: str, space: Space, seed: int):
@@ -226,6 +249,10 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     if refine is None:
         space = load_space(space, base)  # a bad space fails before the storage is touched
     storage = str(storage or Path("runs") / "search" / "journal.log")
+    if study is not None:
+        child_dir("runs/search", study, "--study")  # a study name that becomes a folder stays inside it
+    if out is not None:
+        _check_out(Path(out))
     store = open_storage(storage)
     if refine is not None:
         try:
@@ -239,7 +266,27 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
             raise BadInput(f"--refine {refine}: {e}") from None
         study = study or f"{refine}-fine"
     study = study or base.name
-    epochs = epochs or base.train.epochs
+    out = Path(out) if out is not None else child_dir(Path("runs") / "search", study, "study name")
+    _check_out(out)
+    with lock_dir(out):  # one search writes this study's plots at a time
+        ensure_locked(out) if contents(out) else prepare_dir(out, kind="search")
+        return _search(base, space, store, storage, study, epochs or base.train.epochs, trials, workers, sampler,
+                       pruner, refine, seed, stale_after, out)
+
+
+def _check_out(out: Path) -> None:
+    """BadInput unless ``out`` can take the plots: absent, empty, or a folder of ours (marked, or
+    holding only PNGs: the plots of a search from before the marker)."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"search --out {out} is a file; give a folder for the plots")
+    held = contents(out)
+    if held and not is_ours(out) and not all(p.suffix == ".png" and p.is_file() for p in held):
+        raise BadInput(f"search --out {out} holds files not written by babysitter; choose another folder")
+
+
+def _search(base, space, store, storage, study, epochs, trials, workers, sampler, pruner, refine, seed,
+            stale_after, out: Path) -> dict:
+    """The study's trials (run in ``workers`` processes) and its summary with plots in ``out``."""
     made = optuna.create_study(study_name=study, storage=store, direction="maximize", load_if_exists=True)
     stored = made.user_attrs.get("space")
     if stored is not None and stored != space_to_dict(space):
@@ -259,7 +306,6 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
         run_workers(job, min(workers, left))
     result = summarize(optuna.load_study(study_name=study, storage=store), space, storage)
     result["stale_failed"] = failed
-    out = Path(out) if out is not None else Path("runs") / "search" / study
     result["plots"] = plot_scatter(result, space, out)
     return result
 
