@@ -271,12 +271,13 @@ def load_spec(source: str | Path | dict | RunSpec | None = None) -> RunSpec:
         raw = source
     else:
         raw = read_yaml(source, "spec")
+    where = f"spec {source}:" if isinstance(source, (str, Path)) else "spec:"  # a file is named
     if not isinstance(raw, dict):
-        raise BadInput("spec: expected a mapping of keys (e.g. 'data: {source: mnist1d}')")
+        raise BadInput(f"{where} expected a mapping of keys (e.g. 'data: {{source: mnist1d}}')")
     try:
         return RunSpec.model_validate(raw)
     except ValidationError as e:
-        raise BadInput(_one_line(e)) from None
+        raise BadInput(_one_line(e).replace("spec:", where, 1)) from None
 
 
 def override(spec: RunSpec, **dotted: Any) -> RunSpec:
