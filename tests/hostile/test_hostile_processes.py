@@ -123,3 +123,25 @@ def test_optuna_log_lines_stay_off_stderr(flag, tmp_path, write_spec):
                 "--out", tmp_path / "plots", flag, cwd=tmp_path)
     assert p.returncode == 0, p.stderr
     assert p.stderr.strip() == "", p.stderr
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes through a read-only mode; runs as a normal user")
+def test_a_read_only_output_folder(tiny_spec, tmp_path, monkeypatch, capsys):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    try:
+        for out in (ro, ro / "run"):
+            code, stdout, err = run_main(monkeypatch, capsys, "train", tiny_spec, "--out", out, "--quiet")
+            refused(code, stdout, err)
+            assert "Permission denied" in err and str(ro) in err
+    finally:
+        ro.chmod(0o755)
+
+
+def test_an_out_folder_that_cannot_be_made(tiny_spec, tmp_path, monkeypatch, capsys):
+    notes = tmp_path / "notes.txt"
+    notes.write_text("mine")
+    code, stdout, err = run_main(monkeypatch, capsys, "train", tiny_spec, "--out", notes / "run", "--quiet")
+    refused(code, stdout, err)
+    assert "cannot create" in err and notes.read_text() == "mine"
