@@ -145,3 +145,24 @@ def test_an_out_folder_that_cannot_be_made(tiny_spec, tmp_path, monkeypatch, cap
     code, stdout, err = run_main(monkeypatch, capsys, "train", tiny_spec, "--out", notes / "run", "--quiet")
     refused(code, stdout, err)
     assert "cannot create" in err and notes.read_text() == "mine"
+
+
+def test_a_search_plot_folder_in_use(tiny_spec, tmp_path, monkeypatch, capsys):
+    """Another process holding the folder's lock (through the same files.lock_dir): search stops at once."""
+    out = tmp_path / "plots"
+    out.mkdir()
+    holder = subprocess.Popen([sys.executable, "-c", "import sys, time\nfrom babysitter.files import lock_dir, mark\n"
+                               f"mark({str(out)!r}, 'search')\nwith lock_dir({str(out)!r}):\n"
+                               "    print('held', flush=True)\n    time.sleep(600)\n"], stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        space = tmp_path / "space.yaml"
+        space.write_text("optim.lr: {low: 0.01, high: 0.1, log: true}\n")
+        code, stdout, err = run_main(monkeypatch, capsys, "search", tiny_spec, "--space", space, "--trials", "1",
+                                     "--storage", tmp_path / "j.log", "--out", out, "--quiet")
+        refused(code, stdout, err)
+        assert f"in use by pid {holder.pid}" in err
+    finally:
+        holder.kill()
+        holder.wait(timeout=60)
+        holder.stdout.close()

@@ -162,6 +162,7 @@ def test_report_html_that_is_a_directory(run_copy, monkeypatch, capsys):
 
 
 def test_search_storage_and_out_that_cannot_be_used(tiny_spec, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
     space = tmp_path / "space.yaml"
     space.write_text("optim.lr: {low: 0.001, high: 0.1, log: true}\n")
     notes = tmp_path / "notes.txt"
@@ -175,7 +176,7 @@ def test_search_storage_and_out_that_cannot_be_used(tiny_spec, tmp_path, monkeyp
         code, out, err = run_main(monkeypatch, capsys, *base, *args)
         refused(code, out, err)
         assert says in err, (case, err)
-    assert notes.read_text() == "my notes, not a journal\n"
+    assert notes.read_text() == "my notes, not a journal\n" and not (tmp_path / "runs").exists()
 
 
 def test_a_spec_name_cannot_leave_runs(tmp_path, monkeypatch, capsys, write_spec):

@@ -7,7 +7,6 @@ stderr, nothing overwritten). ``--json`` prints only the machine-readable result
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 from typing import Optional
@@ -118,6 +117,10 @@ def main() -> None:
     # typer >= 0.2x vendors its click as typer._click (no `click` package): its exception classes
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
+    args = sys.argv[1:]
+    # `watch` passes its arguments to the user's script, whose own output must stay untouched
+    if args[:1] != ["watch"] and {"--quiet", "-q", "--json"} & set(args):
+        quiet_libraries()
     try:
         code = app(standalone_mode=False)  # usage errors come here, to be said in one line
     except NoArgsIsHelpError as e:  # `babysit` / `babysit lab` alone: the help, as before

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from babysitter.cli.app import JSON, QUIET, SET, app, console_for, quiet_libraries, spec_from
+from babysitter.cli.app import JSON, QUIET, SET, app, console_for, spec_from
 
 @app.command()
 def search(spec: Path = typer.Argument(..., help="Base run spec (YAML); the space's keys override it."),
@@ -27,9 +27,6 @@ def search(spec: Path = typer.Argument(..., help="Base run spec (YAML); the spac
     """Coarse-to-fine random search on Optuna: a table sorted by val accuracy, scatter plots, edge warnings."""
     from babysitter.search.study import results_table
     from babysitter.search.study import search as run_search
-
-    if quiet or as_json:
-        quiet_libraries()  # Optuna's [I ...] lines stay off stderr
 
     result = run_search(spec_from(spec, sets), space, trials=trials, epochs=epochs, workers=workers, storage=storage,
                         study=study, sampler=sampler, pruner=pruner, refine=refine, out=out, seed=seed,

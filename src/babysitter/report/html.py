@@ -22,7 +22,7 @@ from html import escape
 from pathlib import Path
 
 from babysitter.errors import BadInput
-from babysitter.files import read_json, read_text, write_atomic
+from babysitter.files import lock_dir, read_json, read_text, write_atomic
 
 MISSING = {  # what a full ``babysit run`` dir holds, and what its absence means for the page
     "spec.yaml": "no spec.yaml: the spec is unknown and the run cannot be diagnosed",
@@ -56,6 +56,11 @@ def build_report(run_dir: str | Path) -> dict:
     metrics = _metrics_files(run_dir) if run_dir.is_dir() else []
     if not run_dir.is_dir() or not ((run_dir / "spec.yaml").is_file() or metrics):
         raise BadInput(f"{run_dir} is not a run dir: no spec.yaml or metrics.jsonl there")
+    with lock_dir(run_dir):  # it writes plots and the page: not while another process trains there
+        return _build_report(run_dir, metrics)
+
+
+def _build_report(run_dir: Path, metrics: list[Path]) -> dict:
     diagnosis, diagnosis_note = _diagnosis(run_dir)
     figures = _figures(run_dir, metrics)
     name = _spec_name(run_dir) or run_dir.name

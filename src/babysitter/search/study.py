@@ -19,6 +19,7 @@ import json
 import math
 import multiprocessing
 import os
+import shutil
 import socket
 import time
 import warnings
@@ -234,8 +235,6 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     ``refine``: the name of a finished coarse study in the same storage; the new study (default name
     ``<refine>-fine``) searches the narrowed space (:mod:`babysitter.search.refine`).
     """
-    from babysitter.search.refine import narrow_space
-
     base = load_spec(spec)
     if trials < 1 or workers < 1 or (epochs is not None and epochs < 1):
         raise BadInput("--trials, --workers and --epochs must be at least 1")
@@ -249,29 +248,41 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     if refine is None:
         space = load_space(space, base)  # a bad space fails before the storage is touched
     storage = str(storage or Path("runs") / "search" / "journal.log")
+    if "://" not in storage:
+        check_journal(Path(storage))
     if study is not None:
         child_dir("runs/search", study, "--study")  # a study name that becomes a folder stays inside it
-    if out is not None:
-        _check_out(Path(out))
-    store = open_storage(storage)
-    if refine is not None:
-        try:
-            coarse = optuna.load_study(study_name=refine, storage=store)
-        except KeyError:
-            raise BadInput(f"--refine {refine}: no such study in {storage}") from None
-        coarse_space = load_space(coarse.user_attrs["space"], base)
-        try:
-            space = narrow_space(coarse_space, coarse.get_trials(deepcopy=False))
-        except ValueError as e:
-            raise BadInput(f"--refine {refine}: {e}") from None
-        study = study or f"{refine}-fine"
-    study = study or base.name
+    study = study or (f"{refine}-fine" if refine is not None else base.name)
     out = Path(out) if out is not None else child_dir(Path("runs") / "search", study, "study name")
     _check_out(out)
+    made_out = not out.exists()
     with lock_dir(out):  # one search writes this study's plots at a time
         ensure_locked(out) if contents(out) else prepare_dir(out, kind="search")
+        try:
+            store = open_storage(storage)
+            if refine is not None:
+                space = _refined_space(store, storage, refine, base)
+        except BadInput:
+            if made_out and not contents(out):  # refused before any plot: leave no empty folder behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
         return _search(base, space, store, storage, study, epochs or base.train.epochs, trials, workers, sampler,
                        pruner, refine, seed, stale_after, out)
+
+
+def _refined_space(store, storage: str, refine: str, base: RunSpec) -> Space:
+    """The space of the finished coarse study ``refine``, narrowed around its best trials."""
+    from babysitter.search.refine import narrow_space
+
+    try:
+        coarse = optuna.load_study(study_name=refine, storage=store)
+    except KeyError:
+        raise BadInput(f"--refine {refine}: no such study in {storage}") from None
+    coarse_space = load_space(coarse.user_attrs["space"], base)
+    try:
+        return narrow_space(coarse_space, coarse.get_trials(deepcopy=False))
+    except ValueError as e:
+        raise BadInput(f"--refine {refine}: {e}") from None
 
 
 def _check_out(out: Path) -> None:

@@ -14,7 +14,6 @@ from babysitter import files
 from babysitter.errors import BadInput
 from babysitter.files import write_json  # noqa: F401  (re-exported: the run dir's JSON writer)
 
-
 ROW_KEYS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 TAKEN = "run dir {out} already exists; use --resume {out} to continue it or --force to replace it"
 

@@ -267,7 +267,7 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict:
         """Train for ``train.epochs`` epochs (continuing from the last checkpoint if ``resume``)."""
-        d, dev = self.data, self.device
+        dev = self.device
         if resume:
             last = self.out_dir / "checkpoints" / "last.pt"
             try:
