@@ -40,7 +40,8 @@ def test_one_writer_per_run_dir_and_a_killed_one_is_no_blocker(tmp_path, monkeyp
         wait_for(lambda: (out / "checkpoints" / "last.pt").is_file() or first.poll() is not None, what="epoch 1")
         assert first.poll() is None, first.stderr.read()
         assert lock.read_text().strip() == str(first.pid)
-        for args in (["train", "--resume", out], ["train", spec, "--out", out, "--force"], ["run", spec, "--out", out, "--force"]):
+        for args in (["train", "--resume", out], ["train", spec, "--out", out, "--force"],
+                     ["run", spec, "--out", out, "--force"], ["report", out]):
             code, stdout, err = run_main(monkeypatch, capsys, *args, "--quiet")
             refused(code, stdout, err)
             assert f"in use by pid {first.pid}" in err

@@ -7,6 +7,7 @@ stderr, nothing overwritten). ``--json`` prints only the machine-readable result
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -147,4 +148,10 @@ def main() -> None:
     except (KeyboardInterrupt, typer.Abort):
         print("babysit: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001  a bug of ours, not the user's: still one line (git's "BUG:")
+        if os.environ.get("BABYSIT_TRACEBACK"):
+            raise
+        print(f"babysit: internal error: {type(e).__name__}: {' '.join(str(e).split())[:300]} "
+              f"(a bug in babysitter; BABYSIT_TRACEBACK=1 shows where)", file=sys.stderr)
+        sys.exit(1)
     sys.exit(code if isinstance(code, int) else 0)
