@@ -197,3 +197,12 @@ def test_numbers_that_mean_nothing(args, says, tiny_spec, monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, *[tiny_spec if a == "SPEC" else a for a in args])
     refused(code, out, err)
     assert says in err
+
+
+def test_a_model_factory_that_raises_is_the_users_to_fix(tmp_path, monkeypatch, capsys, write_spec):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "broken_factory_mod.py").write_text("def make():\n    raise RuntimeError('my factory broke')\n")
+    spec = write_spec({"data": {"source": "digits"}, "model": {"kind": "python", "factory": "broken_factory_mod:make"}})
+    code, out, err = run_main(monkeypatch, capsys, "train", spec, "--out", tmp_path / "o")
+    refused(code, out, err)
+    assert "raised RuntimeError: my factory broke" in err and not (tmp_path / "o").exists()

@@ -108,7 +108,12 @@ def quiet_libraries() -> None:
 def usage_error(e) -> str:
     """A click usage error in one line: what is wrong, and the command's --help to read."""
     ctx = getattr(e, "ctx", None)
-    where = f" (see: {ctx.command_path} --help)" if ctx is not None else ""
+    words = []  # the verb words up from the root, which is `babysit` however it was started
+    while ctx is not None and ctx.parent is not None:
+        words.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    ctx = getattr(e, "ctx", None)
+    where = f" (see: {' '.join(['babysit', *words])} --help)" if ctx is not None else ""
     return f"babysit: error: {' '.join(e.format_message().split())}{where}"
 
 

@@ -20,18 +20,8 @@ from babysitter.nn.models import build_model, check_fits
 from babysitter.optim.optimizers import make_optimizer
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.checkpoint import save_atomic
-from babysitter.train.ensemble import (
-    Snapshot,
-    callbacks_for,
-    ensemble_report,
-    last_m_on_validation,
-)
-from babysitter.train.history import (
-    check_run_dir,
-    prepare_run_dir,
-    write_json,
-    write_spec,
-)
+from babysitter.train.ensemble import Snapshot, callbacks_for, ensemble_report, last_m_on_validation
+from babysitter.train.history import check_run_dir, prepare_run_dir, write_json, write_spec
 from babysitter.train.trainer import Trainer
 
 
