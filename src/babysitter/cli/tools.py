@@ -18,10 +18,10 @@ def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic fol
 
     from rich.console import Console
 
+    from babysitter.doctor.clinic import run_clinic
+
     if not math.isfinite(budget) or budget < 0:
         raise BadInput(f"--budget: expected seconds >= 0, got {budget}")
-
-    from babysitter.doctor.clinic import run_clinic
 
     progress = Console(stderr=True, quiet=quiet or as_json)
     show = lambda r: progress.print(f"{'ok  ' if r['ok'] else 'MISS'} {r['spec']:55s} {r['expect']:24s} "  # noqa: E731
