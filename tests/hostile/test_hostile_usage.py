@@ -54,7 +54,8 @@ def test_quiet_and_json_are_accepted_by_every_verb(words):
 
 
 @pytest.mark.parametrize("args", [["train", "spec.yaml", "--out"], ["search", "s.yaml", "--trials", "many"],
-                                  ["lab", "no-such-lab"], ["no-such-verb"], ["gradcheck"]])
+                                  ["lab", "no-such-lab"], ["no-such-verb"], ["gradcheck"],
+                                  ["train", "--resume", "somewhere", "--force"]])
 def test_malformed_command_lines(args, monkeypatch, capsys):
     code, out, err = run_main(monkeypatch, capsys, *args)
     refused(code, out, err)

@@ -25,8 +25,8 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
     from babysitter.train import run
 
     if resume is not None:
-        if spec is not None or out is not None:
-            raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
+        if spec is not None or out is not None or force:
+            raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC, --out or --force with it")
         saved = load_spec(resume / "spec.yaml") if (resume / "spec.yaml").is_file() else None
         tools = monitors(saved, resume) if saved is not None else []
         result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools, changes=set_pairs(sets))
