@@ -22,7 +22,7 @@ from html import escape
 from pathlib import Path
 
 from babysitter.errors import BadInput
-from babysitter.files import lock_dir, read_json, read_text, write_atomic
+from babysitter.files import OURS, lock_dir, read_json, read_text, write_atomic
 
 MISSING = {  # what a full ``babysit run`` dir holds, and what its absence means for the page
     "spec.yaml": "no spec.yaml: the spec is unknown and the run cannot be diagnosed",
@@ -86,7 +86,8 @@ def _build_report(run_dir: Path, metrics: list[Path]) -> dict:
 
 def _header(run_dir: Path, name: str, metrics: list[Path]) -> str:
     """Title, run dir, dates (last file written in the run dir, and now) and what is missing."""
-    written = max(p.stat().st_mtime for p in run_dir.iterdir() if p.name != "report.html")
+    written = max((p.stat().st_mtime for p in run_dir.iterdir() if p.name not in ("report.html", *OURS)),
+                  default=run_dir.stat().st_mtime)  # the lock file is touched by this very report
     html = (f"<h1>{escape(name)}</h1><p class=sub>run dir {escape(str(run_dir))} &middot; last written "
             f"{datetime.fromtimestamp(written, timezone.utc):%Y-%m-%d %H:%M} UTC &middot; report made "
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>")
