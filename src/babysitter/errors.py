@@ -10,3 +10,8 @@ class BadInput(ValueError):
 
 class TrainingFailed(RuntimeError):
     """The run itself failed (e.g. the loss became NaN/Inf): the CLI exits with status 1."""
+
+
+class CannotWrite(TrainingFailed):
+    """A file could not be written (permissions, a full disk): exit status 1, the message names
+    the file. Atomic writes leave the previous version (e.g. the last good checkpoint) whole."""

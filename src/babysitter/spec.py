@@ -289,11 +289,11 @@ def _section_at(loc) -> type[BaseModel] | None:
 
 def read_yaml(path: str | Path, kind: str):
     """The YAML document at ``path``; BadInput in one line (with line and column) if absent or broken."""
-    path = Path(path)
-    if not path.is_file():
-        raise BadInput(f"{kind} file not found: {path}")
+    from babysitter.files import read_text
+
+    text = read_text(path, kind)  # absent, a directory, not UTF-8: one line naming the file
     try:
-        return yaml.safe_load(path.read_text())
+        return yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
@@ -310,12 +310,13 @@ def load_spec(source: str | Path | dict | RunSpec | None = None) -> RunSpec:
         raw = source
     else:
         raw = read_yaml(source, "spec")
+    where = f"spec {source}:" if isinstance(source, (str, Path)) else "spec:"  # a file is named
     if not isinstance(raw, dict):
-        raise BadInput("spec: expected a mapping of keys (e.g. 'data: {source: mnist1d}')")
+        raise BadInput(f"{where} expected a mapping of keys (e.g. 'data: {{source: mnist1d}}')")
     try:
         return RunSpec.model_validate(raw)
     except ValidationError as e:
-        raise BadInput(_one_line(e)) from None
+        raise BadInput(_one_line(e).replace("spec:", where, 1)) from None
 
 
 def override(spec: RunSpec, **dotted: Any) -> RunSpec:

@@ -7,7 +7,7 @@ stderr, nothing overwritten). ``--json`` prints only the machine-readable result
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
 from typing import Optional
@@ -15,7 +15,8 @@ from typing import Optional
 import typer
 import yaml
 
-from babysitter.errors import BadInput, TrainingFailed
+from babysitter.errors import BadInput, CannotWrite, TrainingFailed
+from babysitter.files import dumps
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
                   rich_markup_mode=None, help="Train neural networks the CS231n way, with a doctor watching.")
@@ -29,20 +30,29 @@ def spec_from(path: Optional[Path], sets: list[str]):
     from babysitter.spec import load_spec, override
 
     spec = load_spec(path)
+    pairs = set_pairs(sets)
+    return override(spec, **pairs) if pairs else spec
+
+
+def set_pairs(sets: list[str]) -> dict:
+    """``--set key=value`` items as ``{key: value}`` (values read as YAML); BadInput in one line."""
     pairs = {}
     for item in sets:
         if "=" not in item:
             raise BadInput(f"--set expects key=value (e.g. optim.lr=0.01), got '{item}'")
         key, value = item.split("=", 1)
-        pairs[key] = yaml.safe_load(value)
-    return override(spec, **pairs) if pairs else spec
+        try:
+            pairs[key] = yaml.safe_load(value)
+        except yaml.YAMLError as e:
+            raise BadInput(f"--set {key}: cannot read the value '{value}' as YAML ({getattr(e, 'problem', None) or e})") from None
+    return pairs
 
 
 def console_for(result, as_json: bool, quiet: bool, **options):
     """Where a verb's result goes: ``--json`` prints ``result`` alone on stdout (None returned),
     ``--quiet`` prints nothing (None); else a rich Console (``options``) for the human view."""
     if as_json:
-        sys.stdout.write(json.dumps(result) + "\n")
+        sys.stdout.write(dumps(result) + "\n")  # NaN/inf as null: stdout holds valid JSON
         return None
     if quiet:
         return None
@@ -78,15 +88,75 @@ def verdict(report: dict, as_json: bool, quiet: bool, title: str) -> None:
 
 
 
-def main() -> None:
+def quiet_libraries() -> None:
+    """Keep third-party log lines (Optuna's ``[I ...]`` trial lines, warnings) off stderr: for
+    ``--quiet`` / ``--json``, where stderr carries only our own one-line errors."""
+    import logging
+    import warnings
+
+    warnings.simplefilter("ignore")
+    for name in ("optuna", "lightning", "lightning.pytorch", "pytorch_lightning"):
+        logging.getLogger(name).setLevel(logging.ERROR)
     try:
-        app()
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.ERROR)
+    except ImportError:
+        pass
+
+
+def usage_error(e) -> str:
+    """A click usage error in one line: what is wrong, and the command's --help to read."""
+    ctx = getattr(e, "ctx", None)
+    words = []  # the verb words up from the root, which is `babysit` however it was started
+    while ctx is not None and ctx.parent is not None:
+        words.insert(0, ctx.info_name)
+        ctx = ctx.parent
+    ctx = getattr(e, "ctx", None)
+    where = f" (see: {' '.join(['babysit', *words])} --help)" if ctx is not None else ""
+    return f"babysit: error: {' '.join(e.format_message().split())}{where}"
+
+
+def main() -> None:
+    """Run the app; exit 0 done, 1 the run failed (or a file could not be written), 2 bad input
+    or a usage error (one line, no usage block), 130 interrupted."""
+    # typer >= 0.2x vendors its click as typer._click (no `click` package): its exception classes
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
+
+    args = sys.argv[1:]
+    # `watch` passes its arguments to the user's script, whose own output must stay untouched
+    if args[:1] != ["watch"] and {"--quiet", "-q", "--json"} & set(args):
+        quiet_libraries()
+    try:
+        code = app(standalone_mode=False)  # usage errors come here, to be said in one line
+    except NoArgsIsHelpError as e:  # `babysit` / `babysit lab` alone: the help, as before
+        print(e.ctx.get_help() if e.ctx is not None else e.format_message(), file=sys.stderr)
+        sys.exit(2)
+    except UsageError as e:
+        print(usage_error(e), file=sys.stderr)
+        sys.exit(2)
+    except ClickException as e:  # e.g. a --file option naming a missing file
+        print(f"babysit: error: {' '.join(e.format_message().split())}", file=sys.stderr)
+        sys.exit(2)
     except BadInput as e:
         print(f"babysit: error: {e}", file=sys.stderr)
         sys.exit(2)
+    except CannotWrite as e:
+        print(f"babysit: error: {e}", file=sys.stderr)
+        sys.exit(1)
     except TrainingFailed as e:
         print(f"babysit: the run failed: {e}", file=sys.stderr)
         sys.exit(1)
-    except KeyboardInterrupt:
+    except OSError as e:  # a fault of the machine no classified path caught: still one line
+        print(f"babysit: error: {e.filename or 'I/O'}: {e.strerror or e}", file=sys.stderr)
+        sys.exit(1)
+    except (KeyboardInterrupt, typer.Abort):
         print("babysit: interrupted", file=sys.stderr)
         sys.exit(130)
+    except Exception as e:  # noqa: BLE001  a bug of ours, not the user's: still one line (git's "BUG:")
+        if os.environ.get("BABYSIT_TRACEBACK"):
+            raise
+        print(f"babysit: internal error: {type(e).__name__}: {' '.join(str(e).split())[:300]} "
+              f"(a bug in babysitter; BABYSIT_TRACEBACK=1 shows where)", file=sys.stderr)
+        sys.exit(1)
+    sys.exit(code if isinstance(code, int) else 0)

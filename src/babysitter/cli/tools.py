@@ -7,16 +7,21 @@ from pathlib import Path
 import typer
 
 from babysitter.cli.app import JSON, QUIET, SET, app, console_for, emit, spec_from
-from babysitter.errors import TrainingFailed
+from babysitter.errors import BadInput, TrainingFailed
 
 @app.command()
 def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic folder (faulty/ and healthy/ specs)."),
            budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
            as_json: bool = JSON, quiet: bool = QUIET):
     """Score the doctor on the clinic's faulty and healthy specs."""
+    import math
+
     from rich.console import Console
 
     from babysitter.doctor.clinic import run_clinic
+
+    if not math.isfinite(budget) or budget < 0:
+        raise BadInput(f"--budget: expected seconds >= 0, got {budget}")
 
     progress = Console(stderr=True, quiet=quiet or as_json)
     show = lambda r: progress.print(f"{'ok  ' if r['ok'] else 'MISS'} {r['spec']:55s} {r['expect']:24s} "  # noqa: E731
@@ -31,8 +36,8 @@ def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic fol
 
 @app.command()
 def gradcheck(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
-              samples: int = typer.Option(20, help="Parameter entries to check (at least one per first/last-layer tensor)."),
-              examples: int = typer.Option(8, help="Training examples in the checked batch."),
+              samples: int = typer.Option(20, min=1, help="Parameter entries to check (at least one per first/last-layer tensor)."),
+              examples: int = typer.Option(8, min=1, help="Training examples in the checked batch."),
               sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """Autograd vs centred differences in float64 on sampled parameters (exit 1 if 'probably wrong')."""
     import torch.nn.functional as F
@@ -50,12 +55,12 @@ def gradcheck(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
 
 
 @app.command("list")
-def list_cmd(as_json: bool = JSON):
+def list_cmd(as_json: bool = JSON, quiet: bool = QUIET):
     """Every technique by its spec key."""
     from babysitter.catalog import catalog
 
     entries = catalog()
-    if (console := console_for({"techniques": entries}, as_json, False)) is None:
+    if (console := console_for({"techniques": entries}, as_json, quiet)) is None:
         return
     from rich.table import Table
     from rich.text import Text

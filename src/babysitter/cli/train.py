@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
-import json
+import math
 import sys
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from babysitter.cli.app import JSON, QUIET, SET, app, emit, spec_from, verdict
-from babysitter.errors import BadInput, TrainingFailed
+from babysitter.cli.app import JSON, QUIET, SET, app, emit, set_pairs, spec_from, verdict
+from babysitter.errors import BadInput, CannotWrite, TrainingFailed
+from babysitter.files import dumps
 
 # DistributedDataParallel through torch's launcher (train/distributed.py)
 NPROC = typer.Option(1, "--nproc", help="Processes on this machine (DDP through torch's elastic launcher).")
 NNODES = typer.Option(1, "--nnodes", help="Machines in the run (each starts its own babysit with --nproc).")
 NODE_RANK = typer.Option(0, "--node-rank", help="This machine's rank, 0 .. nnodes-1.")
 MASTER = typer.Option(None, "--master", help="HOST:PORT of node 0, where the group meets (--nnodes > 1).")
+
 
 @app.command()
 def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
@@ -31,19 +33,20 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
     from babysitter.train import run
     from babysitter.train.distributed import Plan, train_distributed
 
-    if resume is not None and (spec is not None or out is not None):
-        raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC or --out with it")
+    if resume is not None and (spec is not None or out is not None or force):
+        raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC, --out or --force with it")
     if (nproc, nnodes, master) != (1, 1, None):
         if resume is None and (spec is None or out is None):
             raise BadInput("usage: babysit train SPEC --out DIR --nproc N   (or: babysit train --resume DIR --nproc N)")
         result = train_distributed(Plan(nproc, nnodes, node_rank, master), None if resume else spec_from(spec, sets),
-                                   out, resume, force=force, progress=not (quiet or as_json))
+                                   out, resume, force=force, progress=not (quiet or as_json),
+                                   changes=set_pairs(sets) if resume else None)
         emit({**(result or {"node_rank": node_rank}), "run_dir": str(resume or out)}, as_json, quiet, f"trained: {resume or out}")
         return
     if resume is not None:
         saved = load_spec(resume / "spec.yaml") if (resume / "spec.yaml").is_file() else None
         tools = monitors(saved, resume) if saved is not None else []
-        result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools)
+        result = run.resume(resume, progress=not (quiet or as_json), callbacks=tools, changes=set_pairs(sets))
         out = resume
     else:
         if spec is None or out is None:
@@ -60,6 +63,8 @@ def check(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
     """Preflight probes + a short monitored training: what is wrong and what to change."""
     from babysitter.doctor.diagnose import check as run_check
 
+    if not math.isfinite(budget) or budget < 0:
+        raise BadInput(f"--budget: expected seconds >= 0, got {budget}")
     result = run_check(spec_from(spec, sets), budget=budget, progress=not (quiet or as_json))
     verdict(result, as_json, quiet, f"check: {spec}")
 
@@ -80,19 +85,34 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
             force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
             sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET, nproc: int = NPROC):
     """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots -> report.html."""
-    from babysitter.doctor.diagnose import check as run_check
-    from babysitter.doctor.diagnose import diagnose as run_diagnose
-    from babysitter.doctor.diagnose import monitors
-    from babysitter.report.html import write_report
-    from babysitter.report.plots import plot_curves, plot_instruments
-    from babysitter.train import run
-    from babysitter.train.distributed import Plan, train_distributed
-    from babysitter.train.history import check_run_dir, fresh_run_dir, write_json
+    from contextlib import nullcontext
+
+    from babysitter.files import lock_dir
+    from babysitter.train.distributed import Plan
+    from babysitter.train.history import check_run_dir, fresh_run_dir
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
     check_run_dir(out, force)  # the one-line error, before any work
     Plan(nproc).check_args()
+    # one writer from the training through report.html (with --nproc N, rank 0 holds the lock while
+    # the group trains: it creates the run dir)
+    with lock_dir(out) if nproc == 1 else nullcontext():
+        _protocol(resolved, out, force, as_json, quiet, nproc)
+
+
+def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, nproc: int = 1) -> None:
+    """check -> train -> diagnose -> plots -> report.html in ``out`` (locked by the caller)."""
+    from babysitter.doctor.diagnose import check as run_check
+    from babysitter.doctor.diagnose import diagnose as run_diagnose
+    from babysitter.doctor.diagnose import monitors
+    from babysitter.files import read_json
+    from babysitter.report.html import write_report
+    from babysitter.report.plots import plot_curves, plot_instruments
+    from babysitter.train import run
+    from babysitter.train.distributed import Plan, train_distributed
+    from babysitter.train.history import write_json
+
     progress = not (quiet or as_json)
     # the probes: once, here, before one process or the group trains
     checked = run_check(resolved, budget=0, progress=progress) if resolved.doctor.enabled else None
@@ -102,10 +122,12 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
             result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
         else:
             result = train_distributed(Plan(nproc), resolved, out, force=force, progress=progress)
+    except CannotWrite:
+        raise
     except TrainingFailed as e:
         if not (out / "final.json").is_file():  # a rank died: nothing to diagnose from
             raise
-        failed, result = e, json.loads((out / "final.json").read_text())
+        failed, result = e, read_json(out / "final.json", "final")
     if checked is not None:
         write_json(out / "check.json", checked)
     diagnosis = run_diagnose(out)
@@ -114,7 +136,7 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     plot_instruments(out)
     page = str(write_report(out))
     if as_json:
-        sys.stdout.write(json.dumps({**result, "run_dir": str(out), "report": page, "diagnosis": diagnosis}) + "\n")
+        sys.stdout.write(dumps({**result, "run_dir": str(out), "report": page, "diagnosis": diagnosis}) + "\n")
     elif not quiet:
         emit({**result, "run_dir": str(out), "report": page}, False, False, f"run: {out}")
         verdict(diagnosis, False, False, "diagnosis")

@@ -19,7 +19,8 @@ def transfer_cmd(spec: Path = typer.Argument(..., help="Target run spec (YAML); 
                  force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
                  sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """Transfer learning: fine-tune from a pretrained run dir or checkpoint (strategy or the lecture's 2x2 table), or --pretrain a source."""
-    from babysitter.train.history import fresh_run_dir
+    from babysitter.files import lock_dir
+    from babysitter.train.history import check_run_dir, fresh_run_dir
     from babysitter.transfer import PRETRAIN, STRATEGIES, pretrain as run_pretrain, transfer
 
     if (source is None) == (pretrain is None):
@@ -32,14 +33,16 @@ def transfer_cmd(spec: Path = typer.Argument(..., help="Target run spec (YAML); 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-{pretrain or 'transfer'}")
     progress = not (quiet or as_json)
-    if pretrain is not None:
-        result = run_pretrain(resolved, out, pretrain, force=force, progress=progress)
-    else:
-        result = transfer(resolved, source, out, strategy=strategy, force=force, progress=progress)
-    if (out / "metrics.jsonl").is_file():
-        from babysitter.report.plots import plot_curves
+    check_run_dir(out, force)  # before the source is read or any data loaded
+    with lock_dir(out):  # one writer through the plots
+        if pretrain is not None:
+            result = run_pretrain(resolved, out, pretrain, force=force, progress=progress)
+        else:
+            result = transfer(resolved, source, out, strategy=strategy, force=force, progress=progress)
+        if (out / "metrics.jsonl").is_file():
+            from babysitter.report.plots import plot_curves
 
-        plot_curves(out)
+            plot_curves(out)
     decision = result.get("transfer")
     if as_json or decision is None:
         emit({**result, "run_dir": str(out)}, as_json, quiet, f"{pretrain or 'transfer'}: {out}")

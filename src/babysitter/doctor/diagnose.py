@@ -10,7 +10,6 @@ Where two causes compete, :func:`settle_lr` runs a cheap experiment instead of g
 
 from __future__ import annotations
 
-import json
 import math
 import time
 from pathlib import Path
@@ -23,6 +22,7 @@ from babysitter.doctor.findings import Finding, rank, report
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.events import Callback
+from babysitter.files import read_json
 from babysitter.train.history import History, write_json
 
 
@@ -181,11 +181,20 @@ def diagnose(run_dir: str | Path) -> dict:
         raise BadInput(f"{run_dir} is not a run dir: no spec.yaml there")
     spec = load_spec(run_dir / "spec.yaml")
     rows = History.read(run_dir / "metrics.jsonl") if (run_dir / "metrics.jsonl").exists() else []
-    sums = json.loads((run_dir / "doctor.json").read_text()) if (run_dir / "doctor.json").exists() else {}
-    checked = json.loads((run_dir / "check.json").read_text()) if (run_dir / "check.json").exists() else {}
-    probes = checked.get("probes", {})
-    earlier = [Finding(**f) for f in checked.get("findings", [])]
-    found = explain(merge(earlier + read_findings(sums, rows, spec)))
+    sums = read_json(run_dir / "doctor.json", "doctor", default={})
+    checked = read_json(run_dir / "check.json", "check", default={})
+    try:
+        probes = dict(checked.get("probes", {}))
+        earlier = [Finding(**f) for f in checked.get("findings", [])]
+    except (TypeError, ValueError, AttributeError) as e:
+        raise BadInput(f"check {run_dir / 'check.json'}: not a check result ({e}); the file is damaged") from None
+    try:
+        found = explain(merge(earlier + read_findings(sums, rows, spec)))
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:
+        if isinstance(e, BadInput):
+            raise
+        raise BadInput(f"cannot read the run in {run_dir}: doctor.json or metrics.jsonl holds values of the wrong "
+                       f"type ({type(e).__name__}: {e}); the files are damaged") from None
     if not sums:
         probes["note"] = "no doctor.json: the run was trained without instruments; only its curves were read"
     return report(attach(rank(found), spec, probes), probes)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import torch
 
+from babysitter import files
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.train.history import check_run_dir, fresh_run_dir, prepare_run_dir, write_json
 from babysitter.train.run import build
@@ -24,8 +25,9 @@ LAB_THREADS = 1
 def lab_dir(out: str | Path | None, name: str, force: bool = False) -> Path:
     """``out`` (refused if it holds files, unless ``force``) or ``runs/lab/<name>`` numbered if taken."""
     out = Path(out) if out is not None else fresh_run_dir("runs/lab", name)
-    check_run_dir(out, force, "{out} already exists; use --force to replace it or --out to choose another folder")
-    return prepare_run_dir(out, force=force)
+    taken = "{out} already exists; use --force to replace it or --out to choose another folder"
+    check_run_dir(out, force, taken)
+    return prepare_run_dir(out, force=force, message=taken)  # locked until save_summary
 
 
 @contextmanager
@@ -44,8 +46,10 @@ def steps(total: int, description: str, enabled: bool = True):
 
 
 def save_summary(out: Path, summary: dict) -> dict:
-    """Write ``out/summary.json`` and return the summary (what ``--json`` prints)."""
+    """Write ``out/summary.json`` (the lab's last file: the lock :func:`lab_dir` took is dropped)
+    and return the summary (what ``--json`` prints)."""
     write_json(out / "summary.json", summary)
+    files.release(out)
     return summary
 
 

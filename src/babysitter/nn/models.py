@@ -178,11 +178,17 @@ def build_python(spec, sample_shape, num_classes) -> nn.Module:
         sys.path.insert(0, "")  # a factory in the working directory
     try:
         fn = getattr(importlib.import_module(module_name), func_name)
-    except (ImportError, AttributeError) as e:
+    except Exception as e:  # noqa: BLE001  the user's module failed to import (or lacks the name): theirs to fix
         raise BadInput(f"model.factory: cannot load '{spec.factory}': {type(e).__name__}: {e}") from None
+    if not callable(fn):
+        raise BadInput(f"model.factory: '{spec.factory}' is a {type(fn).__name__}, not a function")
     params = inspect.signature(fn).parameters
     kwargs = {k: v for k, v in (("num_classes", num_classes), ("sample_shape", tuple(sample_shape))) if k in params}
-    model = fn(**kwargs)
+    try:
+        model = fn(**kwargs)
+    except Exception as e:  # noqa: BLE001  the user's own code raised: name it, in one line
+        first = str(e).strip().splitlines()[0] if str(e).strip() else ""
+        raise BadInput(f"model.factory: '{spec.factory}' raised {type(e).__name__}: {first[:200]}") from None
     if not isinstance(model, nn.Module):
         raise BadInput(f"model.factory: '{spec.factory}' returned {type(model).__name__}, not a torch nn.Module")
     return model

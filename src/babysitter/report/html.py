@@ -24,6 +24,7 @@ from html import escape
 from pathlib import Path
 
 from babysitter.errors import BadInput
+from babysitter.files import OURS, lock_dir, read_json, read_text, write_atomic
 
 MISSING = {  # what a full ``babysit run`` dir holds, and what its absence means for the page
     "spec.yaml": "no spec.yaml: the spec is unknown and the run cannot be diagnosed",
@@ -57,11 +58,16 @@ def build_report(run_dir: str | Path) -> dict:
     metrics = _metrics_files(run_dir) if run_dir.is_dir() else []
     if not run_dir.is_dir() or not ((run_dir / "spec.yaml").is_file() or metrics):
         raise BadInput(f"{run_dir} is not a run dir: no spec.yaml or metrics.jsonl there")
+    with lock_dir(run_dir):  # it writes plots and the page: not while another process trains there
+        return _build_report(run_dir, metrics)
+
+
+def _build_report(run_dir: Path, metrics: list[Path]) -> dict:
     diagnosis, diagnosis_note = _diagnosis(run_dir)
     figures = _figures(run_dir, metrics)
     name = _spec_name(run_dir) or run_dir.name
     probes = (_read_json(run_dir / "check.json") or {}).get("probes") or (diagnosis or {}).get("probes") or {}
-    spec = (run_dir / "spec.yaml").read_text() if (run_dir / "spec.yaml").is_file() else "(no spec.yaml)"
+    spec = read_text(run_dir / "spec.yaml", "spec") if (run_dir / "spec.yaml").exists() else "(no spec.yaml)"
     body = [_header(run_dir, name, metrics), *_treatment_section(run_dir),
             "<h2>Final metrics</h2>", _final_section(_read_json(run_dir / "final.json")),
             "<h2>Diagnosis</h2>", _diagnosis_section(diagnosis, diagnosis_note),
@@ -75,16 +81,15 @@ def build_report(run_dir: str | Path) -> dict:
             f"<title>{escape(name)} — babysitter report</title><style>{CSS}</style></head><body>\n"
             + "\n".join(body) + "\n</body></html>\n")
     path = run_dir / "report.html"
-    tmp = path.with_suffix(".html.tmp")
-    tmp.write_text(page, encoding="utf-8")
-    tmp.replace(path)
+    write_atomic(path, page)  # a directory in its place is BadInput; a failed write keeps the old page
     findings = (diagnosis or {}).get("findings", [])
     return {"report": str(path), "figures": len(figures), "findings": len(findings)}
 
 
 def _header(run_dir: Path, name: str, metrics: list[Path]) -> str:
     """Title, run dir, dates (last file written in the run dir, and now) and what is missing."""
-    written = max(p.stat().st_mtime for p in run_dir.iterdir() if p.name != "report.html")
+    written = max((p.stat().st_mtime for p in run_dir.iterdir() if p.name not in ("report.html", *OURS)),
+                  default=run_dir.stat().st_mtime)  # the lock file is touched by this very report
     html = (f"<h1>{escape(name)}</h1><p class=sub>run dir {escape(str(run_dir))} &middot; last written "
             f"{datetime.fromtimestamp(written, timezone.utc):%Y-%m-%d %H:%M} UTC &middot; report made "
             f"{datetime.now(timezone.utc):%Y-%m-%d %H:%M} UTC</p>")
@@ -103,29 +108,23 @@ def _metrics_files(run_dir: Path) -> list[Path]:
 
 
 def _read_json(path: Path) -> dict | None:
-    try:
-        return json.loads(path.read_text()) if path.is_file() else None
-    except ValueError:
-        return None
+    """A JSON record of the run dir, None if absent; a corrupted one is BadInput naming it."""
+    return read_json(path, path.stem, default=None)
 
 
 def _read_rows(path: Path) -> list[dict]:
-    """metrics.jsonl rows; a line cut short by a kill is skipped."""
-    rows = []
-    for line in path.read_text().splitlines():
-        try:
-            rows.append(json.loads(line))
-        except ValueError:
-            continue
-    return rows
+    """metrics.jsonl rows; a last line cut short by a kill is skipped, other damage is BadInput."""
+    from babysitter.train.history import History
+
+    return History.read(path)
 
 
 def _spec_name(run_dir: Path) -> str | None:
     import yaml
 
     try:
-        raw = yaml.safe_load((run_dir / "spec.yaml").read_text())
-    except (OSError, yaml.YAMLError):
+        raw = yaml.safe_load(read_text(run_dir / "spec.yaml", "spec"))
+    except (BadInput, yaml.YAMLError):
         return None
     return str(raw["name"]) if isinstance(raw, dict) and raw.get("name") is not None else None
 

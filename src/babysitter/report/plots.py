@@ -9,6 +9,8 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
+from babysitter.errors import BadInput  # noqa: E402
+from babysitter.files import read_json  # noqa: E402
 from babysitter.train.history import History  # noqa: E402
 
 
@@ -21,12 +23,16 @@ def plot_curves(run_dir: str | Path) -> Path:
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.6))
     for n, path in enumerate(files):
         rows = History.read(path)
-        epochs = [r["epoch"] for r in rows]
+        col = lambda key: [float("nan") if r.get(key) is None else r[key] for r in rows]  # noqa: E731  (null: not finite)
+        if any("epoch" not in r for r in rows):
+            plt.close(fig)
+            raise BadInput(f"metrics {path}: a row has no 'epoch'; the file is damaged")
+        epochs = col("epoch")
         tag = f" {path.parent.name}" if len(files) > 1 else ""
         for ax, key in ((axes[0], "loss"), (axes[1], "acc")):
-            ax.plot(epochs, [r[f"train_{key}"] for r in rows], "-", color="tab:blue", alpha=1 / (1 + n), label="train" + tag)
-            ax.plot(epochs, [r[f"val_{key}"] for r in rows], "-", color="tab:orange", alpha=1 / (1 + n), label="val" + tag)
-        axes[2].plot(epochs, [r["lr"] for r in rows], "-", color="tab:green", alpha=1 / (1 + n))
+            ax.plot(epochs, col(f"train_{key}"), "-", color="tab:blue", alpha=1 / (1 + n), label="train" + tag)
+            ax.plot(epochs, col(f"val_{key}"), "-", color="tab:orange", alpha=1 / (1 + n), label="val" + tag)
+        axes[2].plot(epochs, col("lr"), "-", color="tab:green", alpha=1 / (1 + n))
     for ax, title in zip(axes, ("loss", "accuracy", "learning rate (start of epoch)")):
         ax.set(xlabel="epoch", title=title)
         ax.grid(alpha=0.3)
@@ -42,12 +48,19 @@ def plot_curves(run_dir: str | Path) -> Path:
 def plot_instruments(run_dir: str | Path) -> Path | None:
     """instruments.png from doctor.json: the loss trace, update/weight ratio per layer (with the
     lecture's 1e-3 line), gradient norm per layer, and activation std / dead or saturated fraction."""
-    import json
-
     run_dir = Path(run_dir)
     if not (run_dir / "doctor.json").exists():
         return None
-    d = json.loads((run_dir / "doctor.json").read_text())
+    d = read_json(run_dir / "doctor.json", "doctor")
+    try:
+        return _draw_instruments(run_dir, d)
+    except (TypeError, KeyError, AttributeError, IndexError, ValueError) as e:
+        plt.close("all")
+        raise BadInput(f"doctor {run_dir / 'doctor.json'} holds values of the wrong type ({type(e).__name__}: {e}); "
+                       f"the file is damaged") from None
+
+
+def _draw_instruments(run_dir: Path, d: dict) -> Path:
     fig, axes = plt.subplots(1, 4, figsize=(17, 3.6))
     trace = d.get("LossTrace", {})
     if trace.get("steps"):

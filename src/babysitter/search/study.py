@@ -15,9 +15,11 @@ restart fails RUNNING trials whose process on this host is gone, or that started
 
 from __future__ import annotations
 
+import json
 import math
 import multiprocessing
 import os
+import shutil
 import socket
 import time
 import warnings
@@ -28,6 +30,7 @@ import torch
 from optuna.trial import TrialState
 
 from babysitter.errors import BadInput, TrainingFailed
+from babysitter.files import child_dir, contents, ensure_locked, is_ours, lock_dir, prepare_dir
 from babysitter.search.space import Space, corners, edge_warnings, grid_space, load_space, space_to_dict
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.events import Callback
@@ -82,8 +85,29 @@ def open_storage(storage: str):
         except Exception as e:  # a driver missing or a server down: the user's to fix
             raise BadInput(f"storage {storage}: cannot open: {type(e).__name__}: {str(e).splitlines()[0]}") from None
     path = Path(storage)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    check_journal(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return optuna.storages.JournalStorage(optuna.storages.journal.JournalFileBackend(str(path)))
+    except OSError as e:
+        raise BadInput(f"--storage {storage}: cannot open the journal: {e.strerror or e}") from None
+
+
+def check_journal(path: Path) -> None:
+    """BadInput unless ``path`` is absent, empty, or an Optuna journal (JSON lines with an ``op_code``)."""
+    if path.is_dir():
+        raise BadInput(f"--storage {path} is a directory; give a journal file path (e.g. {path / 'journal.log'})")
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with path.open("rb") as f:
+        first = f.readline(1 << 16)
+    try:
+        op = json.loads(first.decode("utf-8"))
+    except ValueError:
+        op = None
+    if not isinstance(op, dict) or "op_code" not in op:
+        raise BadInput(f"--storage {path} is not an Optuna journal file (its first line is not a journal entry); "
+                       f"name a new file or a database URL")
 
 
 def make_sampler(name: str, space: Space, seed: int):
@@ -211,8 +235,6 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     ``refine``: the name of a finished coarse study in the same storage; the new study (default name
     ``<refine>-fine``) searches the narrowed space (:mod:`babysitter.search.refine`).
     """
-    from babysitter.search.refine import narrow_space
-
     if spec is None and refine is None:
         raise BadInput("give a SPEC for a coarse search (only --refine STUDY can take the coarse study's spec)")
     base = load_spec(spec) if spec is not None else None
@@ -228,24 +250,61 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
     if refine is None:
         space = load_space(space, base)  # a bad space fails before the storage is touched
     storage = str(storage or Path("runs") / "search" / "journal.log")
-    store = open_storage(storage)
-    if refine is not None:
+    if "://" not in storage:
+        check_journal(Path(storage))
+    if study is not None:
+        child_dir("runs/search", study, "--study")  # a study name that becomes a folder stays inside it
+    study = study or (f"{refine}-fine" if refine is not None else base.name)
+    out = Path(out) if out is not None else child_dir(Path("runs") / "search", study, "study name")
+    _check_out(out)
+    made_out = not out.exists()
+    with lock_dir(out):  # one search writes this study's plots at a time
+        ensure_locked(out) if contents(out) else prepare_dir(out, kind="search")
         try:
-            coarse = optuna.load_study(study_name=refine, storage=store)
-        except KeyError:
-            raise BadInput(f"--refine {refine}: no such study in {storage}") from None
-        if base is None:  # the coarse study stored its base spec: the fine stage needs no SPEC again
-            if "spec" not in coarse.user_attrs:
-                raise BadInput(f"--refine {refine}: the study stores no spec (made by an older version); give the SPEC")
-            base = load_spec(coarse.user_attrs["spec"])
-        coarse_space = load_space(coarse.user_attrs["space"], base)
-        try:
-            space = narrow_space(coarse_space, coarse.get_trials(deepcopy=False))
-        except ValueError as e:
-            raise BadInput(f"--refine {refine}: {e}") from None
-        study = study or f"{refine}-fine"
-    study = study or base.name
-    epochs = epochs or base.train.epochs
+            store = open_storage(storage)
+            if refine is not None:
+                space, base = _refined_space(store, storage, refine, base)
+        except BadInput:
+            if made_out and not contents(out):  # refused before any plot: leave no empty folder behind
+                shutil.rmtree(out, ignore_errors=True)
+            raise
+        return _search(base, space, store, storage, study, epochs or base.train.epochs, trials, workers, sampler,
+                       pruner, refine, seed, stale_after, out)
+
+
+def _refined_space(store, storage: str, refine: str, base: RunSpec | None) -> tuple[Space, RunSpec]:
+    """The space of the finished coarse study ``refine``, narrowed around its best trials, and the
+    base spec (``base``, or the one the coarse study stored: the fine stage needs no SPEC again)."""
+    from babysitter.search.refine import narrow_space
+
+    try:
+        coarse = optuna.load_study(study_name=refine, storage=store)
+    except KeyError:
+        raise BadInput(f"--refine {refine}: no such study in {storage}") from None
+    if base is None:
+        if "spec" not in coarse.user_attrs:
+            raise BadInput(f"--refine {refine}: the study stores no spec (made by an older version); give the SPEC")
+        base = load_spec(coarse.user_attrs["spec"])
+    coarse_space = load_space(coarse.user_attrs["space"], base)
+    try:
+        return narrow_space(coarse_space, coarse.get_trials(deepcopy=False)), base
+    except ValueError as e:
+        raise BadInput(f"--refine {refine}: {e}") from None
+
+
+def _check_out(out: Path) -> None:
+    """BadInput unless ``out`` can take the plots: absent, empty, or a folder of ours (marked, or
+    holding only PNGs: the plots of a search from before the marker)."""
+    if out.exists() and not out.is_dir():
+        raise BadInput(f"search --out {out} is a file; give a folder for the plots")
+    held = contents(out)
+    if held and not is_ours(out) and not all(p.suffix == ".png" and p.is_file() for p in held):
+        raise BadInput(f"search --out {out} holds files not written by babysitter; choose another folder")
+
+
+def _search(base, space, store, storage, study, epochs, trials, workers, sampler, pruner, refine, seed,
+            stale_after, out: Path) -> dict:
+    """The study's trials (run in ``workers`` processes) and its summary with plots in ``out``."""
     made = optuna.create_study(study_name=study, storage=store, direction="maximize", load_if_exists=True)
     stored = made.user_attrs.get("space")
     if stored is not None and stored != space_to_dict(space):
@@ -266,7 +325,6 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
         run_workers(job, min(workers, left))
     result = summarize(optuna.load_study(study_name=study, storage=store), space, storage)
     result["stale_failed"] = failed
-    out = Path(out) if out is not None else Path("runs") / "search" / study
     result["plots"] = plot_scatter(result, space, out)
     return result
 

@@ -6,42 +6,49 @@ loads without unpickling arbitrary objects; one that needs more is refused with 
 
 from __future__ import annotations
 
-import os
 import pickle
-import tempfile
+import re
 from pathlib import Path
 
 import torch
 
 from babysitter.errors import BadInput
+from babysitter.files import atomic_file
 
 
 def save_atomic(obj, path: str | Path) -> None:
-    """torch.save to a temp file in the same folder, fsync, then os.replace (never half-written)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """torch.save through :func:`babysitter.files.atomic_file`: temp file, fsync, rename (never
+    half-written). A failed write (a full disk, no permission) is CannotWrite; the previous file stays whole."""
+    with atomic_file(path) as f:
+        torch.save(obj, f)
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:
-    """Load a checkpoint safely; refuse files that hold arbitrary pickled objects."""
+    """Load a checkpoint safely; refuse files that hold arbitrary pickled objects, and name the
+    file in one line when it is empty, cut short or not a PyTorch checkpoint at all."""
     path = Path(path)
+    if path.is_dir():
+        raise BadInput(f"checkpoint {path} is a directory, not a file")
     if not path.is_file():
         raise BadInput(f"checkpoint not found: {path}")
+    if path.stat().st_size == 0:
+        raise BadInput(f"checkpoint {path} is empty (0 bytes): its write was cut short; delete it or restore a copy")
     try:
-        return torch.load(path, map_location=map_location, weights_only=True)
+        state = torch.load(path, map_location=map_location, weights_only=True)
     except pickle.UnpicklingError as e:
-        first = str(e).strip().splitlines()[0] if str(e).strip() else "unsupported object"
-        raise BadInput(f"refusing to load {path}: it holds arbitrary pickled objects, not only weights "
-                       f"(weights_only=True: {first[:160]})") from None
-    except (RuntimeError, EOFError) as e:
-        raise BadInput(f"cannot read checkpoint {path}: {str(e).splitlines()[0][:200]}") from None
+        found = re.search(r"Unsupported global: GLOBAL (\S+)", str(e))
+        if found:  # a real pickle that needs more than weights: refused, never run
+            raise BadInput(f"refusing to load {path}: it holds arbitrary pickled objects, not only weights "
+                           f"(weights_only=True refuses {found.group(1)})") from None
+        raise BadInput(f"cannot read checkpoint {path}: it is corrupted or not a PyTorch checkpoint{_gist(e)}") from None
+    except Exception as e:  # zip/pickle framing of a truncated or foreign file: RuntimeError, EOFError, KeyError...
+        raise BadInput(f"cannot read checkpoint {path}: it is truncated, corrupted or not a PyTorch checkpoint{_gist(e)}") from None
+    return state
+
+
+def _gist(e: BaseException) -> str:
+    """' (first sentence of torch's message)' when it says something in words, else ''."""
+    lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+    first = lines[0].split(". ")[0].rstrip(".") if lines else ""
+    informative = len(first.split()) >= 3 and len(first) <= 160 and not first.startswith("Weights only load failed")
+    return f" ({first})" if informative else ""

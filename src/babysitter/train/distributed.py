@@ -36,6 +36,7 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from babysitter import files
 from babysitter.errors import BadInput, TrainingFailed
 
 DROPOUT_SEED_STRIDE = 1_000_000_007  # rank r seeds torch's RNG with epoch_seed + r * stride
@@ -234,10 +235,12 @@ def port_in_use(port: int) -> bool:
 
 
 def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resume: str | Path | None = None,
-                      force: bool = False, progress: bool = True, doctor: bool = True) -> dict | None:
+                      force: bool = False, progress: bool = True, doctor: bool = True,
+                      changes: dict | None = None) -> dict | None:
     """``babysit train SPEC --out DIR --nproc N`` (or ``--resume DIR --nproc N``): everything that can be
     wrong is checked here, in one process, before the group starts or the run dir is touched; then
-    :func:`launch`. ``doctor``: rank 0 carries the spec's instruments. Returns rank 0's final.json
+    :func:`launch`. ``doctor``: rank 0 carries the spec's instruments. ``changes``: what ``--set``
+    changes on ``--resume`` (only ``train.epochs``, as for one process). Returns rank 0's final.json
     content (None on a node that does not hold rank 0)."""
     from babysitter.spec import load_spec
     from babysitter.train.history import check_run_dir
@@ -245,13 +248,17 @@ def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resu
 
     plan.check_args()
     if resume is not None:
-        out, spec = Path(resume), saved_spec(resume)
+        out, spec = Path(resume), saved_spec(resume, changes)
     else:
         spec = load_spec(spec)
         if plan.node_rank == 0:
             check_run_dir(out, force)
     _, data = build(spec)  # the data loads and the model fits it
     plan.check(spec, len(data.x_train))
+    if resume is not None and changes and plan.node_rank == 0:
+        from babysitter.train.history import write_spec
+
+        write_spec(out / "spec.yaml", spec.to_dict())
     job = {"spec": spec.to_dict(), "out": str(out) if out is not None else None, "resume": resume is not None,
            "progress": progress, "doctor": doctor}
     return launch(plan, job)
@@ -330,6 +337,9 @@ def train_rank(job: dict, group: Group) -> dict:
         model = sync_batchnorm(model.to(group.device))
     if group.writes and out is not None and not job["resume"]:
         open_run_dir(out, spec, data, force=True)  # the parent checked it before launching
+    elif group.writes and out is not None:  # resume: rank 0 is the one writer, as open_run_dir makes it
+        files.ensure_locked(out)
+        files.clean_stray_tmp(out)
     tools = monitors(spec, out) if group.writes and job["doctor"] else []
     trainer = Trainer(model, data, spec, out if group.writes else None, callbacks=tools,
                       progress=job["progress"] and group.writes, group=group)

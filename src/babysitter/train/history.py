@@ -6,57 +6,53 @@ epoch: training plus its validation pass).
 
 from __future__ import annotations
 
-import json
-import shutil
 from pathlib import Path
 
 import yaml
 
+from babysitter import files
 from babysitter.errors import BadInput
+from babysitter.files import write_json  # noqa: F401  (re-exported: the run dir's JSON writer)
 
-
+ROW_KEYS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 TAKEN = "run dir {out} already exists; use --resume {out} to continue it or --force to replace it"
 
 
 def check_run_dir(out: str | Path | None, force: bool = False, message: str = TAKEN) -> None:
     """BadInput(``message``, which may use ``{out}``) if ``out`` already holds something and not
-    ``force``: called before any work, so a refused command leaves the dir as it was and creates nothing."""
-    if out is None or force:
+    ``force``; with ``force``, BadInput unless ``out`` may be replaced (:func:`files.check_replaceable`:
+    only a folder of ours, never cwd/home/a parent/a file). Called before any work, so a refused
+    command leaves the dir as it was and creates nothing."""
+    if out is None:
         return
     out = Path(out)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
+    if force:
+        files.check_replaceable(out)
+    elif out.exists() and not out.is_dir():
+        raise BadInput(f"{out} is a file, not a run dir; choose another --out")
+    elif files.contents(out):
         raise BadInput(message.format(out=out))
 
 
-def prepare_run_dir(out: str | Path, force: bool = False) -> Path:
-    """Create ``out`` for a new run. An existing non-empty dir is an error unless ``force``
-    (then it is cleared). Checked before anything is written."""
-    out = Path(out)
-    check_run_dir(out, force)
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        shutil.rmtree(out) if out.is_dir() else out.unlink()
-    out.mkdir(parents=True, exist_ok=True)
-    return out
+def prepare_run_dir(out: str | Path, force: bool = False, message: str = TAKEN, lock: bool = True) -> Path:
+    """Create ``out`` for a new run, marked ours and locked by this process (:func:`files.prepare_dir`):
+    an existing non-empty dir is an error unless ``force`` (then, if it is ours, it is cleared)."""
+    return files.prepare_dir(out, force=force, taken=message, lock=lock)
 
 
 def fresh_run_dir(root: str | Path, name: str) -> Path:
-    """``root/name``, or ``root/name-2``, ``-3``... — the first that does not exist yet."""
-    root = Path(root)
-    candidate, n = root / name, 1
+    """``root/name``, or ``root/name-2``, ``-3``... — the first that does not exist yet.
+    A ``name`` that would leave ``root`` ('../x', 'a/b') is BadInput."""
+    first = files.child_dir(root, name, "name")
+    candidate, n = first, 1
     while candidate.exists():
         n += 1
-        candidate = root / f"{name}-{n}"
+        candidate = Path(root) / f"{name}-{n}"
     return candidate
 
 
-def write_json(path: Path, obj) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(obj, indent=2) + "\n")
-    tmp.replace(path)
-
-
 def write_spec(path: Path, spec_dict: dict) -> None:
-    path.write_text(yaml.safe_dump(spec_dict, sort_keys=False))
+    files.write_atomic(path, yaml.safe_dump(spec_dict, sort_keys=False))
 
 
 class History:
@@ -65,14 +61,21 @@ class History:
     def __init__(self, path: Path | None = None, rows: list[dict] | None = None):
         self.path, self.rows = path, list(rows or [])
         if path is not None:  # rewrite from the rows we trust (a resumed run drops later lines)
-            path.write_text("".join(json.dumps(r) + "\n" for r in self.rows))
+            files.write_atomic(path, "".join(files.dumps(r) + "\n" for r in self.rows))
 
     def append(self, row: dict) -> None:
         self.rows.append(row)
         if self.path is not None:
-            with self.path.open("a") as f:
-                f.write(json.dumps(row) + "\n")
+            with files.writing(self.path), self.path.open("a") as f:
+                f.write(files.dumps(row) + "\n")
 
     @staticmethod
     def read(path: Path) -> list[dict]:
-        return [json.loads(line) for line in Path(path).read_text().splitlines() if line.strip()]
+        """The rows of a metrics.jsonl (a last line cut short by a kill is dropped); BadInput
+        naming the file if it is corrupted or a row's values are not numbers."""
+        rows = files.read_jsonl(path, "metrics")
+        for n, row in enumerate(rows, 1):
+            bad = next((k for k in ROW_KEYS if row.get(k) is not None and not isinstance(row[k], (int, float))), None)
+            if bad is not None:
+                raise BadInput(f"metrics {path} row {n}: {bad} is {row[bad]!r}, not a number; the file is corrupted")
+        return rows

@@ -6,11 +6,13 @@ spec, missing data or a model that does not fit the data leaves an existing dir 
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
 from torch import nn
 
+from babysitter import files
 from babysitter.data import Dataset, from_arrays, load_data
 from babysitter.data.augment import make_augment
 from babysitter.errors import BadInput
@@ -18,6 +20,7 @@ from babysitter.nn.init_fit import patch_whitening_
 from babysitter.nn.models import build_model, check_fits
 from babysitter.optim.optimizers import make_optimizer
 from babysitter.spec import RunSpec, load_spec, override
+from babysitter.train.checkpoint import save_atomic
 from babysitter.train.ensemble import Snapshot, callbacks_for, ensemble_report, last_m_on_validation
 from babysitter.train.history import check_run_dir, prepare_run_dir, write_json, write_spec
 from babysitter.train.trainer import Trainer
@@ -60,8 +63,9 @@ def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None =
     spec = load_spec(spec)
     check_run_dir(out, force)
     model, data = build(spec, model, data)
-    out = open_run_dir(out, spec, data, force)
-    return _fit(spec, model, data, out, progress, callbacks, resume=False)
+    with files.lock_dir(out) if out is not None else nullcontext():  # one writer until final.json is written
+        out = open_run_dir(out, spec, data, force)
+        return _fit(spec, model, data, out, progress, callbacks, resume=False)
 
 
 def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bool = False) -> Path | None:
@@ -74,31 +78,68 @@ def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bo
     out = prepare_run_dir(out, force=force)
     write_spec(out / "spec.yaml", spec.to_dict())
     if data.preprocess is not None:
-        torch.save(data.preprocess.state_dict(), out / "preprocess.pt")
+        save_atomic(data.preprocess.state_dict(), out / "preprocess.pt")
     raw_shape = data.preprocess.in_shape if data.preprocess is not None else list(data.sample_shape)
     write_json(out / "data.json", {"source": spec.data.source, "input_shape": [int(n) for n in raw_shape],
                                    "num_classes": data.num_classes, **data.meta})
     return out
 
 
-def resume(out: str | Path, *, progress: bool = True, callbacks=(), model: nn.Module | None = None) -> dict:
-    """Continue a killed run from its last checkpoint(s) with the spec saved in ``out``."""
+def resume(out: str | Path, *, progress: bool = True, callbacks=(), model: nn.Module | None = None,
+           changes: dict | None = None) -> dict:
+    """Continue a killed run from its last checkpoint(s) with the spec saved in ``out``.
+
+    ``changes``: spec keys to change on the way (``{"train.epochs": 40}``): only :data:`RESUMABLE`
+    keys, checked by :func:`resume_spec`; the changed spec is saved to ``out/spec.yaml``. The run
+    dir is locked for the whole run (a second process on it is BadInput "in use by pid N")."""
     out = Path(out)
-    spec = saved_spec(out)
-    model, data = build(spec, model)
-    return _fit(spec, model, data, out, progress, callbacks, resume=True)
+    saved_spec(out)  # nothing to resume: the one-line error before the lock is taken
+    with files.lock_dir(out):
+        files.clean_stray_tmp(out)  # temp files of a write the kill cut short
+        spec = saved_spec(out, changes)
+        model, data = build(spec, model)
+        if changes:
+            write_spec(out / "spec.yaml", spec.to_dict())
+        return _fit(spec, model, data, out, progress, callbacks, resume=True)
 
 
-def saved_spec(out: str | Path) -> RunSpec:
-    """The spec of the run to resume in ``out``; BadInput if there is nothing to resume."""
+def saved_spec(out: str | Path, changes: dict | None = None) -> RunSpec:
+    """The spec of the run to resume in ``out`` (with the :data:`RESUMABLE` ``changes`` applied);
+    BadInput if there is nothing to resume."""
     out = Path(out)
     if not (out / "spec.yaml").is_file():
         raise BadInput(f"nothing to resume in {out}: no spec.yaml there (start it with 'babysit train SPEC --out {out}')")
-    spec = load_spec(out / "spec.yaml")
+    spec = resume_spec(out, load_spec(out / "spec.yaml"), changes or {})
     independent = spec.train.ensemble is not None and spec.train.ensemble.kind == "independent"
     if not independent and not (out / "checkpoints" / "last.pt").is_file():
         raise BadInput(f"nothing to resume in {out}: no checkpoints/last.pt (the run stopped before its first epoch ended)")
     return spec
+
+
+# Keys a resumed run may change: more (or as many) epochs. The schedule's horizon is part of the
+# checkpoint, so a schedule that spans the run (onecycle, cosine...) refuses a new length.
+RESUMABLE = ("train.epochs",)
+FIXED_HORIZON = ("constant", "step", "exponential", "inverse_time", "sgdr", "cyclic")
+
+
+def resume_spec(out: Path, spec: RunSpec, changes: dict) -> RunSpec:
+    """``spec`` with ``changes`` applied, or BadInput in one line saying why a key cannot change."""
+    for key in changes:
+        if key not in RESUMABLE:
+            raise BadInput(f"--set {key}: a resumed run keeps its spec (only {', '.join(RESUMABLE)} can change); "
+                           f"start a new run with 'babysit train SPEC --out NEW_DIR' to change it")
+    if not changes:
+        return spec
+    new = override(spec, **changes)
+    if "train.epochs" in changes and new.train.epochs != spec.train.epochs:
+        done = len(files.read_jsonl(out / "metrics.jsonl", "metrics")) if (out / "metrics.jsonl").is_file() else 0
+        if new.train.epochs < done:
+            raise BadInput(f"--set train.epochs={new.train.epochs}: the run in {out} has already trained {done} epochs")
+        if spec.schedule.name not in FIXED_HORIZON or spec.train.ensemble is not None:
+            raise BadInput(f"--set train.epochs: schedule '{spec.schedule.name}'"
+                           f"{' with an ensemble' if spec.train.ensemble is not None else ''} is laid out over "
+                           f"{spec.train.epochs} epochs and cannot be stretched on resume; start a new run instead")
+    return new
 
 
 def _fit(spec, model, data, out, progress, callbacks, resume: bool) -> dict:
@@ -134,7 +175,7 @@ def _fit_independent(spec, model, data, out, progress, resume: bool) -> dict:
         if not (resume and last):
             mmodel, _ = build(mspec, model if m == 1 else None, data)
             if mdir is not None:
-                prepare_run_dir(mdir, force=True)
+                prepare_run_dir(mdir, force=True, lock=False)  # inside the locked run dir
         else:
             mmodel, _ = build(mspec, None, data)
         trainer = Trainer(mmodel, data, mspec, mdir, progress=progress)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from babysitter.data.augment import TestTimeAugment, make_augment
-from babysitter.errors import BadInput, TrainingFailed
+from babysitter.errors import BadInput, CannotWrite, TrainingFailed
 from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer, norm_groups
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
@@ -320,9 +320,25 @@ class Trainer:
 
     def fit(self, resume: bool = False) -> dict:
         """Train for ``train.epochs`` epochs (continuing from the last checkpoint if ``resume``)."""
-        d, dev = self.data, self.device
+        dev = self.device
         if resume:
-            self.load_state(load_checkpoint(self.out_dir / "checkpoints" / "last.pt", map_location=dev))
+            last = self.out_dir / "checkpoints" / "last.pt"
+            try:
+                self.load_state(load_checkpoint(last, map_location=dev))
+            except (KeyError, TypeError, ValueError, RuntimeError, IndexError) as e:
+                if isinstance(e, BadInput):
+                    raise
+                raise BadInput(f"checkpoint {last} does not fit this run ({type(e).__name__}: {str(e).splitlines()[0][:160] if str(e) else ''}); "
+                               f"it is from another spec or damaged") from None
+        try:
+            return self._fit_epochs()
+        except CannotWrite as e:  # a full disk / lost permission mid-run: the atomic writes kept the old files
+            kept = self.out_dir is not None and (self.out_dir / "checkpoints" / "last.pt").is_file()
+            raise CannotWrite(f"{e}; " + ("the last good checkpoint is kept (continue with babysit train --resume "
+                                          f"{self.out_dir})" if kept else "no checkpoint was written yet")) from None
+
+    def _fit_epochs(self) -> dict:
+        d, dev = self.data, self.device
         self.history = History(self.out_dir / "metrics.jsonl" if self.out_dir else None, self.history.rows)
         x_train, y_train = d.x_train.to(dev), d.y_train.to(dev)
         fit_threads(dev, self.spec.train.threads)

@@ -27,6 +27,7 @@ from torch import nn
 from babysitter.data import Dataset, load_data
 from babysitter.nn.models import build_model
 from babysitter.spec import RunSpec, override
+from babysitter.files import lock_dir
 from babysitter.train import run
 from babysitter.train.checkpoint import save_atomic
 from babysitter.train.history import check_run_dir, write_json
@@ -132,8 +133,9 @@ def _autoencoder(spec, data, out, force, progress) -> dict:
     final = {"pretrain": "autoencoder", "reconstruction_mse_before": before,
              "reconstruction_mse_after": reconstruction_error(ae, x_held), "epochs": spec.train.epochs,
              "train_seconds": time.perf_counter() - t0, "examples": len(x_train)}
-    out = run.open_run_dir(out, spec, data, force)
     if out is not None:
-        save_atomic({"model": classifier.state_dict()}, out / "checkpoints" / "last.pt")
-        write_json(out / "final.json", final)
+        with lock_dir(out):
+            out = run.open_run_dir(out, spec, data, force)
+            save_atomic({"model": classifier.state_dict()}, out / "checkpoints" / "last.pt")
+            write_json(out / "final.json", final)
     return final

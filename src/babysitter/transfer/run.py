@@ -8,6 +8,7 @@ Everything that can be wrong is checked before the run dir is touched.
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 import torch
@@ -15,6 +16,7 @@ from torch import nn
 
 from babysitter.data import Dataset, load_data
 from babysitter.errors import BadInput
+from babysitter.files import lock_dir
 from babysitter.nn.models import check_fits
 from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.history import check_run_dir, write_json
@@ -76,11 +78,12 @@ def transfer(spec, source, out: str | Path | None = None, *, strategy: str | Non
     unfreeze = Unfreeze({t.unfreeze_epoch: "all"}) if t.unfreeze_epoch is not None else None
     trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *([unfreeze] if unfreeze else [])],
                       progress=progress, param_groups=groups)
-    out = open_run_dir(out, spec, data, force)
-    final = trainer.fit()
-    final["transfer"] = {**decision, "source": where, "blocks": block_names(model), "frozen": frozen,
-                         "lr": lrs,
-                         "unfrozen": unfreeze.done if unfreeze else []}
-    if out is not None:
-        write_json(out / "final.json", final)
+    with lock_dir(out) if out is not None else nullcontext():  # one writer until final.json is written
+        out = open_run_dir(out, spec, data, force)
+        final = trainer.fit()
+        final["transfer"] = {**decision, "source": where, "blocks": block_names(model), "frozen": frozen,
+                             "lr": lrs,
+                             "unfrozen": unfreeze.done if unfreeze else []}
+        if out is not None:
+            write_json(out / "final.json", final)
     return final

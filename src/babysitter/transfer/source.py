@@ -45,7 +45,12 @@ def read_source(path: str | Path, target: RunSpec) -> Source:
             raise BadInput(f"transfer --from {path}: no checkpoints/best.pt or last.pt (did the run finish an epoch?)")
         spec, pre = load_spec(path / "spec.yaml"), None
         if (path / "preprocess.pt").is_file():
-            pre = Preprocessor.from_state_dict(torch.load(path / "preprocess.pt", weights_only=True))
+            try:
+                pre = Preprocessor.from_state_dict(load_checkpoint(path / "preprocess.pt"))
+            except (KeyError, TypeError, ValueError, AttributeError) as e:
+                if isinstance(e, BadInput):
+                    raise
+                raise BadInput(f"transfer --from {path}: preprocess.pt is not a fitted preprocessing ({e})") from None
         return Source(spec.model, _state_dict(ckpt), pre, f"run dir {path} ({ckpt.name})")
     if not path.is_file():
         raise BadInput(f"transfer --from {path}: no such run dir or checkpoint file")
