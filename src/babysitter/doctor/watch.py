@@ -96,7 +96,10 @@ class Watch:
     weights: list = []
 
     def __init__(self, out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
-                 script: str | None = None, quiet: bool = False):
+                 script: str | None = None, quiet: bool = False, optimizer_hooks: bool = True,
+                 model: nn.Module | None = None):
+        """``optimizer_hooks=False``: the host calls :meth:`_pre_step` (gradients ready) and
+        :meth:`_post_step` itself (Lightning); ``model``: the model, when the host knows it."""
         if budget < 0:
             raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
         self.out, self.probes_on, self.budget, self.every = out, probes, budget, every
@@ -135,13 +138,16 @@ class Watch:
         self.epoch_ends: list[int] = []
         self.lrs: list[tuple[int, float]] = []
         self.started = time.perf_counter()
+        self._optimizer_hooks, self._given_model = optimizer_hooks, model
+        self._pre_count = 0
 
     # ------------------------------------------------------------------ set-up
     def __enter__(self) -> "Watch":
         from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
-        self._handles += [register_optimizer_step_pre_hook(self._pre_step),
-                          register_optimizer_step_post_hook(self._post_step)]
+        if self._optimizer_hooks:
+            self._handles += [register_optimizer_step_pre_hook(self._pre_step),
+                              register_optimizer_step_post_hook(self._post_step)]
         self._arm(True)
         return self
 
@@ -283,6 +289,7 @@ class Watch:
         if optimizer is not self.optimizer:
             return
         index = self.step
+        self._pre_count += 1
         self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
         self.evidence.pre_step(index, self.model, optimizer, read=self._read(index))
         if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES:
@@ -306,6 +313,10 @@ class Watch:
         self.evidence.after_step(self.step - 1, self.model, optimizer, read=self._read(self.step - 1))
         self._arm(self._read(self.step))
 
+    def _stepped_since_post(self) -> bool:
+        """A pre-step not yet matched by a post-step (a host calling the two itself)."""
+        return self._pre_count > self.step
+
     def step_after(self, tool: Instrument) -> None:
         # The instruments read ``step`` as the trainer's: steps done, counted after the step
         self.step += 1
@@ -319,7 +330,7 @@ class Watch:
         parameters it steps (most of them), else the root with most parameters."""
         self.optimizer = optimizer
         stepped = {id(p) for g in optimizer.param_groups for p in g["params"]}
-        roots = list(self._roots.values())
+        roots = [self._given_model] if self._given_model is not None else list(self._roots.values())
         scored = [(sum(id(p) in stepped for p in r.parameters()), sum(p.numel() for p in r.parameters()), r)
                   for r in roots]
         if scored:
