@@ -133,6 +133,11 @@ def finish(w) -> dict:
         found += instruments.findings(sums, spec)
         curve = curves.classify(sums["LossTrace"], rows if classification else
                                 [{**r, "train_acc": None, "val_acc": None} for r in rows], spec, sums)
+        if not classification:   # the noise threshold is cross entropy's: a batch's squared error scatters ~sqrt(2/B)
+            for f in curve:
+                if f.id == "noisy_loss":
+                    f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
+                             "cross entropy", severity="info")
         found += curve
         found += code_faults.findings(w.evidence, w.step)
     found += list(w._probe_findings)
@@ -163,13 +168,18 @@ def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
     write_json(d / "doctor.json", sums)
     (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     try:  # the plots and the page are a view of the files above: never the reason a watch fails
+        import warnings
+
         from babysitter.report.html import write_report
         from babysitter.report.plots import plot_curves, plot_instruments
 
-        if rows:
-            plot_curves(d)
-        plot_instruments(d)
-        write_report(d)
+        with warnings.catch_warnings():   # the doctor's stderr stays the script's (empty panels warn)
+            warnings.simplefilter("ignore")
+            if rows:
+                plot_curves(d)
+            if w.step:
+                plot_instruments(d)
+            write_report(d)
     except Exception as e:  # noqa: BLE001
         (d / "report-error.txt").write_text(f"{type(e).__name__}: {e}\n")
     return d
