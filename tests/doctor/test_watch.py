@@ -52,7 +52,7 @@ def test_output_is_byte_identical_with_probes_on_and_json_keeps_stdout_clean(tmp
     watched = babysit("watch", "--quiet", "--out", tmp_path / "a", SCRIPTS / "tiny_dropout.py")
     assert plain.returncode == watched.returncode == 0
     assert watched.stdout == plain.stdout and len(plain.stdout.splitlines()) == 4
-    as_json = babysit("watch", "--json", "--out", tmp_path / "b", SCRIPTS / "tiny_dropout.py")
+    as_json = babysit("watch", "--json", "--render", "now", "--out", tmp_path / "b", SCRIPTS / "tiny_dropout.py")
     report = json.loads(as_json.stdout)                 # stdout holds the JSON alone
     assert plain.stdout in as_json.stderr               # the script's own stdout went to stderr
     assert set(report) == {"healthy", "findings", "probes", "script", "steps", "run_dir"}

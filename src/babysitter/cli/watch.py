@@ -22,6 +22,8 @@ def watch(ctx: typer.Context,
           probes: bool = typer.Option(True, "--probes/--no-probes", help="Preflight probes at the first steps, on copies."),
           budget: float = typer.Option(30.0, "--budget", help="Seconds the probes may take."),
           every: int = typer.Option(25, "--every", help="The instruments read every N-th step."),
+          render: str = typer.Option("background", "--render",
+                                     help="Plots and report.html: background (after the verdict), now, or none."),
           as_json: bool = JSON, quiet: bool = QUIET):
     """Run SCRIPT under the doctor: findings of the code (zero_grad, softmax, eval mode, ...) and of the run."""
     from babysitter.doctor import runner
@@ -31,6 +33,8 @@ def watch(ctx: typer.Context,
 
     if budget < 0:
         raise BadInput(f"--budget must be >= 0 seconds, got {budget}")
+    if render not in ("now", "background", "none"):
+        raise BadInput(f"--render must be now, background or none, got {render!r}")
     if every < 1:
         raise BadInput(f"--every must be >= 1, got {every}")
     code = runner.load(script)
@@ -39,7 +43,8 @@ def watch(ctx: typer.Context,
     check_run_dir(out)  # an existing run dir is never overwritten: the one-line error, before the script runs
     # --json: stdout holds the JSON alone, so the script's own stdout goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
-    doctor = Watch(out=out, probes=probes, budget=budget, every=every, script=str(script), quiet=quiet)
+    doctor = Watch(out=out, probes=probes, budget=budget, every=every, script=str(script), quiet=quiet,
+                   render=render)
     with redirect:
         with doctor:
             status, _ = runner.run(script, list(ctx.args), code)

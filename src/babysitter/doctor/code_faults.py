@@ -4,7 +4,7 @@ findings whose advice is the code change.
 ===================  ===========================================================================  ========
 finding              evidence and threshold                                                       severity
 ===================  ===========================================================================  ========
-grad_not_zeroed      one step after a read step, a tensor hook on up to 2 stepped parameters sums  warning
+grad_not_zeroed      one step after a read step, a tensor hook on the smallest stepped weight sums  warning
                      the fresh gradients g_new of every backward; at the next step the gradient
                      g is compared with g_new and with g_prev + g_new (g_prev: the gradient of the
                      read step): residual r(a, b) = ||a - (a.b / b.b) b|| / ||a|| (a scale allowed:
@@ -37,7 +37,7 @@ from torch import nn
 from babysitter.doctor.findings import Finding
 
 RESIDUAL_SAME, RESIDUAL_DIFFERENT = 1e-3, 1e-2
-FRESH_PARAMS = 2
+FRESH_PARAMS = 1
 EVAL_MODULES = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)
 
 
@@ -98,7 +98,7 @@ class Evidence:
         if not read or self._fresh:
             return
         params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad and p.grad is not None]
-        params.sort(key=lambda p: -p.numel())
+        params.sort(key=lambda p: (p.ndim < 2, p.numel()))   # the smallest weight matrices: cheap, and never all-zero
         for p in params[:FRESH_PARAMS]:
             entry = [p, p.grad.detach().clone(), None, None]
 

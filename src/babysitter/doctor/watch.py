@@ -35,13 +35,15 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from babysitter.doctor import code_faults
-from babysitter.doctor.instruments import Instrument, LossTrace, NonFinite, RegShare, make_instruments, summaries
+from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
 from babysitter.doctor.kit import CLASS_LOSSES, Kit, run_kit_probes
 from babysitter.nn.init import WEIGHTED
+from babysitter.train.events import listeners
 
 DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
 KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
@@ -97,8 +99,10 @@ class Watch:
 
     def __init__(self, out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
                  script: str | None = None, quiet: bool = False, optimizer_hooks: bool = True,
-                 model: nn.Module | None = None):
-        """``optimizer_hooks=False``: the host calls :meth:`_pre_step` (gradients ready) and
+                 model: nn.Module | None = None, render: str = "now"):
+        """``render``: the plots and report.html "now", in a "background" process (the run dir's JSON
+        files are written first, the pictures a moment later), or "none".
+        ``optimizer_hooks=False``: the host calls :meth:`_pre_step` (gradients ready) and
         :meth:`_post_step` itself (Lightning); ``model``: the model, when the host knows it."""
         if budget < 0:
             raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
@@ -108,13 +112,16 @@ class Watch:
         self.optimizer: torch.optim.Optimizer | None = None
         self.optimizers: list = []
         self.step, self.loss, self.stop_reason = 0, None, None
-        self.tools = make_instruments(every=every)
+        # LossTrace is replayed at the end from the losses seen (a functional loss is seen on read steps only)
+        self.tools = [t for t in make_instruments(every=every) if not isinstance(t, LossTrace)]
+        self._on_backward, self._on_step = listeners(self.tools, "after_backward"), listeners(self.tools, "after_step")
         self.evidence = code_faults.Evidence()
         self.report: dict | None = None
         self.findings: list[dict] = []
         self._handles: list[RemovableHandle] = []
         self._read_handles: list[RemovableHandle] = []
         self._spy: Spy | None = None
+        self._reading = self._read_now = False
         self._depth = 0
         self._roots: dict[int, nn.Module] = {}
         self._loss_modules: dict[int, nn.Module] = {}
@@ -138,7 +145,9 @@ class Watch:
         self.epoch_ends: list[int] = []
         self.lrs: list[tuple[int, float]] = []
         self.started = time.perf_counter()
-        self._optimizer_hooks, self._given_model = optimizer_hooks, model
+        if render not in ("now", "background", "none"):
+            raise ValueError(f"watch: render must be now, background or none, got {render!r}")
+        self._optimizer_hooks, self._given_model, self.render = optimizer_hooks, model, render
         self._pre_count = 0
 
     # ------------------------------------------------------------------ set-up
@@ -170,29 +179,37 @@ class Watch:
         self.findings = self.report["findings"]
         return self.report
 
-    def _arm(self, on: bool) -> None:
-        """Global module hooks and the Spy exist only on read steps (the overhead goal)."""
-        from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+    def _collecting(self) -> bool:
+        return self.probes_on and not self._probed and len(self._batches) < KIT_BATCHES
 
-        if on and not self._read_handles:
+    def _arm(self, on: bool) -> None:
+        """Global module hooks and the Spy exist only on read steps (the overhead goal), and only
+        while they have something to find: the module hooks for the first DISCOVERY steps (roots,
+        loss modules, the layer order), the Spy then too, and later only for a functional loss
+        (a loss module's own hook sees every step) or while the probes' batches are collected."""
+        discovering = self.model is None or self.step < DISCOVERY
+        modules = on and discovering
+        spy = on and (discovering or not self._loss_modules)
+        self._reading = on
+        if modules and not self._read_handles:
             self._read_handles = [register_module_forward_pre_hook(self._global_pre),
                                   register_module_forward_hook(self._global_post)]
-            self._spy = Spy(self)
-            self._spy.__enter__()
-        elif not on and self._read_handles:
+        elif not modules and self._read_handles:
             for h in self._read_handles:
                 h.remove()
             self._read_handles = []
-            if self._spy is not None:
-                try:
-                    self._spy.__exit__(None, None, None)
-                except Exception:  # noqa: BLE001 - another mode entered on top of ours: leave the stack alone
-                    pass
-                self._spy = None
+        if spy and self._spy is None:
+            self._spy = Spy(self)
+            self._spy.__enter__()
+        elif not spy and self._spy is not None:
+            try:
+                self._spy.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - another mode entered on top of ours: leave the stack alone
+                pass
+            self._spy = None
 
     def _read(self, index: int) -> bool:
-        collecting = self.probes_on and not self._probed and len(self._batches) < KIT_BATCHES
-        return index < DISCOVERY or index % self.every == 0 or collecting
+        return index < DISCOVERY or index % self.every == 0 or self._collecting()
 
     # ------------------------------------------------------------------ module hooks
     def _global_pre(self, module, inputs):
@@ -244,7 +261,8 @@ class Watch:
 
     def _loss_module_hook(self, module, inputs, output):
         if len(inputs) >= 2:
-            self._saw_loss(output, inputs[0], inputs[1], _loss_module_name(module), {}, module)
+            self._saw_loss(output, inputs[0], inputs[1], LOSS_MODULES.get(type(module), type(module).__name__), {},
+                           module)
 
     # ------------------------------------------------------------------ losses and backward
     def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
@@ -253,8 +271,8 @@ class Watch:
         self._last_loss = loss
         train = self._train_pass and loss.requires_grad
         correct = None
-        cls = name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
-        if cls:
+        cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
+        if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
             correct = (input.detach().argmax(1) == target).float().mean()
             if train:
                 self.evidence.loss_input(name, input.detach())
@@ -264,7 +282,8 @@ class Watch:
         self._loss_this_step = loss.detach()
         if self._loss_fn is None:
             self._loss_name = name
-            self._num_classes = int(input.shape[1]) if cls else None
+            self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
+                                 and input.ndim == 2 and not target.is_floating_point() else None)
             if isinstance(fn, nn.Module):
                 import copy
 
@@ -290,40 +309,37 @@ class Watch:
             return
         index = self.step
         self._pre_count += 1
+        self._arm(False)        # the step's own ops (and the instruments') are not the script's forward
         self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
-        self.evidence.pre_step(index, self.model, optimizer, read=self._read(index))
+        read = self._read(index)
+        self._read_now = read
+        self.evidence.pre_step(index, self.model, optimizer, read=read)
         if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES:
             self._run_probes()
-        for t in self.tools:
+        for t in self._on_backward:
             t.after_backward(self)
 
     def _post_step(self, optimizer, args, kwargs):
         if optimizer is not self.optimizer:
             return
-        for t in self.tools:
-            if self._loss_this_step is None and isinstance(t, (LossTrace, NonFinite, RegShare)):
-                continue        # no loss seen this step (a functional loss on a step that is not read)
-            self.step_after(t)
-        if self.step == 0 or self.step % self.every == 0:
-            self.lrs.append((self.step, float(optimizer.param_groups[0].get("lr", math.nan))))
-        self.step += 1
+        index = self.step
+        self.step += 1          # the instruments read ``step`` as the trainer's: steps done
+        seen = self._loss_this_step is not None
+        for t in self._on_step:
+            if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
+                t.after_step(self)
+        if index == 0 or index % self.every == 0:
+            self.lrs.append((index, float(optimizer.param_groups[0].get("lr", math.nan))))
         self._loss_this_step = None
-        self._linear_outs = {}
+        if self._linear_outs:
+            self._linear_outs = {}
         self._depth = 0
-        self.evidence.after_step(self.step - 1, self.model, optimizer, read=self._read(self.step - 1))
+        self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
         self._arm(self._read(self.step))
 
     def _stepped_since_post(self) -> bool:
         """A pre-step not yet matched by a post-step (a host calling the two itself)."""
         return self._pre_count > self.step
-
-    def step_after(self, tool: Instrument) -> None:
-        # The instruments read ``step`` as the trainer's: steps done, counted after the step
-        self.step += 1
-        try:
-            tool.after_step(self)
-        finally:
-            self.step -= 1
 
     def _discover(self, optimizer) -> None:
         """The first step: the optimizer stepping first is the run's; the model is the root whose
@@ -376,11 +392,9 @@ def _copy_model(model):
         return e
 
 
-def _loss_module_name(module) -> str:
-    return {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn.MSELoss: "mse_loss",
-            nn.L1Loss: "l1_loss", nn.SmoothL1Loss: "smooth_l1_loss", nn.HuberLoss: "huber_loss",
-            nn.BCELoss: "binary_cross_entropy",
-            nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits"}.get(type(module), type(module).__name__)
+LOSS_MODULES = {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn.MSELoss: "mse_loss",
+                nn.L1Loss: "l1_loss", nn.SmoothL1Loss: "smooth_l1_loss", nn.HuberLoss: "huber_loss",
+                nn.BCELoss: "binary_cross_entropy", nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits"}
 
 
 def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25) -> Watch:
