@@ -142,3 +142,31 @@ def test_mse_regression_gets_no_class_check_and_no_alarm():
     p = doctor.report["probes"]
     assert p["watch"]["loss"] == "mse_loss" and p["watch"]["classes"] is None
     assert p["expected_init_loss"] is None and "overfit_tiny" not in p and "labels" not in p
+
+
+def test_missing_activation_names_the_layers_and_a_functional_relu_counts():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    x, y = digits(320)
+
+    class Net(nn.Module):
+        def __init__(self, relu):
+            super().__init__()
+            self.fc1, self.fc2, self.relu = nn.Linear(64, 32), nn.Linear(32, 10), relu
+
+        def forward(self, v):
+            h = self.fc1(v.flatten(1))
+            return self.fc2(torch.relu(h) if self.relu else h.view(len(h), -1))
+
+    for relu in (False, True):
+        model = Net(relu)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        with babysitter.watch(probes=False) as doctor:
+            for i in range(0, 320, 32):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32]).backward()
+                opt.step()
+        missing = [f for f in doctor.findings if f["id"] == "missing_activation"]
+        assert bool(missing) is not relu
+        if missing:
+            assert "fc1 -> fc2" in missing[0]["evidence"]

@@ -125,7 +125,8 @@ class Watch:
         self._depth = 0
         self._roots: dict[int, nn.Module] = {}
         self._loss_modules: dict[int, nn.Module] = {}
-        self._linear_outs: dict[int, tuple[str, torch.Tensor]] = {}
+        self._linear_outs: dict[int, tuple[nn.Module, torch.Tensor]] = {}   # id(output) -> (layer, output)
+        self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
         self._names: dict[int, str] = {}
         self._last_loss = None
         self._loss_this_step = None
@@ -173,6 +174,8 @@ class Watch:
             h.remove()
         self._handles = []
         self.evidence.stop_fresh()
+        for first, second in self._pairs.values():
+            self.evidence.no_activation_between(self._name(first), self._name(second))
         from babysitter.doctor.watch_report import finish
 
         self.report = finish(self)
@@ -223,13 +226,13 @@ class Watch:
         self._depth += 1
         if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
             prev = self._linear_outs.get(id(inputs[0]))
-            if prev is not None and torch.is_grad_enabled():
-                self.evidence.no_activation_between(prev[0], self._name(module))
+            if prev is not None and torch.is_grad_enabled():   # names are known after the first step
+                self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
 
     def _global_post(self, module, inputs, output):
         self._depth = max(0, self._depth - 1)
         if isinstance(module, WEIGHTED) and isinstance(output, torch.Tensor):
-            self._linear_outs[id(output)] = (self._name(module), output)
+            self._linear_outs[id(output)] = (module, output)
 
     def _name(self, module) -> str:
         return self._names.get(id(module), type(module).__name__)
