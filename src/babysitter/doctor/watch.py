@@ -46,6 +46,7 @@ from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import listeners
 
 DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
+LOSS_EVERY = 5         # a functional loss is seen on every 5th step: the Spy from the model's output to the step
 KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
 LOSS_FUNCTIONS = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss", F.mse_loss: "mse_loss",
                   F.l1_loss: "l1_loss", F.smooth_l1_loss: "smooth_l1_loss", F.huber_loss: "huber_loss",
@@ -121,7 +122,7 @@ class Watch:
         self._handles: list[RemovableHandle] = []
         self._read_handles: list[RemovableHandle] = []
         self._spy: Spy | None = None
-        self._reading = self._read_now = False
+        self._reading = self._read_now = self._post_spy = False
         self._depth = 0
         self._roots: dict[int, nn.Module] = {}
         self._loss_modules: dict[int, nn.Module] = {}
@@ -237,6 +238,11 @@ class Watch:
     def _name(self, module) -> str:
         return self._names.get(id(module), type(module).__name__)
 
+    def _model_pre(self, module, inputs):
+        if self._post_spy:      # the Spy covered the loss after the last forward; the forward itself is not read
+            self._post_spy = False
+            self._arm(False)
+
     def _model_forward(self, module, inputs, output):
         """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
         grad = torch.is_grad_enabled()
@@ -250,7 +256,12 @@ class Watch:
                 self.epoch_ends.append(self.step)
             self._in_eval_segment = True
             self.evidence.eval_passes += 1
-        else:
+        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY
+                and (not train or self.step % LOSS_EVERY == 0)):   # a functional loss: see it and its target
+            self._spy = Spy(self)
+            self._spy.__enter__()
+            self._post_spy = True
+        if train:
             self._in_eval_segment = False
             x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim else None
             if x is not None:   # a DataLoader's last batch is short: the next full one starts an epoch
@@ -359,6 +370,7 @@ class Watch:
         self._names = {id(m): (n or type(m).__name__) for n, m in self.model.named_modules()}
         self._kit_model = _copy_model(self.model)     # before our own hooks are on it (a copy would copy them)
         self._handles.append(self.model.register_forward_hook(self._model_forward))
+        self._handles.append(self.model.register_forward_pre_hook(self._model_pre))
         self.evidence.start(self.model, optimizer)
         for t in self.tools:
             t.before_fit(self)

@@ -64,12 +64,16 @@ def shim_spec(w) -> object:
 
 def replay_trace(w) -> dict:
     """The LossTrace of the training losses seen: every step's (a loss module) at the watch's
-    cadence, or the read steps' (a functional loss) in 8 windows."""
+    cadence, or every LOSS_EVERY-th step's (a functional loss) in windows of every / LOSS_EVERY."""
     train = [(s, loss) for s, loss, is_train, _ in w.losses if is_train]
     dense = len(train) >= 0.9 * max(w.step, 1)
     if not dense:   # evenly spaced points only: the first steps are all read, and would crowd the first windows
-        train = [(s, loss) for s, loss in train if s % w.every == 0]
-    trace = LossTrace(w.every if dense else max(2, len(train) // 8))
+        from babysitter.doctor.watch import LOSS_EVERY
+
+        train = [(s, loss) for s, loss in train if s % LOSS_EVERY == 0]
+    from babysitter.doctor.watch import LOSS_EVERY
+
+    trace = LossTrace(w.every if dense else max(2, w.every // LOSS_EVERY))
     host = type("Host", (), {})()
     for n, (s, loss) in enumerate(train, 1):
         host.step, host.loss = (s + 1 if dense else n), loss
