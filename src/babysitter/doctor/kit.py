@@ -33,7 +33,6 @@ from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from babysitter.doctor import probes as spec_probes

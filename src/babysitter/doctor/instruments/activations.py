@@ -11,7 +11,7 @@ import math
 import torch
 
 from babysitter.doctor.findings import json_safe
-from babysitter.doctor.instruments.base import Instrument, _lastjson_safe, _nanmedian, activation_kind, weighted_layers
+from babysitter.doctor.instruments.base import Instrument, _lastjson_safe, activation_kind
 
 
 class Activations(Instrument):

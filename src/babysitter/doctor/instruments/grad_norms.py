@@ -7,7 +7,7 @@ import math
 import torch
 
 from babysitter.doctor.findings import json_safe
-from babysitter.doctor.instruments.base import Instrument, _lastjson_safe, _nanmedian, activation_kind, weighted_layers
+from babysitter.doctor.instruments.base import Instrument, _nanmedian, weighted_layers
 
 
 class GradNorms(Instrument):

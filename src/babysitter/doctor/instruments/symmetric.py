@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import math
-
 import torch
 
 from babysitter.doctor.findings import json_safe
-from babysitter.doctor.instruments.base import Instrument, _lastjson_safe, _nanmedian, activation_kind, weighted_layers
+from babysitter.doctor.instruments.base import Instrument, _lastjson_safe, weighted_layers
 
 
 def duplicate_fraction(w: torch.Tensor, rtol: float = 1e-6, max_units: int = 256) -> torch.Tensor:
