@@ -4,7 +4,7 @@ sanity validation, no validation loader. Same model, Adam, batch order (a genera
 (seed, epoch), torch's global RNG reseeded the same way each epoch) and final test accuracy.
 
 ``lightning_loop(model, data, spec) -> per-epoch mean training losses`` (None when
-pytorch-lightning is not installed: ``pip install -e '.[bench]'``).
+pytorch-lightning is not installed: ``pip install -e '.[lightning]'``).
 """
 
 from __future__ import annotations

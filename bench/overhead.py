@@ -12,7 +12,7 @@ order rotating each repeat, after one untimed warm-up epoch of each. ``ratio`` =
 median plain (``ratio_min`` from the fastest runs, the least disturbed by other load); goals
 1.01 and 1.03 (doctor). ``ratio_lightning`` = median Lightning / median plain (goal: doctor's
 seconds <= Lightning's); ``max_loss_diff_lightning``: (d) against (a). Without pytorch-lightning
-installed (``pip install -e '.[bench]'``) the Lightning keys are null. ``ratio_cpu``/``ratio_doctor_cpu``: the same from this process's CPU
+installed (``pip install -e '.[lightning]'``) the Lightning keys are null. ``ratio_cpu``/``ratio_doctor_cpu``: the same from this process's CPU
 time (medians), which waiting for a CPU held by another job does not inflate.
 ``max_loss_diff``: the largest |difference| of the per-epoch training losses of (a) and (b) over
 all repeats (goal 1e-5; the loops compute the same thing, so 0.0); ``max_loss_diff_doctor``: (b)

@@ -3,7 +3,7 @@
 from babysitter.errors import BadInput
 from babysitter.spec import RunSpec, load_spec
 
-__all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer", "load"]
+__all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer", "load", "watch"]
 
 
 def __getattr__(name):  # torch-heavy parts load on first use, so `babysit --help` stays fast
@@ -16,4 +16,7 @@ def __getattr__(name):  # torch-heavy parts load on first use, so `babysit --hel
     if name == "Trainer":
         from babysitter.train.trainer import Trainer
         return Trainer
+    if name == "watch":  # with babysitter.watch(out=None, probes=True, budget=30) as doctor: ...
+        from babysitter.doctor.watch import watch
+        return watch
     raise AttributeError(name)

@@ -74,8 +74,9 @@ def emit(result: dict, as_json: bool, quiet: bool, title: str) -> None:
 
 
 
-def verdict(report: dict, as_json: bool, quiet: bool, title: str) -> None:
-    if (console := console_for(report, as_json, quiet, highlight=False)) is None:
+def verdict(report: dict, as_json: bool, quiet: bool, title: str, **options) -> None:
+    """The findings, most likely first (``options``: the Console's, e.g. ``stderr=True``)."""
+    if (console := console_for(report, as_json, quiet, highlight=False, **options)) is None:
         return
     console.print(f"[bold]{title}[/bold]")
     colour = {"error": "red", "warning": "yellow", "info": "cyan"}

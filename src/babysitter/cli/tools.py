@@ -10,10 +10,10 @@ from babysitter.cli.app import JSON, QUIET, SET, app, console_for, emit, spec_fr
 from babysitter.errors import BadInput, TrainingFailed
 
 @app.command()
-def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic folder (faulty/ and healthy/ specs)."),
+def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic folder (faulty/ and healthy/ specs, scripts/ for babysit watch)."),
            budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
            as_json: bool = JSON, quiet: bool = QUIET):
-    """Score the doctor on the clinic's faulty and healthy specs."""
+    """Score the doctor on the clinic's faulty and healthy specs and scripts."""
     import math
 
     from rich.console import Console

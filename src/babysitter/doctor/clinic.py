@@ -5,8 +5,11 @@ Layout of a clinic folder (default ``clinic/`` in the repo):
     faulty/<expected_id>--<description>.yaml    the doctor must name <expected_id> among its top two
                                                 warning/error findings
     healthy/<description>.yaml                  the doctor must raise no warning or error
+    scripts/<expected_id>--<description>.py     plain PyTorch scripts, run under ``babysit watch``;
+    scripts/healthy--<description>.py           <expected_id> as above, ``healthy``: no warning or error
 
-``run_clinic`` runs ``babysit check`` on each spec and scores: faults named, false alarms, time.
+``run_clinic`` runs ``babysit check`` on each spec and ``babysit watch`` on each script (in its own
+process: a script owns its interpreter) and scores: faults named, false alarms, time.
 """
 
 from __future__ import annotations
@@ -21,11 +24,30 @@ from babysitter.errors import BadInput
 def cases(folder: str | Path) -> list[dict]:
     """[{"path", "expect" (finding id or None for healthy)}] from a clinic folder."""
     folder = Path(folder)
-    if not (folder / "faulty").is_dir() and not (folder / "healthy").is_dir():
-        raise BadInput(f"{folder} is not a clinic folder: it needs faulty/ and/or healthy/ with YAML specs")
+    if not any((folder / d).is_dir() for d in ("faulty", "healthy", "scripts")):
+        raise BadInput(f"{folder} is not a clinic folder: it needs faulty/ and/or healthy/ with YAML specs, "
+                       "or scripts/ with Python scripts")
     faulty = [{"path": p, "expect": p.name.split("--")[0]} for p in sorted((folder / "faulty").glob("*.yaml"))]
     healthy = [{"path": p, "expect": None} for p in sorted((folder / "healthy").glob("*.yaml"))]
-    return faulty + healthy
+    scripts = [{"path": p, "expect": None if p.name.startswith("healthy--") else p.name.split("--")[0]}
+               for p in sorted((folder / "scripts").glob("*.py"))]
+    return faulty + healthy + scripts
+
+
+def watch_script(path: Path, budget: float) -> dict:
+    """``babysit watch --json`` on a script, in a child process; its report."""
+    import json
+    import subprocess
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as tmp:
+        done = subprocess.run([sys.executable, "-m", "babysitter.cli", "watch", "--json", "--budget", str(budget),
+                               "--out", str(Path(tmp) / "run"), str(path)], capture_output=True, text=True)
+    try:
+        return json.loads(done.stdout)
+    except json.JSONDecodeError:
+        last = (done.stderr.strip().splitlines() or ["no output"])[-1]
+        return {"healthy": False, "findings": [{"id": f"watch failed: {last}", "severity": "error"}]}
 
 
 def alarms(report: dict) -> list[str]:
@@ -37,7 +59,7 @@ def run_case(case: dict, budget: float) -> dict:
     from babysitter.doctor.diagnose import check
 
     t0 = time.perf_counter()
-    report = check(case["path"], budget=budget)
+    report = watch_script(case["path"], budget) if case["path"].suffix == ".py" else check(case["path"], budget=budget)
     named = alarms(report)
     ok = (case["expect"] in named[:2]) if case["expect"] else not named
     return {"spec": case["path"].name, "expect": case["expect"] or "healthy", "top": named[:3], "ok": ok,

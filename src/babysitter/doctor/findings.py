@@ -18,13 +18,18 @@ VOCABULARY = (
     "exploding_gradients", "dead_relu", "saturated_units", "symmetric_weights", "bad_init_plateau",
     "overfitting", "underfitting", "reg_too_strong", "noisy_loss", "unshuffled_data",
     "class_imbalance",
+    # faults of a user's own code (babysit watch, the Lightning callback): advice is the code change
+    "grad_not_zeroed", "softmax_before_loss", "eval_mode_training", "labels_look_random",
+    "parameters_not_updated", "no_gradient_flow", "missing_activation",
 )
+CODE_FAULTS = ("grad_not_zeroed", "softmax_before_loss", "eval_mode_training", "labels_look_random",
+               "parameters_not_updated", "no_gradient_flow", "missing_activation")
 
 # Ranking prior: a finding that names a cause outranks one that is its symptom. Tier 0: the data
 # or the code is wrong; tier 1: a setting is wrong; tier 2: symptoms the others explain
 # (a net that cannot overfit 20 examples, underfits, or whose loss became NaN has a reason above).
 TIER = {"data_not_normalized": 0, "gradient_check_failed": 0, "symmetric_weights": 0,
-        "reg_does_not_raise_loss": 0, "unshuffled_data": 0,
+        "reg_does_not_raise_loss": 0, "unshuffled_data": 0, **{k: 0 for k in CODE_FAULTS},
         "underfitting": 2, "cannot_overfit_tiny": 2, "loss_not_finite": 2, "class_imbalance": 2}
 SEVERITIES = ("error", "warning", "info")
 

@@ -199,23 +199,30 @@ def probe_init_loss(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> t
     device = _device(model)
     idx = _draw(data, INIT_EXAMPLES, spec.seed)
     loss, score_std = _init_loss(model, data.x_train[idx].to(device), data.y_train[idx].to(device))
-    expected = math.log(data.num_classes)
-    numbers = {"init_loss": json_safe(loss), "expected_init_loss": expected, "init_score_std": json_safe(score_std)}
+    numbers = {"init_loss": json_safe(loss), "expected_init_loss": math.log(data.num_classes),
+               "init_score_std": json_safe(score_std)}
+    return numbers, init_loss_findings(loss, score_std, data.num_classes, _smaller_init(spec))
+
+
+def init_loss_findings(loss: float, score_std: float, num_classes: int, advice: str) -> list[Finding]:
+    """The init loss against ln C (margins in the module docstring); ``advice`` for a loss too high
+    (a spec's keys, or a code change for a watched script)."""
+    expected = math.log(num_classes)
     if not math.isfinite(loss):
-        return numbers, [Finding("loss_not_finite", "error", f"initial loss is {loss} (scores std {score_std})",
-                                 "check the model's forward pass and the input data for overflow", score=1.0)]
+        return [Finding("loss_not_finite", "error", f"initial loss is {loss} (scores std {score_std})",
+                        "check the model's forward pass and the input data for overflow", score=1.0)]
     margin = 0.5 + 0.1 * expected
     gap = loss - expected
-    where = f"initial loss {loss:.4f} vs ln C = ln {data.num_classes} = {expected:.4f} (scores std {score_std:.3g})"
+    where = f"initial loss {loss:.4f} vs ln C = ln {num_classes} = {expected:.4f} (scores std {score_std:.3g})"
     if gap > margin:
         severity = "warning" if gap > 3 * margin else "info"
-        return numbers, [Finding("init_loss_off", severity, where + f"; {gap:.3f} above (margins {margin:.3f}, "
-                                 f"{3 * margin:.3f})", _smaller_init(spec), score=min(1.0, gap / (6 * margin)))]
+        return [Finding("init_loss_off", severity, where + f"; {gap:.3f} above (margins {margin:.3f}, "
+                        f"{3 * margin:.3f})", advice, score=min(1.0, gap / (6 * margin)))]
     if -gap > margin:
-        return numbers, [Finding("init_loss_off", "info", where + f"; {-gap:.3f} below chance (margin {margin:.3f})",
-                                 "the untrained model beats chance: pretrained weights, a label leak into the "
-                                 "inputs, or biases set to the class priors", score=0.3)]
-    return numbers, []
+        return [Finding("init_loss_off", "info", where + f"; {-gap:.3f} below chance (margin {margin:.3f})",
+                        "the untrained model beats chance: pretrained weights, a label leak into the "
+                        "inputs, or biases set to the class priors", score=0.3)]
+    return []
 
 
 # ---------------------------------------------------------------- 2b. gradients at init
@@ -242,24 +249,32 @@ def probe_init_gradients(spec: RunSpec, data: Dataset, make_model: ModelFactory)
         F.cross_entropy(model(data.x_train[idx].to(device)), data.y_train[idx].to(device)).backward()
         norms = {name: float(w.grad.norm()) if w.grad is not None else 0.0 for name, w in layers}
         model.zero_grad(set_to_none=True)
-    first, last = norms[layers[0][0]], norms[layers[-1][0]]
+    return init_gradient_findings(
+        norms, [n for n, _ in layers],
+        f"model.init: {spec.model.init} -> he (relu) or xavier (tanh); model.norm: batch",
+        f"model.init: {spec.model.init} -> he (or xavier for tanh); model.norm: batch; train.clip_norm: 1.0")
+
+
+def init_gradient_findings(norms: dict[str, float], names: list[str], advice: str,
+                           explode_advice: str) -> tuple[dict, list[Finding]]:
+    """(numbers, findings) from per-layer gradient norms at init, ``names`` in forward order:
+    exploding when the total is non-finite or > EXPLODING_AT_INIT, vanishing when first/last
+    < VANISHING_AT_INIT or the total < VANISHED_TOTAL."""
+    first, last = norms[names[0]], norms[names[-1]]
     total = math.sqrt(sum(v * v for v in norms.values())) if all(map(math.isfinite, norms.values())) else math.inf
     ratio = first / last if last > 0 else math.inf
     numbers = {"init_grad_norms": {k: json_safe(v) for k, v in norms.items()}, "init_grad_first_last": json_safe(ratio),
                "init_grad_total": json_safe(total)}
-    where = (f"gradient norms at init: first layer {layers[0][0]} {first:.3g}, last {layers[-1][0]} {last:.3g} "
+    where = (f"gradient norms at init: first layer {names[0]} {first:.3g}, last {names[-1]} {last:.3g} "
              f"(ratio {ratio:.3g}), total {total:.3g}")
     if not math.isfinite(total) or total > EXPLODING_AT_INIT:
         return numbers, [Finding("exploding_gradients", "warning", where + f" (> {EXPLODING_AT_INIT:g})",
-                                 f"model.init: {spec.model.init} -> he (or xavier for tanh); model.norm: batch; "
-                                 "train.clip_norm: 1.0", layer=layers[0][0],
-                                 score=min(1.0, 0.6 + math.log10(max(total, 1.0) / EXPLODING_AT_INIT) / 10))]
+                                 explode_advice,
+                                 layer=names[0], score=min(1.0, 0.6 + math.log10(max(total, 1.0) / EXPLODING_AT_INIT) / 10))]
     if ratio < VANISHING_AT_INIT or total < VANISHED_TOTAL:
         return numbers, [Finding("vanishing_gradients", "warning",
                                  where + f" (first/last < {VANISHING_AT_INIT:g} or total < {VANISHED_TOTAL:g})",
-                                 f"model.init: {spec.model.init} -> he (relu) or xavier (tanh); model.norm: batch",
-                                 layer=layers[0][0],
-                                 score=0.7)]
+                                 advice, layer=names[0], score=0.7)]
     return numbers, []
 
 

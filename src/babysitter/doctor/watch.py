@@ -1,0 +1,417 @@
+"""The doctor on a user's own PyTorch code: ``with babysitter.watch() as doctor:`` (and ``babysit
+watch SCRIPT``, which runs a script inside one, see :mod:`babysitter.doctor.runner`).
+
+Everything is seen through torch's own global hooks; no line of the user's code changes:
+
+=============================================  ===========================================================
+hook                                           what it tells
+=============================================  ===========================================================
+optimizer step pre/post hooks (global)         steps, lrs (param_groups), the model (the outermost module
+                                               called in forward whose parameters the optimizer steps),
+                                               gradients before the step, the instruments' after_step
+module forward pre/post hooks (global)         roots (modules called at depth 0), loss modules, the layer
+                                               order; armed only on *read* steps
+a forward hook on the model itself             training vs evaluation passes (``no_grad`` or eval mode),
+                                               epochs (an evaluation pass after training steps), inputs x
+a forward hook on a loss module                every step's loss, its input and target
+:class:`Spy` (a TorchFunctionMode)             functional losses (``F.cross_entropy``), ``Tensor.backward``,
+                                               non-linearities between layers; armed only on read steps
+parameter tensor hooks (one step after a read) the fresh gradient of a backward, to tell accumulation from
+                                               a missing ``zero_grad``
+=============================================  ===========================================================
+
+A step with 0-based index ``s`` is a read step when ``s < DISCOVERY`` or ``s % every == 0``; other
+steps pay two optimizer hooks and one or two module hooks. The probes (:mod:`babysitter.doctor.kit`)
+run once ``KIT_BATCHES`` training batches were seen (or at the end), on copies of the model as it
+was before its first step; torch's RNG is restored, so the script computes exactly what it would.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
+from torch.overrides import TorchFunctionMode
+from torch.utils.hooks import RemovableHandle
+
+from babysitter.doctor import code_faults
+from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
+from babysitter.doctor.kit import CLASS_LOSSES, Kit, run_kit_probes
+from babysitter.nn.init import WEIGHTED
+from babysitter.train.events import listeners
+
+DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
+LOSS_EVERY = 5         # a functional loss is seen on every 5th step: the Spy from the model's output to the step
+KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
+LOSS_FUNCTIONS = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss", F.mse_loss: "mse_loss",
+                  F.l1_loss: "l1_loss", F.smooth_l1_loss: "smooth_l1_loss", F.huber_loss: "huber_loss",
+                  F.binary_cross_entropy: "binary_cross_entropy",
+                  F.binary_cross_entropy_with_logits: "binary_cross_entropy_with_logits"}
+NONLINEAR = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "rrelu", "elu", "elu_", "selu", "celu",
+             "gelu", "silu", "mish", "softplus", "tanh", "tanh_", "sigmoid", "sigmoid_", "hardtanh", "hardtanh_",
+             "hardswish", "hardsigmoid", "logsigmoid", "softsign", "tanhshrink", "threshold", "glu", "softmax",
+             "log_softmax", "exp", "log", "pow", "sqrt", "rsqrt", "square", "abs", "clamp", "clip", "maximum",
+             "minimum", "max", "min", "where", "sin", "cos", "max_pool1d", "max_pool2d", "max_pool3d",
+             "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
+             "adaptive_max_pool1d", "adaptive_max_pool2d", "norm", "layer_norm", "group_norm", "mul", "__mul__",
+             "matmul", "bmm", "lstm", "gru", "rnn_tanh", "rnn_relu"}
+
+
+class Spy(TorchFunctionMode):
+    """Sees functional losses, ``Tensor.backward`` and, for the layer order, which tensors carry a
+    weighted layer's output without a non-linearity since. Passes every call through unchanged."""
+
+    def __init__(self, watch: "Watch"):
+        super().__init__()
+        self.watch = watch
+
+    def __torch_function__(self, func, types, args=(), kwargs=None):
+        kwargs = kwargs or {}
+        out = func(*args, **kwargs)
+        w = self.watch
+        name = LOSS_FUNCTIONS.get(func)
+        if name is not None and len(args) >= 2:
+            w._saw_loss(out, args[0], args[1], name, kwargs, func)
+        elif func is torch.Tensor.backward:
+            w._saw_backward(args[0])
+        elif w._linear_outs and isinstance(out, torch.Tensor):
+            fname = getattr(func, "__name__", "")
+            if fname not in NONLINEAR:
+                src = next((w._linear_outs[id(a)][0] for a in args
+                            if isinstance(a, torch.Tensor) and id(a) in w._linear_outs), None)
+                if src is not None:   # a view, dropout, batch norm... of a layer's output: still linear in it
+                    w._linear_outs[id(out)] = (src, out)
+        return out
+
+
+class Watch:
+    """The doctor attached to whatever trains in this process (``host`` of the instruments:
+    ``model``, ``optimizer``, ``step``, ``loss``, ...). Use as a context manager; then ``report``
+    (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``) and ``findings``."""
+
+    steps_per_epoch = 1 << 62           # the host has no epochs of its own: NonFinite reads due steps only
+    penalty = None
+    weights: list = []
+
+    def __init__(self, out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
+                 script: str | None = None, quiet: bool = False, optimizer_hooks: bool = True,
+                 model: nn.Module | None = None, render: str = "now"):
+        """``render``: the plots and report.html "now", in a "background" process (the run dir's JSON
+        files are written first, the pictures a moment later), or "none".
+        ``optimizer_hooks=False``: the host calls :meth:`_pre_step` (gradients ready) and
+        :meth:`_post_step` itself (Lightning); ``model``: the model, when the host knows it."""
+        if budget < 0:
+            raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
+        self.out, self.probes_on, self.budget, self.every = out, probes, budget, every
+        self.script, self.quiet = script, quiet
+        self.model: nn.Module | None = None
+        self.optimizer: torch.optim.Optimizer | None = None
+        self.optimizers: list = []
+        self.step, self.loss, self.stop_reason = 0, None, None
+        # LossTrace is replayed at the end from the losses seen (a functional loss is seen on read steps only)
+        self.tools = [t for t in make_instruments(every=every) if not isinstance(t, LossTrace)]
+        self._on_backward, self._on_step = listeners(self.tools, "after_backward"), listeners(self.tools, "after_step")
+        self.evidence = code_faults.Evidence()
+        self.report: dict | None = None
+        self.findings: list[dict] = []
+        self._handles: list[RemovableHandle] = []
+        self._read_handles: list[RemovableHandle] = []
+        self._spy: Spy | None = None
+        self._reading = self._read_now = self._post_spy = False
+        self._depth = 0
+        self._roots: dict[int, nn.Module] = {}
+        self._loss_modules: dict[int, nn.Module] = {}
+        self._linear_outs: dict[int, tuple[nn.Module, torch.Tensor]] = {}   # id(output) -> (layer, output)
+        self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
+        self._names: dict[int, str] = {}
+        self._last_loss = None
+        self._loss_this_step = None
+        self._train_pass = True
+        self._in_eval_segment = False
+        self._short, self._full_bs, self._ever_train = False, 0, False
+        self._pending_x: torch.Tensor | None = None
+        self._batches: list = []
+        self._kit_model = None
+        self._loss_fn = None
+        self._loss_name = None
+        self._num_classes = None
+        self._probes: dict = {}
+        self._probe_findings: list = []
+        self._probed = False
+        self.losses: list[tuple[int, torch.Tensor, bool, torch.Tensor | None]] = []   # (step, loss, train, correct frac)
+        self.epoch_ends: list[int] = []
+        self.lrs: list[tuple[int, float]] = []
+        self.started = time.perf_counter()
+        if render not in ("now", "background", "none"):
+            raise ValueError(f"watch: render must be now, background or none, got {render!r}")
+        self._optimizer_hooks, self._given_model, self.render = optimizer_hooks, model, render
+        self._pre_count = 0
+
+    # ------------------------------------------------------------------ set-up
+    def __enter__(self) -> "Watch":
+        from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
+
+        if self._optimizer_hooks:
+            self._handles += [register_optimizer_step_pre_hook(self._pre_step),
+                              register_optimizer_step_post_hook(self._post_step)]
+        self._arm(True)
+        return self
+
+    def __exit__(self, exc_type, exc, tb):
+        self.close()
+        return False
+
+    def close(self) -> dict:
+        """Remove every hook, run the probes if not yet, diagnose, write the run dir (if ``out``)."""
+        if self.report is not None:
+            return self.report
+        self._arm(False)
+        for h in self._handles:
+            h.remove()
+        self._handles = []
+        self.evidence.stop_fresh()
+        for first, second in self._pairs.values():
+            self.evidence.no_activation_between(self._name(first), self._name(second))
+        from babysitter.doctor.watch_report import finish
+
+        self.report = finish(self)
+        self.findings = self.report["findings"]
+        return self.report
+
+    def _collecting(self) -> bool:
+        return self.probes_on and not self._probed and len(self._batches) < KIT_BATCHES
+
+    def _arm(self, on: bool) -> None:
+        """Global module hooks and the Spy exist only on read steps (the overhead goal), and only
+        while they have something to find: the module hooks for the first DISCOVERY steps (roots,
+        loss modules, the layer order), the Spy then too, and later only for a functional loss
+        (a loss module's own hook sees every step) or while the probes' batches are collected."""
+        discovering = self.model is None or self.step < DISCOVERY
+        modules = on and discovering
+        spy = on and (discovering or not self._loss_modules)
+        self._reading = on
+        if modules and not self._read_handles:
+            self._read_handles = [register_module_forward_pre_hook(self._global_pre),
+                                  register_module_forward_hook(self._global_post)]
+        elif not modules and self._read_handles:
+            for h in self._read_handles:
+                h.remove()
+            self._read_handles = []
+        if spy and self._spy is None:
+            self._spy = Spy(self)
+            self._spy.__enter__()
+        elif not spy and self._spy is not None:
+            try:
+                self._spy.__exit__(None, None, None)
+            except Exception:  # noqa: BLE001 - another mode entered on top of ours: leave the stack alone
+                pass
+            self._spy = None
+
+    def _read(self, index: int) -> bool:
+        return index < DISCOVERY or index % self.every == 0 or self._collecting()
+
+    # ------------------------------------------------------------------ module hooks
+    def _global_pre(self, module, inputs):
+        if self._depth == 0 and module not in self._roots.values():
+            if isinstance(module, nn.modules.loss._Loss):
+                if id(module) not in self._loss_modules:
+                    self._loss_modules[id(module)] = module
+                    self._handles.append(module.register_forward_hook(self._loss_module_hook))
+            elif any(True for _ in module.parameters()):
+                self._roots[id(module)] = module
+        self._depth += 1
+        if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
+            prev = self._linear_outs.get(id(inputs[0]))
+            if prev is not None and torch.is_grad_enabled():   # names are known after the first step
+                self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
+
+    def _global_post(self, module, inputs, output):
+        self._depth = max(0, self._depth - 1)
+        if isinstance(module, WEIGHTED) and isinstance(output, torch.Tensor):
+            self._linear_outs[id(output)] = (module, output)
+
+    def _name(self, module) -> str:
+        return self._names.get(id(module), type(module).__name__)
+
+    def _model_pre(self, module, inputs):
+        if self._post_spy:      # the Spy covered the loss after the last forward; the forward itself is not read
+            self._post_spy = False
+            self._arm(False)
+
+    def _model_forward(self, module, inputs, output):
+        """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
+        grad = torch.is_grad_enabled()
+        self._ever_train = self._ever_train or (grad and module.training)
+        # eval mode with gradients counts as training while the model was never in train mode (the fault
+        # eval_mode_training); after that it is a validation pass run without no_grad
+        train = grad and (module.training or not self._ever_train)
+        self._train_pass = train
+        if not train:
+            if not self._in_eval_segment and self.step > 0:
+                self.epoch_ends.append(self.step)
+            self._in_eval_segment = True
+            self.evidence.eval_passes += 1
+        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY
+                and (not train or self.step % LOSS_EVERY == 0)):   # a functional loss: see it and its target
+            self._spy = Spy(self)
+            self._spy.__enter__()
+            self._post_spy = True
+        if train:
+            self._in_eval_segment = False
+            x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim else None
+            if x is not None:   # a DataLoader's last batch is short: the next full one starts an epoch
+                bs = x.shape[0]
+                if self._short and bs >= self._full_bs and self.step > 0:
+                    self.epoch_ends.append(self.step)
+                self._short, self._full_bs = bs < self._full_bs, max(self._full_bs, bs)
+            if len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor):
+                self._pending_x = inputs[0].detach().clone()
+                self._pending_out = output
+
+    def _loss_module_hook(self, module, inputs, output):
+        if len(inputs) >= 2:
+            self._saw_loss(output, inputs[0], inputs[1], LOSS_MODULES.get(type(module), type(module).__name__), {},
+                           module)
+
+    # ------------------------------------------------------------------ losses and backward
+    def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
+        if loss is self._last_loss or not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+            return
+        self._last_loss = loss
+        train = self._train_pass and loss.requires_grad
+        correct = None
+        cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
+        if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
+            correct = (input.detach().argmax(1) == target).float().mean()
+            if train:
+                self.evidence.loss_input(name, input.detach())
+        self.losses.append((self.step, loss.detach(), train, correct))
+        if not train:
+            return
+        self._loss_this_step = loss.detach()
+        if self._loss_fn is None:
+            self._loss_name = name
+            self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
+                                 and input.ndim == 2 and not target.is_floating_point() else None)
+            if isinstance(fn, nn.Module):
+                import copy
+
+                self._loss_fn = copy.deepcopy(fn)
+            else:
+                self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
+        if self._pending_x is not None and len(self._batches) < KIT_BATCHES:
+            if input is not getattr(self, "_pending_out", None):
+                self.evidence.loss_not_on_output = True
+            self._batches.append((self._pending_x, target.detach().clone()))
+            self._pending_x = None
+
+    def _saw_backward(self, tensor) -> None:
+        self.evidence.backwards += 1
+        if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
+            self.evidence.backward_without_graph += 1
+
+    # ------------------------------------------------------------------ optimizer steps
+    def _pre_step(self, optimizer, args, kwargs):
+        if self.model is None:
+            self._discover(optimizer)
+        if optimizer is not self.optimizer:
+            return
+        index = self.step
+        self._pre_count += 1
+        self._arm(False)        # the step's own ops (and the instruments') are not the script's forward
+        self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
+        read = self._read(index)
+        self._read_now = read
+        self.evidence.pre_step(index, self.model, optimizer, read=read)
+        if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES:
+            self._run_probes()
+        for t in self._on_backward:
+            t.after_backward(self)
+
+    def _post_step(self, optimizer, args, kwargs):
+        if optimizer is not self.optimizer:
+            return
+        index = self.step
+        self.step += 1          # the instruments read ``step`` as the trainer's: steps done
+        seen = self._loss_this_step is not None
+        for t in self._on_step:
+            if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
+                t.after_step(self)
+        if index == 0 or index % self.every == 0:
+            self.lrs.append((index, float(optimizer.param_groups[0].get("lr", math.nan))))
+        self._loss_this_step = None
+        if self._linear_outs:
+            self._linear_outs = {}
+        self._depth = 0
+        self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
+        self._arm(self._read(self.step))
+
+    def _stepped_since_post(self) -> bool:
+        """A pre-step not yet matched by a post-step (a host calling the two itself)."""
+        return self._pre_count > self.step
+
+    def _discover(self, optimizer) -> None:
+        """The first step: the optimizer stepping first is the run's; the model is the root whose
+        parameters it steps (most of them), else the root with most parameters."""
+        self.optimizer = optimizer
+        stepped = {id(p) for g in optimizer.param_groups for p in g["params"]}
+        roots = [self._given_model] if self._given_model is not None else list(self._roots.values())
+        scored = [(sum(id(p) in stepped for p in r.parameters()), sum(p.numel() for p in r.parameters()), r)
+                  for r in roots]
+        if scored:
+            self.model = max(scored, key=lambda s: (s[0], s[1]))[2]
+        else:  # no forward seen (a model called before watch began): a module holding the parameters
+            self.model = nn.ParameterList([p for g in optimizer.param_groups for p in g["params"]])
+        self._names = {id(m): (n or type(m).__name__) for n, m in self.model.named_modules()}
+        self._kit_model = _copy_model(self.model)     # before our own hooks are on it (a copy would copy them)
+        self._handles.append(self.model.register_forward_hook(self._model_forward))
+        self._handles.append(self.model.register_forward_pre_hook(self._model_pre))
+        self.evidence.start(self.model, optimizer)
+        for t in self.tools:
+            t.before_fit(self)
+
+    def _run_probes(self) -> None:
+        self._probed = True
+        why = ("the model cannot be copied: " + str(self._kit_model) if isinstance(self._kit_model, Exception) else
+               "no training batch with a loss was seen" if not self._batches or self._loss_fn is None else
+               "budget 0" if self.budget <= 0 else None)
+        if why:
+            self._probes = {"skipped": why}
+            return
+        t0 = time.perf_counter()
+        was = torch.is_grad_enabled()
+        self._arm(False)       # the probes' own forwards are not the script's
+        try:
+            kit = Kit.from_run(self.model, self.optimizer, self._loss_fn, self._batches, self._loss_name,
+                               self._num_classes, copied=self._kit_model)
+            if self.evidence.loss_not_on_output:
+                kit.notes.append("the loss's input is not the model's output (a function of it): probes use the output")
+            self._probes, self._probe_findings = run_kit_probes(kit, self.budget)
+        finally:
+            torch.set_grad_enabled(was)
+            self._arm(self._read(self.step))
+        self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)
+
+
+def _copy_model(model):
+    import copy
+
+    try:
+        return copy.deepcopy(model)
+    except Exception as e:  # noqa: BLE001 - an uncopyable model: no probes, the rest still works
+        return e
+
+
+LOSS_MODULES = {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn.MSELoss: "mse_loss",
+                nn.L1Loss: "l1_loss", nn.SmoothL1Loss: "smooth_l1_loss", nn.HuberLoss: "huber_loss",
+                nn.BCELoss: "binary_cross_entropy", nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits"}
+
+
+def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25) -> Watch:
+    """``with babysitter.watch() as doctor: <train>`` then ``doctor.report`` / ``doctor.findings``."""
+    return Watch(out=out, probes=probes, budget=budget, every=every)

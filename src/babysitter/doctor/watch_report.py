@@ -1,0 +1,200 @@
+"""A watched run's verdict: the instruments' findings, the loss curve's, the code faults and the
+probes' -> one report (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``), and
+its run dir (diagnosis.json, doctor.json, metrics.jsonl, plots, report.html).
+
+The shared readers (:func:`instruments.findings`, :func:`curves.classify`) take a spec: a watched
+run gets a *shim* spec holding what the hooks saw (optimizer, lr, weight decay, batch size, epochs),
+and their advice, written in spec keys, is restated as the code change (:data:`CODE_ADVICE`).
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+
+import torch
+
+from babysitter.doctor import code_faults, curves, instruments
+from babysitter.doctor.diagnose import explain, merge
+from babysitter.doctor.findings import CODE_FAULTS, Finding, rank, report
+from babysitter.doctor.instruments import LossTrace
+
+OPTIMIZER_NAMES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adam", "NAdam": "nadam", "Adamax": "adamax",
+                   "Adagrad": "adagrad", "RMSprop": "rmsprop", "LBFGS": "lbfgs"}
+CODE_ADVICE = {
+    "lr_too_high": "lower the learning rate: torch.optim.{opt}(..., lr={lr:g}) -> lr={low:g}",
+    "lr_too_low": "raise the learning rate: torch.optim.{opt}(..., lr={lr:g}) -> lr={high:g}",
+    "loss_not_finite": "lower the learning rate ({lr:g} -> {low:g}) and clip: "
+                       "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before optimizer.step()",
+    "exploding_gradients": "clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before optimizer.step(); "
+                           "lower the lr 10x; nn.init.kaiming_normal_ / xavier_normal_ init; add batch norm",
+    "vanishing_gradients": "initialise with nn.init.kaiming_normal_ (ReLU) or xavier_normal_ (tanh); add "
+                           "nn.BatchNorm1d/2d; use ReLU instead of sigmoid/tanh",
+    "dead_relu": "lower the lr ({lr:g} -> {low:g}); nn.LeakyReLU instead of nn.ReLU; nn.init.kaiming_normal_",
+    "saturated_units": "nn.init.xavier_normal_ for tanh/sigmoid layers; add batch norm; or use ReLU",
+    "symmetric_weights": "do not initialise the weights to a constant: nn.init.kaiming_normal_ (break the symmetry)",
+    "overfitting": "regularise: weight_decay=1e-4 in the optimizer, nn.Dropout(0.5), more data or augmentation, "
+                   "or stop earlier",
+    "underfitting": "a bigger model (wider/deeper layers) or train longer; less regularisation",
+    "reg_too_strong": "lower weight_decay / the penalty 10x",
+    "noisy_loss": "a larger batch (DataLoader(batch_size=...) x4) or a lower lr",
+    "bad_init_plateau": "initialise with nn.init.kaiming_normal_ (ReLU) or xavier_normal_ (tanh); add batch norm",
+}
+
+
+def shim_spec(w) -> object:
+    """A RunSpec holding what the hooks saw, for the readers that take one."""
+    from babysitter.spec import load_spec
+
+    opt = w.optimizer
+    g = opt.param_groups[0] if opt is not None and opt.param_groups else {}
+    name = OPTIMIZER_NAMES.get(type(opt).__name__, "sgd") if opt is not None else "sgd"
+    if name == "sgd" and (g.get("momentum") or 0) > 0:
+        name = "nesterov" if g.get("nesterov") else "momentum"
+    lr = float(w.lrs[0][1]) if w.lrs and math.isfinite(w.lrs[0][1]) and w.lrs[0][1] > 0 else 0.01
+    bs = len(w._batches[0][0]) if w._batches else 32
+    return load_spec({"data": {"source": "digits"}, "optim": {"name": name, "lr": lr,
+                      "momentum": min(float(g.get("momentum") or 0.9), 0.99),
+                      "weight_decay": float(g.get("weight_decay") or 0.0)},
+                      "schedule": {"name": "constant"}, "regularize": {"l1": 0.0, "l2": 0.0},
+                      "train": {"batch_size": bs, "epochs": max(1, len(w.epoch_ends) or 1)},
+                      "model": {"dropout": 0.0}})
+
+
+def replay_trace(w) -> dict:
+    """The LossTrace of the training losses seen: every step's (a loss module) at the watch's
+    cadence, or every LOSS_EVERY-th step's (a functional loss) in windows of every / LOSS_EVERY."""
+    train = [(s, loss) for s, loss, is_train, _ in w.losses if is_train]
+    dense = len(train) >= 0.9 * max(w.step, 1)
+    if not dense:   # evenly spaced points only: the first steps are all read, and would crowd the first windows
+        from babysitter.doctor.watch import LOSS_EVERY
+
+        train = [(s, loss) for s, loss in train if s % LOSS_EVERY == 0]
+    from babysitter.doctor.watch import LOSS_EVERY
+
+    trace = LossTrace(w.every if dense else max(2, w.every // LOSS_EVERY))
+    host = type("Host", (), {})()
+    for n, (s, loss) in enumerate(train, 1):
+        host.step, host.loss = (s + 1 if dense else n), loss
+        trace.after_step(host)
+    trace.after_fit(host)
+    return trace.summary()
+
+
+def epoch_rows(w) -> list[dict]:
+    """metrics.jsonl rows: an epoch ends where an evaluation pass follows training steps (else 10
+    equal chunks of steps, train columns only). ``val_*`` are the losses computed in evaluation."""
+    if not w.losses:
+        return []
+    vals = torch.stack([loss.float() for _, loss, _, _ in w.losses]).tolist()
+    accs = [None if c is None else c for _, _, _, c in w.losses]
+    acc_vals = torch.stack([c.float() for c in accs if c is not None]).tolist() if any(c is not None for c in accs) else []
+    it = iter(acc_vals)
+    accs = [None if c is None else next(it) for c in accs]
+    ends = sorted({e for e in w.epoch_ends if 0 < e < w.step})
+    if len(ends) < 2:   # no epochs seen: 10 equal chunks
+        ends = sorted({round(w.step * (k + 1) / 10) for k in range(9)} - {0})
+    ends.append(w.step)
+    rows, lo = [], 0
+    lrs = dict(w.lrs)
+    for epoch, hi in enumerate(ends, 1):
+        train = [(v, a) for (s, _, t, _), v, a in zip(w.losses, vals, accs) if t and lo <= s < hi]
+        nxt = ends[epoch] if epoch < len(ends) else math.inf
+        val = [(v, a) for (s, _, t, _), v, a in zip(w.losses, vals, accs) if not t and hi <= s < nxt]
+        if not train:
+            lo = hi
+            continue
+        mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
+        lr = next((lrs[s] for s in sorted(lrs, reverse=True) if s <= lo), None)
+        rows.append({"epoch": len(rows) + 1, "step": hi, "train_loss": mean([v for v, _ in train]),
+                     "train_acc": mean([a for _, a in train if a is not None]),
+                     "val_loss": mean([v for v, _ in val]), "val_acc": mean([a for _, a in val if a is not None]),
+                     "lr": lr, "seconds": None})
+        lo = hi
+    return rows
+
+
+def code_advice(f: Finding, lr: float, opt: str) -> Finding:
+    if f.id in CODE_ADVICE and f.id not in CODE_FAULTS and "torch" not in f.advice and "nn." not in f.advice:
+        f.advice = CODE_ADVICE[f.id].format(opt=opt, lr=lr, low=lr / 10, high=lr * 10)
+    return f
+
+
+def finish(w) -> dict:
+    """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed."""
+    if w.probes_on and not w._probed and w.step > 0:
+        w._run_probes()
+    for t in w.tools:
+        t.after_fit(w)
+    sums = instruments.summaries([t for t in w.tools if not isinstance(t, LossTrace)])
+    sums["LossTrace"] = replay_trace(w)
+    rows = epoch_rows(w)
+    found: list[Finding] = []
+    if w.step > 0:
+        spec = shim_spec(w)
+        classification = w._num_classes is not None
+        found += instruments.findings(sums, spec)
+        curve = curves.classify(sums["LossTrace"], rows if classification else
+                                [{**r, "train_acc": None, "val_acc": None} for r in rows], spec, sums)
+        if not classification:   # the noise threshold is cross entropy's: a batch's squared error scatters ~sqrt(2/B)
+            for f in curve:
+                if f.id == "noisy_loss":
+                    f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
+                             "cross entropy", severity="info")
+        found += curve
+        found += code_faults.findings(w.evidence, w.step)
+    found += list(w._probe_findings)
+    lr = float(w.lrs[0][1]) if w.lrs else math.nan
+    opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
+    found = [code_advice(f, lr, opt) for f in explain(merge(found))]
+    probes = dict(w._probes)
+    probes["watch"] = {"steps": w.step, "epochs": len(rows), "evaluation_passes": w.evidence.eval_passes,
+                       "backward_calls_seen": w.evidence.backwards, "loss": w._loss_name,
+                       "classes": w._num_classes, "model": type(w.model).__name__ if w.model is not None else None,
+                       "optimizer": opt, "lr": lr, "seconds": round(time.perf_counter() - w.started, 3)}
+    if w.step == 0:
+        probes["watch"]["note"] = "no optimizer step was seen: nothing to diagnose"
+    out = report(rank(found), probes)
+    run_dir = write_run_dir(w, out, sums, rows) if w.out is not None else None
+    return {**out, "script": w.script, "steps": w.step, "run_dir": str(run_dir) if run_dir else None}
+
+
+def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
+    import json
+
+    from babysitter.train.history import write_json
+
+    d = Path(w.out)
+    d.mkdir(parents=True, exist_ok=True)
+    full = {**out, "script": w.script, "steps": w.step, "run_dir": str(d)}
+    write_json(d / "diagnosis.json", full)
+    write_json(d / "doctor.json", sums)
+    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    if w.render == "background":   # the verdict first: the pictures cost more than a short script's hooks
+        import os
+        import subprocess
+        import sys
+
+        subprocess.Popen([sys.executable, "-m", "babysitter.cli", "report", "--quiet", str(d)],
+                         stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                         start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+        return d
+    if w.render == "none":
+        return d
+    try:  # the plots and the page are a view of the files above: never the reason a watch fails
+        import warnings
+
+        from babysitter.report.html import write_report
+        from babysitter.report.plots import plot_curves, plot_instruments
+
+        with warnings.catch_warnings():   # the doctor's stderr stays the script's (empty panels warn)
+            warnings.simplefilter("ignore")
+            if rows:
+                plot_curves(d)
+            if w.step:
+                plot_instruments(d)
+            write_report(d)
+    except Exception as e:  # noqa: BLE001
+        (d / "report-error.txt").write_text(f"{type(e).__name__}: {e}\n")
+    return d

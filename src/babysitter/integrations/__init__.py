@@ -1,0 +1,1 @@
+"""The doctor inside other training frameworks (optional extras)."""

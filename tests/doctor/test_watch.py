@@ -1,0 +1,172 @@
+"""babysit watch and babysitter.watch(): a script run as python runs it, its output untouched, and
+the code faults with their honest look-alikes (small digits runs, 1 thread)."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from sklearn.datasets import load_digits
+from torch import nn
+
+import babysitter
+from babysitter.doctor.code_faults import residual
+
+SCRIPTS = Path(__file__).parent / "scripts"
+ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
+
+
+def babysit(*args, cwd=None):
+    return subprocess.run([sys.executable, "-m", "babysitter.cli", *map(str, args)], capture_output=True,
+                          text=True, env=ENV, cwd=cwd)
+
+
+def test_the_script_sees_python_s_own_set_up_and_exit_codes(tmp_path):
+    plain = subprocess.run([sys.executable, SCRIPTS / "echo_argv.py", "a", "--json"], capture_output=True, text=True)
+    done = babysit("watch", "--quiet", "--out", tmp_path / "r", SCRIPTS / "echo_argv.py", "a", "--json")
+    assert done.returncode == 0 and done.stdout == plain.stdout == "__main__ ['a', '--json'] echo_argv.py True\n"
+    raised = babysit("watch", "--quiet", "--out", tmp_path / "r2", SCRIPTS / "echo_argv.py", "raise")
+    assert raised.returncode == 1 and raised.stderr.rstrip().endswith("ValueError: the script's own error")
+    assert "runner.py" not in raised.stderr          # the traceback is the script's, as python prints it
+    assert babysit("watch", "--quiet", "--out", tmp_path / "r3", SCRIPTS / "echo_argv.py", "exit", "0").returncode == 0
+    assert babysit("watch", "--quiet", "--out", tmp_path / "r4", SCRIPTS / "echo_argv.py", "exit", "3").returncode == 1
+
+
+def test_bad_input_is_one_line_and_overwrites_nothing(tmp_path):
+    missing = babysit("watch", tmp_path / "nope.py")
+    assert missing.returncode == 2 and missing.stderr.count("\n") == 1 and "no such script" in missing.stderr
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "keep.txt").write_text("mine")
+    refused = babysit("watch", "--out", taken, SCRIPTS / "echo_argv.py")
+    assert refused.returncode == 2 and refused.stdout == "" and os.listdir(taken) == ["keep.txt"]
+
+
+def test_output_is_byte_identical_with_probes_on_and_json_keeps_stdout_clean(tmp_path):
+    plain = subprocess.run([sys.executable, SCRIPTS / "tiny_dropout.py"], capture_output=True, text=True, env=ENV)
+    watched = babysit("watch", "--quiet", "--out", tmp_path / "a", SCRIPTS / "tiny_dropout.py")
+    assert plain.returncode == watched.returncode == 0
+    assert watched.stdout == plain.stdout and len(plain.stdout.splitlines()) == 4
+    as_json = babysit("watch", "--json", "--render", "now", "--out", tmp_path / "b", SCRIPTS / "tiny_dropout.py")
+    report = json.loads(as_json.stdout)                 # stdout holds the JSON alone
+    assert plain.stdout in as_json.stderr               # the script's own stdout went to stderr
+    assert set(report) == {"healthy", "findings", "probes", "script", "steps", "run_dir"}
+    assert report["steps"] == 3 * math.ceil(600 / 32) and report["healthy"], report["findings"]
+    assert report["probes"]["overfit_tiny"]["train_acc"] == 1.0 and report["probes"]["lr_range"]["high"]
+    assert report["probes"]["expected_init_loss"] == pytest.approx(math.log(10))
+    run = Path(report["run_dir"])
+    assert json.loads((run / "diagnosis.json").read_text()) == report
+    rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in rows] == [19, 38, 57]    # epochs end where a no_grad pass follows training steps
+    assert {"doctor.json", "report.html", "curves.png"} <= set(os.listdir(run))
+
+
+def test_residual_matches_the_projection_formula():
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(size=50), rng.normal(size=50)
+    expected = np.linalg.norm(a - a.dot(b) / b.dot(b) * b) / np.linalg.norm(a)
+    assert residual(torch.tensor(a), torch.tensor(b)) == pytest.approx(expected, rel=1e-12)
+    assert residual(torch.tensor(3 * b), torch.tensor(b)) == pytest.approx(0, abs=1e-12)
+
+
+def digits(n=640):
+    x, y = load_digits(return_X_y=True)
+    x = torch.tensor((x - x.mean(0)) / (x.std(0) + 1e-8), dtype=torch.float32)
+    return x[:n], torch.tensor(y)[:n]
+
+
+def train(zero_every=1, step_every=1, frozen=False, head_only=False, softmax=False, regression=False,
+          epochs=3, lr=0.05):
+    """A plain loop on digits under babysitter.watch(); options make the faults and their look-alikes."""
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    x, y = digits()
+    body = nn.Sequential(nn.Linear(64, 64), nn.ReLU())
+    head = nn.Linear(64, 1 if regression else 10)
+    model = nn.Sequential(body, head)
+    if frozen:
+        body.requires_grad_(False)
+    params = head.parameters() if (frozen or head_only) else model.parameters()
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.9)
+    # regression: a smooth function of the pixels (learnable), standardized
+    r = torch.tanh(x[:, 20:28].sum(1, keepdim=True) / 4)
+    target = (r - r.mean()) / r.std() if regression else y
+    loss_fn = nn.MSELoss() if regression else nn.CrossEntropyLoss()
+    with babysitter.watch(budget=5) as doctor:
+        k = 0
+        for _ in range(epochs):
+            for i in range(0, len(x), 32):
+                out = model(x[i:i + 32])
+                out = out.softmax(1) if softmax else out
+                loss_fn(out, target[i:i + 32]).backward()
+                k += 1
+                if k % step_every == 0:
+                    opt.step()
+                if k % zero_every == 0:
+                    opt.zero_grad()
+    return doctor
+
+
+def alarms(doctor):
+    return [f["id"] for f in doctor.findings if f["severity"] in ("error", "warning")]
+
+
+def test_missing_zero_grad_is_named_and_accumulation_on_purpose_is_not():
+    bad = train(zero_every=10 ** 9)
+    assert alarms(bad)[:1] == ["grad_not_zeroed"]
+    acc = train(zero_every=4, step_every=4, lr=0.05 / 4)   # zero_grad and step every 4 backwards (4x the gradient)
+    assert "grad_not_zeroed" not in alarms(acc) and acc.report["healthy"], acc.findings
+    assert acc.report["steps"] == 3 * 20 // 4
+
+
+def test_frozen_backbone_is_not_parameters_not_updated_but_a_forgotten_one_is():
+    frozen = train(frozen=True)
+    assert frozen.report["healthy"], frozen.findings
+    forgotten = train(head_only=True)                    # body requires grad and gets it, but is in no group
+    assert alarms(forgotten)[0] == "parameters_not_updated"
+    assert "0.0.weight" in forgotten.findings[0]["evidence"]
+
+
+def test_softmax_before_cross_entropy_is_named():
+    assert alarms(train(softmax=True))[:1] == ["softmax_before_loss"]
+
+
+def test_mse_regression_gets_no_class_check_and_no_alarm():
+    doctor = train(regression=True, lr=0.01)
+    assert doctor.report["healthy"], doctor.findings
+    p = doctor.report["probes"]
+    assert p["watch"]["loss"] == "mse_loss" and p["watch"]["classes"] is None
+    assert p["expected_init_loss"] is None and "overfit_tiny" not in p and "labels" not in p
+
+
+def test_missing_activation_names_the_layers_and_a_functional_relu_counts():
+    torch.manual_seed(0)
+    torch.set_num_threads(1)
+    x, y = digits(320)
+
+    class Net(nn.Module):
+        def __init__(self, relu):
+            super().__init__()
+            self.fc1, self.fc2, self.relu = nn.Linear(64, 32), nn.Linear(32, 10), relu
+
+        def forward(self, v):
+            h = self.fc1(v.flatten(1))
+            return self.fc2(torch.relu(h) if self.relu else h.view(len(h), -1))
+
+    for relu in (False, True):
+        model = Net(relu)
+        opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+        with babysitter.watch(probes=False) as doctor:
+            for i in range(0, 320, 32):
+                opt.zero_grad()
+                nn.functional.cross_entropy(model(x[i:i + 32]), y[i:i + 32]).backward()
+                opt.step()
+        missing = [f for f in doctor.findings if f["id"] == "missing_activation"]
+        assert bool(missing) is not relu
+        if missing:
+            assert "fc1 -> fc2" in missing[0]["evidence"]
