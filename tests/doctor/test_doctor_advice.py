@@ -49,9 +49,12 @@ def test_the_lr_goes_to_the_range_tests_suggestion_on_the_right_side():
 def test_alternatives_are_picked_for_the_spec():
     base = {"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [32], "init": "small", "norm": "none"}}
     vanishing = Finding("vanishing_gradients", "warning", "", "model.init: he (relu) or xavier (tanh); model.norm: batch")
-    for activation, init in (("relu", "he"), ("tanh", "xavier"), ("sigmoid", "xavier"), ("selu", "lecun")):
+    for activation, init in (("relu", "he"), ("tanh", "xavier"), ("elu", "he"), ("selu", "lecun")):
         spec = load_spec({**base, "model": {**base["model"], "activation": activation}})
         assert changes_for(vanishing, spec)["model.init"] == ["small", init] == ["small", FITTING_INIT[activation]]
+    # "don't use sigmoid": ReLU with He init instead of Xavier under a saturating, off-centre unit
+    sigmoid = load_spec({**base, "model": {**base["model"], "activation": "sigmoid"}})
+    assert changes_for(vanishing, sigmoid) == {"model.activation": ["sigmoid", "relu"], "model.init": ["small", "he"]}
     # the init already fits: batch norm next, then (a saturating non-linearity) ReLU
     fitted = load_spec({**base, "model": {**base["model"], "activation": "tanh", "init": "xavier"}})
     assert changes_for(vanishing, fitted) == {"model.norm": ["none", "batch"]}
