@@ -95,6 +95,7 @@ def main(argv=None) -> int:
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--quick", action="store_true", help="2 small specs, 1 seed, 1 round, 2 s checks, 2 epochs")
     ap.add_argument("--json", action="store_true")
+    ap.add_argument("--quiet", action="store_true", help="no per-run progress lines on stderr")
     args = ap.parse_args(argv)
     if args.quick:
         args.only, args.seeds, args.rounds, args.budget = args.only or QUICK, 1, 1, 2.0
@@ -120,7 +121,7 @@ def main(argv=None) -> int:
                 row = run_method(spec, before, choose, args.rounds, args.budget, Path(tmp) / f"{n}-{method}-{seed}")
                 rows.append({"spec": case["path"].name, "expect": case["expect"] or "healthy", "method": method,
                              "seed": seed, "before_val_acc": before["val_acc"], **score(row, before, faulty)})
-                if not args.json:
+                if not args.quiet:   # progress on stderr (stdout holds only the JSON under --json)
                     r = rows[-1]
                     print(f"{r['spec']:55s} {method:6s} s{seed} ok={r['ok']!s:5s} healthy={r['healthy']!s:5s} "
                           f"val {before['val_acc']} -> {r['val_acc']} rounds {r['rounds']} {r['seconds']} s",

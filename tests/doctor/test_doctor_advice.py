@@ -49,9 +49,12 @@ def test_the_lr_goes_to_the_range_tests_suggestion_on_the_right_side():
 def test_alternatives_are_picked_for_the_spec():
     base = {"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [32], "init": "small", "norm": "none"}}
     vanishing = Finding("vanishing_gradients", "warning", "", "model.init: he (relu) or xavier (tanh); model.norm: batch")
-    for activation, init in (("relu", "he"), ("tanh", "xavier"), ("sigmoid", "xavier"), ("selu", "lecun")):
+    for activation, init in (("relu", "he"), ("tanh", "xavier"), ("elu", "he"), ("selu", "lecun")):
         spec = load_spec({**base, "model": {**base["model"], "activation": activation}})
         assert changes_for(vanishing, spec)["model.init"] == ["small", init] == ["small", FITTING_INIT[activation]]
+    # "don't use sigmoid": ReLU with He init instead of Xavier under a saturating, off-centre unit
+    sigmoid = load_spec({**base, "model": {**base["model"], "activation": "sigmoid"}})
+    assert changes_for(vanishing, sigmoid) == {"model.activation": ["sigmoid", "relu"], "model.init": ["small", "he"]}
     # the init already fits: batch norm next, then (a saturating non-linearity) ReLU
     fitted = load_spec({**base, "model": {**base["model"], "activation": "tanh", "init": "xavier"}})
     assert changes_for(vanishing, fitted) == {"model.norm": ["none", "batch"]}
@@ -87,3 +90,22 @@ def test_parse_edits_reads_the_numbers_of_an_advice_text():
     assert parse_edits("optim.lr: 8 -> 0.05; train.clip_norm: 1.0") == {"optim.lr": 0.05}
     assert parse_edits("train.batch_size: 2 -> 32 (or model.norm: none)") == {"train.batch_size": 32}
     assert parse_edits("model.init: xavier; model.norm: batch") == {}
+
+
+@pytest.mark.parametrize("name", ["exploding_gradients--normal-relu-deep-mlp-digits", "noisy_loss--bn-batch2-mlp-digits"])
+def test_a_real_checks_findings_carry_changes_that_load(name):
+    """The report of ``check`` itself: each finding's changes apply to the spec and load again;
+    the cause named first gets the edit its rule gives (He for a ReLU net at N(0, 1) weights,
+    the advice's batch size for batch norm over 2 examples)."""
+    from babysitter.doctor.diagnose import check
+
+    spec = load_spec(ROOT / f"clinic/faulty/{name}.yaml")
+    report = check(spec, budget=1.0)
+    assert all("changes" in f for f in report["findings"])
+    for f in report["findings"]:
+        assert load_spec(apply(spec, f["changes"]).to_dict())
+    by_id = {f["id"]: f["changes"] for f in report["findings"]}
+    if name.startswith("exploding"):
+        assert by_id["exploding_gradients"] == {"model.init": ["normal", "he"]}
+    else:
+        assert by_id["noisy_loss"] == {"train.batch_size": [2, 32]}

@@ -85,6 +85,8 @@ def verdict(report: dict, as_json: bool, quiet: bool, title: str, **options) -> 
         console.print(f"{n}. [{colour[f['severity']]}]{f['severity']}[/] [bold]{f['id']}[/bold]{where}")
         console.print(f"   evidence: {f['evidence']}", markup=False)
         console.print(f"   advice:   {f['advice']}", markup=False)
+        if f.get("changes"):   # the advice as spec edits (what babysit treat applies)
+            console.print("   changes:  " + "; ".join(f"{k}: {o} -> {v}" for k, (o, v) in f["changes"].items()), markup=False)
     console.print("[green]healthy[/green]" if report["healthy"] else "[red]NOT healthy[/red]: fix the first finding first")
 
 
