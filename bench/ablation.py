@@ -64,7 +64,8 @@ def main():
     ap.add_argument("--epochs", type=int, default=0, help="0: the spec's")
     ap.add_argument("--subset", type=int)
     ap.add_argument("--threads", type=int, default=1)
-    ap.add_argument("--only", default="", help="comma-separated trick names (default: all rows)")
+    ap.add_argument("--only", default="", help="comma-separated row names (default: every row)")
+    ap.add_argument("--combine", default="", help="one more row: these trick names together, e.g. whiten,norm_lr")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args()
     base = override(load_spec(args.spec), device="cpu", **{"train.threads": args.threads, "doctor.enabled": False})
@@ -72,8 +73,13 @@ def main():
         base = override(base, **{"train.epochs": args.epochs})
     if args.subset:
         base = override(base, **{"data.subset": args.subset})
+    if args.combine:
+        TRICKS[args.combine.replace(",", "+")] = {k: v for t in args.combine.split(",") for k, v in TRICKS[t].items()}
     rows, load = {}, [os.getloadavg()]
-    for name in (args.only.split(",") if args.only else TRICKS):
+    names = args.only.split(",") if args.only else list(TRICKS)
+    if args.combine and args.combine.replace(",", "+") not in names:
+        names.append(args.combine.replace(",", "+"))
+    for name in names:
         rows[name] = {"set": TRICKS[name], **one(override(base, **TRICKS[name]))}
         if not args.json:
             print(name, rows[name], file=sys.stderr, flush=True)

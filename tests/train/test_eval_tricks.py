@@ -65,3 +65,13 @@ def test_tta_in_the_trainer_changes_eval_only():
         logits = (m(data.x_test) + m(data.x_test.flip(-1))) / 2
     acc = (logits.argmax(1) == data.y_test).sum().item() / len(data.y_test)
     assert abs(trainer.evaluate(data.x_test, data.y_test)[1] - acc) < 1e-9
+
+
+def test_tta_flip_on_sequences_is_refused_before_training(tmp_path):
+    import pytest
+
+    from babysitter.errors import BadInput
+    from babysitter.train.run import train
+    with pytest.raises(BadInput, match="tta flip: needs images"):
+        train({"data": {"source": "mnist1d", "subset": 100}, "train": {"tta": ["flip"]}}, tmp_path / "run")
+    assert not (tmp_path / "run").exists()

@@ -18,3 +18,17 @@ def test_paper_cnn_example_has_the_papers_shape_and_trains(monkeypatch):
     assert sum(p.numel() for p in model.parameters()) == (25 * 5 + 25) + 2 * (25 * 25 * 3 + 25) + (125 * 10 + 10)
     final = train(override(spec, **{"train.epochs": 2}), progress=False)
     assert final["steps"] == 80 and final["test_acc"] > 0.3
+
+
+def test_fashion_example_builds_with_its_tricks():
+    """examples/fashion-mnist.yaml: conv1 whitened on training patches, conv2 the identity."""
+    import torch
+
+    spec = override(load_spec(ROOT / "examples" / "fashion-mnist.yaml"), **{"data.subset": 500})
+    assert spec.model.whiten_first and spec.model.dirac and spec.optim.norm_lr_scale == 16.0
+    model, data = build(spec)
+    w = model.conv2.weight
+    identity = torch.zeros(32, 32, 3, 3)
+    identity[:, :, 1, 1] = torch.eye(32)
+    assert w.shape == (64, 32, 3, 3) and torch.equal(w[:32], identity)   # w[o, i, centre] = [o == i], o < 32
+    assert model.conv1.bias.abs().sum() > 0    # whitening centres through the bias (He init leaves it 0)

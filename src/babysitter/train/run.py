@@ -14,7 +14,7 @@ from torch import nn
 
 from babysitter import files
 from babysitter.data import Dataset, from_arrays, load_data
-from babysitter.data.augment import make_augment
+from babysitter.data.augment import TestTimeAugment, make_augment
 from babysitter.errors import BadInput
 from babysitter.nn.init_fit import patch_whitening_
 from babysitter.nn.models import build_model, check_fits
@@ -47,6 +47,8 @@ def build(spec: RunSpec, model: nn.Module | None = None, data=None) -> tuple[nn.
     augment = make_augment(spec.data.augment)
     if augment is not None:
         augment(data.x_train[:2], torch.Generator())  # a shape error shows now, not on the first batch
+    if spec.train.tta:
+        TestTimeAugment(spec.train.tta).views(data.x_train[:2])  # flip on sequences: refused now, not at the end
     return model, data
 
 
