@@ -1,0 +1,131 @@
+"""`babysit watch` overhead: a healthy clinic script's wall time under ``babysit watch --no-probes``
+(and with the probes on) against plain ``python SCRIPT``, side by side in one run.
+
+    python bench/watch.py [--script PATH] [--repeats 5] [--warmup 1] [--threads 1] [--json]
+
+Three configs, each a fresh process running the same unmodified script: ``plain`` (``python
+SCRIPT``), ``watch`` (``babysit watch --quiet --no-probes --out DIR SCRIPT``) and ``probes``
+(the same with the probes on, the default ``--budget``). A config's seconds: the wall time of the
+whole process, what a user waits for (interpreter start, imports, the script, and for watch the
+doctor's imports, hooks, diagnosis and run dir: metrics, plots, report). Repeats are interleaved,
+the order rotating each repeat, after ``--warmup`` untimed runs of each (file cache, bytecode).
+
+``ratio`` = median watch / median plain (goal 1.03); ``ratio_min`` the same from the fastest runs
+(the least disturbed by other load); ``ratio_cpu`` from the children's CPU time (user + system,
+``resource.getrusage(RUSAGE_CHILDREN)``), which waiting for a CPU held by another job does not
+inflate. ``probes_seconds``: the probes' own time as the run reports it (median of
+``probes.seconds_total`` in diagnosis.json); ``probes_extra_seconds`` = median probes - median
+watch, the same cost seen from outside. ``same_output``: the script's stdout was byte-identical in
+every run of every config (watching never changes what the script computes). ``--threads``: the
+children's OMP/MKL threads (default 1: on a machine shared with other jobs more OpenMP threads than
+free cores make small steps 4-10x slower and the timing noise swamps a 3% effect).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from machine import machine  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_SCRIPT = ROOT / "clinic" / "scripts" / "healthy--mnist1d-cnn-dataloader-onecycle.py"
+CONFIGS = ("plain", "watch", "probes")
+
+
+def babysit() -> list[str]:
+    """The console script next to this interpreter (what a user types), else ``python -m babysitter.cli``."""
+    script = Path(sys.executable).parent / "babysit"
+    return [str(script)] if script.is_file() else [sys.executable, "-m", "babysitter.cli"]
+
+
+def command(name: str, script: Path, run_dir: Path) -> list[str]:
+    if name == "plain":
+        return [sys.executable, str(script)]
+    probes = [] if name == "probes" else ["--no-probes"]
+    return [*babysit(), "watch", "--quiet", *probes, "--out", str(run_dir), str(script)]
+
+
+def run(name: str, script: Path, run_dir: Path, env: dict) -> tuple[float, float, str, dict | None]:
+    """(wall seconds, CPU seconds of the child, its stdout, the run's diagnosis.json or None)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    t0 = time.perf_counter()
+    done = subprocess.run(command(name, script, run_dir), capture_output=True, text=True, env=env, cwd=ROOT)
+    seconds = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    if done.returncode != 0:
+        tail = (done.stderr.strip().splitlines() or [""])[-1]
+        sys.exit(f"bench/watch.py: {name} run of {script.name} failed (exit {done.returncode}): {tail[:300]}")
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    diagnosis = run_dir / "diagnosis.json"
+    report = json.loads(diagnosis.read_text()) if name != "plain" and diagnosis.is_file() else None
+    return seconds, cpu, done.stdout, report
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--script", type=Path, default=DEFAULT_SCRIPT, help="a healthy training script")
+    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each config first")
+    ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the runs (0: leave unset)")
+    ap.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    args = ap.parse_args()
+    if not args.script.is_file():
+        sys.exit(f"bench/watch.py: no script {args.script}")
+    if args.repeats < 1 or args.warmup < 0:
+        sys.exit(f"bench/watch.py: --repeats must be >= 1 and --warmup >= 0, got {args.repeats} and {args.warmup}")
+    env = dict(os.environ)
+    if args.threads:
+        env.update(OMP_NUM_THREADS=str(args.threads), MKL_NUM_THREADS=str(args.threads))
+        import torch
+
+        torch.set_num_threads(args.threads)  # so machine() records the threads the runs had
+    script = args.script.resolve()
+    times, cpu = {n: [] for n in CONFIGS}, {n: [] for n in CONFIGS}
+    outputs, probe_seconds, steps = set(), [], None
+    with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
+        for w in range(args.warmup):
+            for name in CONFIGS:
+                run(name, script, Path(tmp) / f"warm-{name}-{w}", env)
+        load_before = os.getloadavg()
+        for r in range(args.repeats):
+            for name in CONFIGS[r % 3:] + CONFIGS[:r % 3]:  # rotate who goes first
+                seconds, cpu_seconds, stdout, report = run(name, script, Path(tmp) / f"{name}-{r}", env)
+                times[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+                outputs.add(stdout)
+                if report is not None:
+                    steps = report.get("steps", steps)
+                    total = (report.get("probes") or {}).get("seconds_total")
+                    if name == "probes" and isinstance(total, (int, float)):
+                        probe_seconds.append(total)
+            if not args.json:
+                print(f"repeat {r + 1}: " + "  ".join(f"{k} {v[-1]:.2f}s" for k, v in times.items()), file=sys.stderr)
+    med = {k: statistics.median(v) for k, v in times.items()}
+    low = {k: min(v) for k, v in times.items()}
+    med_cpu = {k: statistics.median(v) for k, v in cpu.items()}
+    result = {"ratio": med["watch"] / med["plain"], "ratio_min": low["watch"] / low["plain"],
+              "ratio_cpu": med_cpu["watch"] / med_cpu["plain"], "ratio_probes": med["probes"] / med["plain"],
+              "plain_seconds": med["plain"], "watch_seconds": med["watch"], "watch_probes_seconds": med["probes"],
+              "probes_seconds": statistics.median(probe_seconds) if probe_seconds else None,
+              "probes_extra_seconds": med["probes"] - med["watch"],
+              "same_output": len(outputs) == 1, "steps": steps,
+              "script": str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else str(script),
+              "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
+              "seconds": times, "cpu_seconds": cpu,
+              "load_average": [load_before, os.getloadavg()], "machine": machine()}
+    print(json.dumps(result, indent=None if args.json else 2))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,38 @@
+"""Fault: digits rescaled to 0..255 pixel values like an 8-bit image and fed raw (no /255, no
+standardisation) into an MLP trained with SGD."""
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+np.random.seed(0)
+
+X, y = load_digits(return_X_y=True)
+X = np.round(X * 255.0 / 16.0)  # 8-bit grey levels
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+# BUG: no scaling of the pixel values
+
+train_ds = TensorDataset(torch.tensor(X_train, dtype=torch.float32), torch.tensor(y_train))
+train_loader = DataLoader(train_ds, batch_size=64, shuffle=True)
+X_test, y_test = torch.tensor(X_test, dtype=torch.float32), torch.tensor(y_test)
+
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.01, momentum=0.9)
+
+for epoch in range(15):
+    total = 0.0
+    for xb, yb in train_loader:
+        optimizer.zero_grad()
+        loss = criterion(model(xb), yb)
+        loss.backward()
+        optimizer.step()
+        total += loss.item() * len(xb)
+    print(f"epoch {epoch + 1} loss {total / len(train_ds):.4f}")
+
+with torch.no_grad():
+    acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+print(f"test accuracy {acc:.4f}")

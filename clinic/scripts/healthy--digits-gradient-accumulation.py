@@ -1,0 +1,42 @@
+"""Healthy: gradient accumulation on purpose: micro-batches of 16, loss / k backpropagated every
+micro-batch, optimizer.step() and zero_grad() every k = 4 of them (an effective batch of 64)."""
+import numpy as np
+import torch
+from sklearn.datasets import load_digits
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+np.random.seed(0)
+
+X, y = load_digits(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+scaler = StandardScaler().fit(X_train)
+X_train, X_test = scaler.transform(X_train), scaler.transform(X_test)
+
+train_ds = TensorDataset(torch.tensor(X_train, dtype=torch.float32), torch.tensor(y_train))
+train_loader = DataLoader(train_ds, batch_size=16, shuffle=True)
+X_test, y_test = torch.tensor(X_test, dtype=torch.float32), torch.tensor(y_test)
+
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+criterion = nn.CrossEntropyLoss()
+optimizer = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+accumulation_steps = 4
+
+for epoch in range(15):
+    total = 0.0
+    optimizer.zero_grad()
+    for i, (xb, yb) in enumerate(train_loader):
+        loss = criterion(model(xb), yb) / accumulation_steps
+        loss.backward()
+        if (i + 1) % accumulation_steps == 0:
+            optimizer.step()
+            optimizer.zero_grad()
+        total += loss.item() * accumulation_steps * len(xb)
+    print(f"epoch {epoch + 1} loss {total / len(train_ds):.4f}")
+
+with torch.no_grad():
+    acc = (model(X_test).argmax(1) == y_test).float().mean().item()
+print(f"test accuracy {acc:.4f}")

@@ -1,0 +1,41 @@
+"""Fault: the model is meant to predict log(target), but the loop takes the log of the network's
+raw (unconstrained) output instead of comparing it with log(target): log of a negative number
+is NaN from the first batch, and the NaN reaches every weight."""
+import numpy as np
+import torch
+from sklearn.datasets import load_diabetes
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+np.random.seed(0)
+
+X, y = load_diabetes(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, random_state=0)
+x_scaler = StandardScaler().fit(X_train)
+train_ds = TensorDataset(torch.tensor(x_scaler.transform(X_train), dtype=torch.float32),
+                         torch.tensor(y_train, dtype=torch.float32).unsqueeze(1))
+loader = DataLoader(train_ds, batch_size=32, shuffle=True)
+X_test = torch.tensor(x_scaler.transform(X_test), dtype=torch.float32)
+
+model = nn.Sequential(nn.Linear(10, 64), nn.ReLU(), nn.Linear(64, 1))
+mse = nn.MSELoss()
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+for epoch in range(40):
+    losses = []
+    for xb, yb in loader:
+        loss = mse(torch.log(model(xb)), torch.log(yb))  # BUG: should be mse(model(xb), torch.log(yb))
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    if epoch % 10 == 9:
+        print(f"epoch {epoch + 1}: mse {np.mean(losses):.4f}")
+
+with torch.no_grad():
+    pred = torch.exp(model(X_test)).squeeze(1).numpy()
+mse_test = float(np.mean((pred - y_test) ** 2))
+print(f"test mse {mse_test:.1f} r2 {1 - mse_test / float(np.var(y_test)):.4f}")

@@ -1,0 +1,48 @@
+"""Fault: SGD with lr=1e-5 on breast cancer: after 25 epochs the loss has barely moved from ln 2."""
+import numpy as np
+import torch
+import torch.nn.functional as F
+from sklearn.datasets import load_breast_cancer
+from sklearn.model_selection import train_test_split
+from sklearn.preprocessing import StandardScaler
+from torch import nn
+
+torch.manual_seed(0)
+np.random.seed(0)
+
+X, y = load_breast_cancer(return_X_y=True)
+X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.25, stratify=y, random_state=0)
+scaler = StandardScaler().fit(X_train)
+X_train = torch.from_numpy(scaler.transform(X_train)).float()
+X_test = torch.from_numpy(scaler.transform(X_test)).float()
+y_train, y_test = torch.from_numpy(y_train), torch.from_numpy(y_test)
+
+
+class TumorNet(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.l1 = nn.Linear(30, 64)
+        self.l2 = nn.Linear(64, 2)
+
+    def forward(self, x):
+        return self.l2(F.relu(self.l1(x)))
+
+
+net = TumorNet()
+opt = torch.optim.SGD(net.parameters(), lr=1e-5)  # BUG: far too low
+
+for epoch in range(25):
+    idx = np.random.permutation(len(X_train))
+    for start in range(0, len(idx), 32):
+        b = idx[start:start + 32]
+        loss = F.cross_entropy(net(X_train[b]), y_train[b])
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    if epoch % 5 == 0:
+        print(f"epoch {epoch} loss {loss.item():.4f}")
+
+net.eval()
+with torch.no_grad():
+    acc = (net(X_test).argmax(1) == y_test).float().mean().item()
+print(f"test accuracy {acc:.4f}")
