@@ -23,7 +23,7 @@ import torch
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 from babysitter.spec import load_spec, override  # noqa: E402
 from babysitter.train.run import build  # noqa: E402
@@ -90,4 +90,4 @@ def main():
 
 if __name__ == "__main__":
     torch.set_num_threads(1)
-    main()
+    guarded(main)

@@ -34,7 +34,7 @@ import yaml
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 from babysitter.train.trainer import cpu_threads  # noqa: E402
 
@@ -108,4 +108,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

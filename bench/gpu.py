@@ -24,7 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "bench"))
 sys.path.insert(0, str(ROOT))
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 from speedrun import FAST  # noqa: E402
 
 from babysitter.spec import load_spec, override  # noqa: E402
@@ -83,4 +83,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -22,7 +22,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 from babysitter.spec import load_spec, override  # noqa: E402
 from babysitter.train.run import train  # noqa: E402
@@ -65,4 +65,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)

@@ -36,7 +36,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "src"))
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 from babysitter.doctor.clinic import cases  # noqa: E402
 from babysitter.doctor.treat import advised, heal, random_change, train_in_full  # noqa: E402
@@ -141,4 +141,4 @@ def main(argv=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    guarded(main)

@@ -36,7 +36,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from machine import machine  # noqa: E402
+from machine import guarded, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCRIPT = ROOT / "clinic" / "scripts" / "healthy--mnist1d-cnn-dataloader-onecycle.py"
@@ -128,4 +128,4 @@ def main():
 
 
 if __name__ == "__main__":
-    main()
+    guarded(main)
