@@ -74,8 +74,10 @@ def test_part_is_torch_tensor_split():
 
 
 def test_two_processes_end_where_one_ends(reference, tmp_path, write_spec):
-    out = tmp_path / "two"
-    p = launch("train", write_spec(MLP), "--out", out, "--nproc", "2", "--json")
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    out = tmp_path / "two"  # TensorBoard on: it only reads, so the run is the reference's
+    p = launch("train", write_spec({**MLP, "log": {"tensorboard": True}}), "--out", out, "--nproc", "2", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)  # stdout holds the JSON alone
     assert_same_run(reference / "ddp-mlp", out, atol=1e-5)
@@ -83,6 +85,10 @@ def test_two_processes_end_where_one_ends(reference, tmp_path, write_spec):
     assert result["test_acc"] == pytest.approx(one["test_acc"], abs=1e-9)
     assert result["steps"] == one["steps"] == 6 * 29
     assert (out / "doctor.json").is_file() and (out / "spec.yaml").is_file()
+    events = EventAccumulator(str(out / "tb"))  # rank 0 wrote tb/, the all-reduced rows
+    events.Reload()
+    assert [e.value for e in events.Scalars("val/loss")] == pytest.approx([r["val_loss"] for r in rows(out)], rel=1e-6)
+    assert any(t.startswith("update_ratio/") for t in events.Tags()["scalars"])
 
 
 def test_sync_batchnorm_and_augmentation_match_one_process(reference, tmp_path, write_spec):

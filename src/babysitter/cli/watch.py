@@ -24,6 +24,7 @@ def watch(ctx: typer.Context,
           every: int = typer.Option(25, "--every", help="The instruments read every N-th step."),
           render: str = typer.Option("background", "--render",
                                      help="Plots and report.html: background (after the verdict), now, or none."),
+          tensorboard: bool = typer.Option(False, "--tensorboard", help="Also TensorBoard event files in <run dir>/tb."),
           as_json: bool = JSON, quiet: bool = QUIET):
     """Run SCRIPT under the doctor: findings of the code (zero_grad, softmax, eval mode, ...) and of the run."""
     from babysitter.doctor import runner
@@ -44,7 +45,7 @@ def watch(ctx: typer.Context,
     # --json: stdout holds the JSON alone, so the script's own stdout goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     doctor = Watch(out=out, probes=probes, budget=budget, every=every, script=str(script), quiet=quiet,
-                   render=render)
+                   render=render, tensorboard=tensorboard)
     with redirect:
         with doctor:
             status, _ = runner.run(script, list(ctx.args), code)

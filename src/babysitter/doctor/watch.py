@@ -100,7 +100,7 @@ class Watch:
 
     def __init__(self, out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
                  script: str | None = None, quiet: bool = False, optimizer_hooks: bool = True,
-                 model: nn.Module | None = None, render: str = "now"):
+                 model: nn.Module | None = None, render: str = "now", tensorboard: bool = False):
         """``render``: the plots and report.html "now", in a "background" process (the run dir's JSON
         files are written first, the pictures a moment later), or "none".
         ``optimizer_hooks=False``: the host calls :meth:`_pre_step` (gradients ready) and
@@ -109,6 +109,7 @@ class Watch:
             raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
         self.out, self.probes_on, self.budget, self.every = out, probes, budget, every
         self.script, self.quiet = script, quiet
+        self.tensorboard = tensorboard  # event files in <out>/tb once the script ends (train/tensorboard.py)
         self.model: nn.Module | None = None
         self.optimizer: torch.optim.Optimizer | None = None
         self.optimizers: list = []
@@ -412,6 +413,8 @@ LOSS_MODULES = {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn
                 nn.BCELoss: "binary_cross_entropy", nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits"}
 
 
-def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25) -> Watch:
-    """``with babysitter.watch() as doctor: <train>`` then ``doctor.report`` / ``doctor.findings``."""
-    return Watch(out=out, probes=probes, budget=budget, every=every)
+def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
+          tensorboard: bool = False) -> Watch:
+    """``with babysitter.watch() as doctor: <train>`` then ``doctor.report`` / ``doctor.findings``.
+    ``tensorboard``: event files in ``<out>/tb`` too."""
+    return Watch(out=out, probes=probes, budget=budget, every=every, tensorboard=tensorboard)

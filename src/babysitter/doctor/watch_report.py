@@ -161,8 +161,7 @@ def finish(w) -> dict:
 
 
 def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
-    import json
-
+    from babysitter.files import dumps
     from babysitter.train.history import write_json
 
     d = Path(w.out)
@@ -170,7 +169,11 @@ def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
     full = {**out, "script": w.script, "steps": w.step, "run_dir": str(d)}
     write_json(d / "diagnosis.json", full)
     write_json(d / "doctor.json", sums)
-    (d / "metrics.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    (d / "metrics.jsonl").write_text("".join(dumps(r) + "\n" for r in rows))  # NaN -> null: JSON only
+    if w.tensorboard:
+        from babysitter.train.tensorboard import write_events
+
+        write_events(d / "tb", rows, sums)
     if w.render == "background":   # the verdict first: the pictures cost more than a short script's hooks
         import os
         import subprocess

@@ -340,7 +340,10 @@ def train_rank(job: dict, group: Group) -> dict:
     elif group.writes and out is not None:  # resume: rank 0 is the one writer, as open_run_dir makes it
         files.ensure_locked(out)
         files.clean_stray_tmp(out)
+    from babysitter.train.tensorboard import tensorboard_log
+
     tools = monitors(spec, out) if group.writes and job["doctor"] else []
+    tools += tensorboard_log(spec, out) if group.writes else []  # rank 0 writes tb/ as it writes the run dir
     trainer = Trainer(model, data, spec, out if group.writes else None, callbacks=tools,
                       progress=job["progress"] and group.writes, group=group)
     if job["resume"]:

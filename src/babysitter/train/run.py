@@ -150,11 +150,9 @@ def _fit(spec, model, data, out, progress, callbacks, resume: bool) -> dict:
     if e is not None and e.kind == "independent":
         return _fit_independent(spec, model, data, out, progress, resume)
     extra = callbacks_for(spec)
-    logs = []
-    if spec.log.tensorboard and out is not None:  # after the instruments: it reads what they recorded
-        from babysitter.train.tensorboard import TensorBoardLog
+    from babysitter.train.tensorboard import tensorboard_log
 
-        logs = [TensorBoardLog(out / "tb")]
+    logs = tensorboard_log(spec, out)  # after the instruments: it reads what they recorded
     trainer = Trainer(model, data, spec, out, callbacks=[*callbacks, *extra, *logs], progress=progress)
     final = trainer.fit(resume=resume)
     for cb in extra:

@@ -29,6 +29,12 @@ INSTRUMENT_TAGS = {
 ROW_TAGS = {"train_loss": "train/loss", "train_acc": "train/acc", "val_loss": "val/loss", "val_acc": "val/acc", "lr": "lr"}
 
 
+def tensorboard_log(spec, out) -> list:
+    """``[TensorBoardLog(out / "tb")]`` when the spec asks for it (``log.tensorboard``) and there is
+    a run dir, else ``[]``. Put it after the instruments: it reads what they recorded."""
+    return [TensorBoardLog(Path(out) / "tb")] if spec.log.tensorboard and out is not None else []
+
+
 class TensorBoardLog(Callback):
     """Write the run's curves, the instruments' readings and weight/gradient histograms to ``logdir``."""
 
@@ -46,19 +52,20 @@ class TensorBoardLog(Callback):
                 self.written[type(cb).__name__] = max(steps)
 
     def after_epoch(self, trainer):
-        w, step = self.writer, trainer.step
-        row = trainer.history.rows[-1]
-        for key, tag in ROW_TAGS.items():
-            value = row.get(key)
-            if value is not None and math.isfinite(value):
-                w.add_scalar(tag, value, step)
+        self._row(trainer.history.rows[-1], trainer.step)
         for cb in trainer.callbacks:
             name = type(cb).__name__
             if name in INSTRUMENT_TAGS:
                 self._instrument(name, cb.summary())
         if self.histograms:
-            self._histograms(trainer.model, step)
-        w.flush()
+            self._histograms(trainer.model, trainer.step)
+        self.writer.flush()
+
+    def _row(self, row: dict, step: int) -> None:
+        for key, tag in ROW_TAGS.items():
+            value = row.get(key)
+            if value is not None and math.isfinite(value):
+                self.writer.add_scalar(tag, value, step)
 
     def _instrument(self, name: str, summary: dict) -> None:
         steps, last = summary.get("steps", []), self.written.get(name, -1)
@@ -82,3 +89,19 @@ class TensorBoardLog(Callback):
         if self.writer is not None:
             self.writer.close()
             self.writer = None
+
+
+def write_events(logdir: str | Path, rows: list[dict], summaries: dict[str, dict]) -> None:
+    """The same event files from a finished run's metrics rows and the instruments' summaries
+    (``doctor.json``): how ``babysit watch --tensorboard`` writes them once the script has ended, so
+    the user's steps pay nothing for it. No histograms (the weights are the script's)."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    log = TensorBoardLog(logdir, histograms=False)
+    log.writer = SummaryWriter(log_dir=str(logdir))
+    for row in rows:
+        log._row(row, row["step"])
+    for name, summary in summaries.items():
+        if name in INSTRUMENT_TAGS:
+            log._instrument(name, summary)
+    log.after_fit(None)
