@@ -97,3 +97,15 @@ def test_the_gap_uses_the_latest_epoch_that_read_each_accuracy():
     got = _epoch_findings(r, SPEC, {}, None)
     assert got and got[0].id == "overfitting" and got[0].severity == "warning"
     assert f"gap {1.0 - 0.8625:.3f}" in got[0].evidence
+
+
+def test_a_window_rise_the_epoch_means_do_not_show_is_not_lr_too_high():
+    from babysitter.doctor.curves import classify
+
+    # breast cancer, a 10-example last batch: windows near 0 "rise" 12.6x their minimum
+    windows = [(k, m, 0.0) for k, m in enumerate([0.6, 0.3, 0.1, 0.03, 0.0106, 0.012, 0.134, 0.134])]
+    falling = rows([0.545, 0.2, 0.08, 0.0375], [None] * 4)
+    lr = [x for x in classify(windows, falling, SPEC) if x.id == "lr_too_high"]
+    assert [x.severity for x in lr] == ["info"] and "keeps falling" in lr[0].evidence
+    rising = rows([0.545, 0.1, 0.03, 0.2], [None] * 4)      # 0.2 > 1.05 x 0.03: the epochs rise too
+    assert [x.severity for x in classify(windows, rising, SPEC) if x.id == "lr_too_high"] == ["warning"]

@@ -20,7 +20,8 @@ lr_too_high         a non-finite window mean or epoch train loss                
 lr_too_high         explodes: max m_i > 2 x base (healthy: max m_i <= 1.05 base;     warning
                     SGD lr 5: 2.7, Adam lr 0.5: 3.9)
 lr_too_high         rises again: tail > 1.25 x lo and tail - lo > 0.1 (start - lo),  warning
-                    n >= 4 (healthy: tail <= 1.04 lo; SGD lr 5: 1.6)
+                    n >= 4 (healthy: tail <= 1.04 lo; SGD lr 5: 1.6); info when >= 3
+                    epoch train losses end within 5 % of their minimum
 lr_too_low          flat: (start - lo) / start < 5 %, n >= 3 (healthy: 38 - 85 %;   warning
                     SGD lr 1e-6: 1 - 2 %); info when the weights do move (update ratio >= 1e-4) or the
                     init is at fault (symmetric weights, vanishing gradients)
@@ -56,6 +57,7 @@ from babysitter.doctor.findings import Finding, rank, weaker_penalty
 
 EXPLODE_FACTOR = 2.0
 RISE_FACTOR, RISE_SHARE = 1.25, 0.1
+EPOCHS_TO_OVERRULE, EPOCH_RISE = 3, 1.05
 FLAT_DROP = 0.05
 PLATEAU_BAND, PLATEAU_MIN_WINDOWS, PLATEAU_MIN_SHARE, PLATEAU_DROP = 0.10, 3, 0.15, 0.30
 NOISE_CV, NOISE_PROGRESS = 0.1, 0.2
@@ -99,6 +101,8 @@ def classify(trace, rows: list[dict], spec, summaries: dict | None = None) -> li
     shape = None
     if len(means) >= 2:
         shape, found = _shape(means, noise, first, spec, summaries)
+        if shape == "rises":
+            found = [_epochs_overrule(f, rows) for f in found]
         out += found
     return rank(out + _epoch_findings(rows, spec, summaries, shape, means))
 
@@ -145,6 +149,17 @@ def _shape(means, noise, first, spec, summaries) -> tuple[str | None, list[Findi
                            score=min(1.0, 0.5 * cv / NOISE_CV * min(1.0, rel / NOISE_PROGRESS))))
         return "noisy", out
     return None, out
+
+
+def _epochs_overrule(f: Finding, rows: list[dict]) -> Finding:
+    """A window rise the epochs do not show is noise: when >= EPOCHS_TO_OVERRULE epoch train losses
+    (per-example means) end within 5 % of their minimum, a rise of a few windows (losses near 0,
+    a short last batch) is not the lr's doing: info."""
+    tl = [r["train_loss"] for r in rows if _finite(r.get("train_loss"))]
+    if f.id == "lr_too_high" and len(tl) >= EPOCHS_TO_OVERRULE and tl[-1] <= EPOCH_RISE * min(tl):
+        f.adjust(-0.3, f"but the epoch train loss keeps falling ({tl[0]:.3g} -> {tl[-1]:.3g}, its minimum)",
+                 severity="info")
+    return f
 
 
 def _pathologies(summaries: dict) -> list[str]:
