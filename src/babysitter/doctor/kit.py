@@ -158,7 +158,8 @@ def probe_init_gradients(kit: Kit) -> tuple[dict, list[Finding]]:
     numbers, found = spec_probes.init_gradient_findings(
         norms, [n for n, _ in layers], advice, advice + "; clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
     last_name, last_w = layers[-1]
-    if len(layers) >= 2 and norms[last_name] == 0.0 and float(last_w.detach().norm()) > 0:
+    # a gradient that is there and exactly 0 (None: the loss does not reach the layer, another fault)
+    if last_w.grad is not None and norms[last_name] == 0.0 and float(last_w.detach().norm()) > 0:
         found = [dead_units_finding(last_name)] + found   # explain_run makes the zero gradients its symptoms
     return numbers, found
 
@@ -172,7 +173,6 @@ def dead_units_finding(last: str) -> Finding:
                    "(the last hidden activations) are 0 for every example, the ReLU units are dead",
                    "do not shift the biases negative (nn.init.zeros_(layer.bias)); nn.init.kaiming_normal_; "
                    "nn.LeakyReLU instead of ReLU", layer=last, score=1.0)
-
 
 
 def probe_overfit_tiny(kit: Kit, examples: int = 20, steps: int = 300) -> tuple[dict, list[Finding]]:
