@@ -20,7 +20,8 @@ lr_too_high         a non-finite window mean or epoch train loss                
 lr_too_high         explodes: max m_i > 2 x base (healthy: max m_i <= 1.05 base;     warning
                     SGD lr 5: 2.7, Adam lr 0.5: 3.9)
 lr_too_high         rises again: tail > 1.25 x lo and tail - lo > 0.1 (start - lo),  warning
-                    n >= 4 (healthy: tail <= 1.04 lo; SGD lr 5: 1.6)
+                    n >= 4 (healthy: tail <= 1.04 lo; SGD lr 5: 1.6); info when >= 3
+                    epoch train losses end within 5 % of their minimum
 lr_too_low          flat: (start - lo) / start < 5 %, n >= 3 (healthy: 38 - 85 %;   warning
                     SGD lr 1e-6: 1 - 2 %); info when the weights do move (update ratio >= 1e-4) or the
                     init is at fault (symmetric weights, vanishing gradients)
@@ -35,6 +36,8 @@ overfitting         last epoch train_acc - val_acc > 0.1 and (train_acc >= 0.99 
                     minimum (an earlier epoch); a gap > 0.25 alone; info for a gap
                     > 0.1 with val loss past its minimum but not rising; nothing
                     while val loss still improves (healthy gaps: <= 0.04)
+overfitting         no accuracies: val loss ends > 1.3 x its minimum (an earlier epoch of >= 3)   warning
+                    while the train loss fell below its value there and below half the val loss
 underfitting        the loss has plateaued (last quarter of >= 8 windows, or of >= 4  warning
                     epochs, within 2 % of the quarter before), last train_acc < 0.8,
                     train_acc - val_acc < 0.05, not flat and not exploding; info
@@ -54,10 +57,12 @@ from babysitter.doctor.findings import Finding, rank, weaker_penalty
 
 EXPLODE_FACTOR = 2.0
 RISE_FACTOR, RISE_SHARE = 1.25, 0.1
+EPOCHS_TO_OVERRULE, EPOCH_RISE = 3, 1.05
 FLAT_DROP = 0.05
 PLATEAU_BAND, PLATEAU_MIN_WINDOWS, PLATEAU_MIN_SHARE, PLATEAU_DROP = 0.10, 3, 0.15, 0.30
 NOISE_CV, NOISE_PROGRESS = 0.1, 0.2
 GAP_WARN, GAP_ALONE, VAL_RISE, MEMORIZED = 0.1, 0.25, 1.1, 0.99
+VAL_RISE_ALONE, VAL_EPOCHS = 1.3, 3
 UNDERFIT_ACC, UNDERFIT_GAP, PLATEAU_CHANGE = 0.8, 0.05, 0.02
 REG_SHARE = 0.5
 MOVING_RATIO = 1e-4
@@ -96,6 +101,8 @@ def classify(trace, rows: list[dict], spec, summaries: dict | None = None) -> li
     shape = None
     if len(means) >= 2:
         shape, found = _shape(means, noise, first, spec, summaries)
+        if shape == "rises":
+            found = [_epochs_overrule(f, rows) for f in found]
         out += found
     return rank(out + _epoch_findings(rows, spec, summaries, shape, means))
 
@@ -142,6 +149,17 @@ def _shape(means, noise, first, spec, summaries) -> tuple[str | None, list[Findi
                            score=min(1.0, 0.5 * cv / NOISE_CV * min(1.0, rel / NOISE_PROGRESS))))
         return "noisy", out
     return None, out
+
+
+def _epochs_overrule(f: Finding, rows: list[dict]) -> Finding:
+    """A window rise the epochs do not show is noise: when >= EPOCHS_TO_OVERRULE epoch train losses
+    (per-example means) end within 5 % of their minimum, a rise of a few windows (losses near 0,
+    a short last batch) is not the lr's doing: info."""
+    tl = [r["train_loss"] for r in rows if _finite(r.get("train_loss"))]
+    if f.id == "lr_too_high" and len(tl) >= EPOCHS_TO_OVERRULE and tl[-1] <= EPOCH_RISE * min(tl):
+        f.adjust(-0.3, f"but the epoch train loss keeps falling ({tl[0]:.3g} -> {tl[-1]:.3g}, its minimum)",
+                 severity="info")
+    return f
 
 
 def _pathologies(summaries: dict) -> list[str]:
@@ -208,10 +226,12 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
     out = []
     if not rows:
         return out
-    last = rows[-1]
-    tr_acc, val_acc = last.get("train_acc"), last.get("val_acc")
+    # the latest epoch that read each accuracy (a watched script's are read on some steps only)
+    tr_acc, val_acc = _latest(rows, "train_acc"), _latest(rows, "val_acc")
     gap = tr_acc - val_acc if _finite(tr_acc) and _finite(val_acc) else None
     vals = [(r["epoch"], r["val_loss"]) for r in rows if _finite(r.get("val_loss"))]
+    if gap is None:
+        out += _val_loss_rises(rows, vals)
     if gap is not None and gap > GAP_WARN and vals:
         best_epoch, best = min(vals, key=lambda v: v[1])
         now = vals[-1][1]
@@ -248,6 +268,31 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
                                f"the penalty reached {reg:.0%} of the objective (> {REG_SHARE:.0%}) and the model underfits",
                                advice, score=min(1.0, reg)))
     return out
+
+
+def _latest(rows: list[dict], key: str) -> float | None:
+    return next((r[key] for r in reversed(rows) if _finite(r.get(key))), None)
+
+
+def _val_loss_rises(rows: list[dict], vals: list[tuple]) -> list[Finding]:
+    """overfitting without accuracies (a regression, or none read): over >= VAL_EPOCHS epochs the
+    validation loss ends > VAL_RISE_ALONE x its minimum (an earlier epoch) while the training loss
+    kept falling below its value at that epoch and below half the validation loss."""
+    if len(vals) < VAL_EPOCHS:
+        return []
+    best_epoch, best = min(vals, key=lambda v: v[1])
+    end_epoch, now = vals[-1]
+    train = {r["epoch"]: r.get("train_loss") for r in rows}
+    at_best, at_end = train.get(best_epoch), train.get(end_epoch)
+    if (best_epoch == end_epoch or best <= 0 or now <= VAL_RISE_ALONE * best or not _finite(at_best)
+            or not _finite(at_end) or at_end >= at_best or at_end >= 0.5 * now):
+        return []
+    return [Finding("overfitting", "warning",
+                    f"the validation loss rises from {best:.3g} (epoch {best_epoch}) to {now:.3g} (epoch {end_epoch}), "
+                    f"{now / best:.2f}x (> {VAL_RISE_ALONE:g}x), while the training loss falls {at_best:.3g} -> {at_end:.3g}",
+                    "regularize.l2: raise it (e.g. 1e-4 -> 1e-3); model.dropout: 0.5; data.augment: [shift:4]; "
+                    "more training data (data.subset: null); train.epochs: stop at the best val epoch",
+                    score=min(1.0, 0.4 + (now / best - VAL_RISE_ALONE)))]
 
 
 def _reg_share(s: dict | None) -> float | None:

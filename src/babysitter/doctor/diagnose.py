@@ -123,6 +123,48 @@ def explain(findings: list[Finding]) -> list[Finding]:
     return findings
 
 
+def _symptom(f: Finding, cause: str, why: str, info: bool = False) -> None:
+    """Say that ``f`` follows from ``cause`` ("see X": :func:`rank` puts X first); info when it
+    is nothing but that consequence."""
+    if f"(see {cause})" not in f.evidence:
+        f.adjust(-0.2 if info else 0.0, f"{why} (see {cause})", severity="info" if info else None)
+
+
+def explain_run(findings: list[Finding]) -> list[Finding]:
+    """A watched run: the observed failure and its cause before their consequences.
+
+    - a non-finite loss seen in the run is the failure itself: the non-finite gradient norms (a NaN
+      loss back-propagates NaN) and the ReLUs "never active" (NaN > 0 is false) follow from it;
+    - a loss that explodes (window mean > 2x the initial) is the lr's doing: units knocked dead,
+      activations collapsing or gradients vanishing afterwards are its symptoms (CS231n: a high
+      lr "knocks" ReLUs off the data manifold);
+    - dead ReLU layers (all units off, or the last layer's gradient exactly 0) pass no gradient:
+      zero gradients, zero updates (an lr that looks too low) and a tiny set that cannot be fit
+      are their consequences, not faults of their own.
+    """
+    live = {f.id: f for f in findings if f.severity != "info"}
+    if "loss_not_finite" in live:
+        for f in findings:
+            if f.id == "exploding_gradients" and "non-finite layer gradient" in f.evidence:
+                _symptom(f, "loss_not_finite", "a non-finite loss back-propagates non-finite gradients")
+            elif f.id in ("dead_relu", "lr_too_high") and f is live.get(f.id) and (
+                    f.id == "dead_relu" or "became non-finite" in f.evidence):
+                _symptom(f, "loss_not_finite", "read after the loss became non-finite")
+    lr = live.get("lr_too_high")
+    if lr is not None and "the loss explodes" in lr.evidence:
+        for f in findings:
+            if f.id in ("vanishing_gradients", "dead_relu", "saturated_units") and f.severity != "info":
+                _symptom(f, "lr_too_high", "after the loss exploded")
+    dead = live.get("dead_relu")
+    if dead is not None and ("exactly 0" in dead.evidence or "100%" in dead.evidence):
+        for f in findings:
+            if f.id in ("vanishing_gradients", "lr_too_low") and f.severity != "info":
+                _symptom(f, "dead_relu", "dead units pass no gradient", info=True)
+            elif f.id in ("cannot_overfit_tiny", "underfitting"):
+                _symptom(f, "dead_relu", "dead units cannot learn")
+    return findings
+
+
 def _loss_after(spec, data, make_model, lr, steps) -> tuple[float, float]:
     """(mean loss of the first 5, of the last 5) of ``steps`` steps at a constant ``lr``;
     the last is inf if the run diverged."""

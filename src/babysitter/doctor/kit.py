@@ -155,8 +155,24 @@ def probe_init_gradients(kit: Kit) -> tuple[dict, list[Finding]]:
     norms = {n: float(w.grad.norm()) if w.grad is not None else 0.0 for n, w in layers}
     advice = ("initialise with nn.init.kaiming_normal_ (ReLU) or nn.init.xavier_normal_ (tanh), "
               "or add nn.BatchNorm1d/2d after the layers")
-    return spec_probes.init_gradient_findings(norms, [n for n, _ in layers], advice,
-                                              advice + "; clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
+    numbers, found = spec_probes.init_gradient_findings(
+        norms, [n for n, _ in layers], advice, advice + "; clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)")
+    last_name, last_w = layers[-1]
+    # a gradient that is there and exactly 0 (None: the loss does not reach the layer, another fault)
+    if last_w.grad is not None and norms[last_name] == 0.0 and float(last_w.detach().norm()) > 0:
+        found = [dead_units_finding(last_name)] + found   # explain_run makes the zero gradients its symptoms
+    return numbers, found
+
+
+def dead_units_finding(last: str) -> Finding:
+    """The last layer's weight gradient dL/dW = delta^T h (delta = dL/d(output), h its inputs) is
+    exactly 0 with nonzero weights only when h = 0 for every example: the hidden units feeding it
+    are all off (dead ReLUs, e.g. a negative bias), so no layer below gets a gradient either."""
+    return Finding("dead_relu", "warning",
+                   f"the last layer {last} has nonzero weights yet a weight gradient of exactly 0 at init: its inputs "
+                   "(the last hidden activations) are 0 for every example, the ReLU units are dead",
+                   "do not shift the biases negative (nn.init.zeros_(layer.bias)); nn.init.kaiming_normal_; "
+                   "nn.LeakyReLU instead of ReLU", layer=last, score=1.0)
 
 
 def probe_overfit_tiny(kit: Kit, examples: int = 20, steps: int = 300) -> tuple[dict, list[Finding]]:

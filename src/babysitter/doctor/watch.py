@@ -145,6 +145,7 @@ class Watch:
         self._probe_findings: list = []
         self._probed = False
         self.losses: list[tuple[int, torch.Tensor, bool, torch.Tensor | None]] = []   # (step, loss, train, correct frac)
+        self.loss_sizes: list[int] = []   # the batch size of each loss in self.losses (its examples)
         self.epoch_ends: list[int] = []
         self.lrs: list[tuple[int, float]] = []
         self.started = time.perf_counter()
@@ -292,6 +293,7 @@ class Watch:
             if train:
                 self.evidence.loss_input(name, input.detach())
         self.losses.append((self.step, loss.detach(), train, correct))
+        self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
         if not train:
             return
         self._loss_this_step = loss.detach()

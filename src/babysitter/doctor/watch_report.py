@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 
 from babysitter.doctor import code_faults, curves, instruments
-from babysitter.doctor.diagnose import explain, merge
+from babysitter.doctor.diagnose import explain, explain_run, merge
 from babysitter.doctor.findings import CODE_FAULTS, Finding, rank, report
 from babysitter.doctor.instruments import LossTrace
 
@@ -62,11 +62,18 @@ def shim_spec(w) -> object:
                       "model": {"dropout": 0.0}})
 
 
+SHORT_BATCH = 0.5   # a training batch under half the largest seen is left out of the loss trace
+
+
 def replay_trace(w) -> dict:
     """The LossTrace of the training losses seen: every step's (a loss module) at the watch's
     cadence, or every LOSS_EVERY-th step's (a functional loss) in windows of every / LOSS_EVERY."""
-    train = [(s, loss) for s, loss, is_train, _ in w.losses if is_train]
+    train = [(s, loss, n) for (s, loss, is_train, _), n in zip(w.losses, w.loss_sizes) if is_train]
     dense = len(train) >= 0.9 * max(w.step, 1)
+    full = max((n for _, _, n in train), default=1)
+    # a short batch (an epoch's remainder, e.g. 10 examples) is a noisier estimate: its loss would
+    # weigh as much as a full batch's in a window mean, and could make a falling curve "rise"
+    train = [(s, loss) for s, loss, n in train if n >= SHORT_BATCH * full]
     if not dense:   # evenly spaced points only: the first steps are all read, and would crowd the first windows
         from babysitter.doctor.watch import LOSS_EVERY
 
@@ -98,21 +105,27 @@ def epoch_rows(w) -> list[dict]:
     ends.append(w.step)
     rows, lo = [], 0
     lrs = dict(w.lrs)
+    seen = list(zip(w.losses, vals, accs, w.loss_sizes))
     for epoch, hi in enumerate(ends, 1):
-        train = [(v, a) for (s, _, t, _), v, a in zip(w.losses, vals, accs) if t and lo <= s < hi]
+        train = [(v, a, n) for (s, _, t, _), v, a, n in seen if t and lo <= s < hi]
         nxt = ends[epoch] if epoch < len(ends) else math.inf
-        val = [(v, a) for (s, _, t, _), v, a in zip(w.losses, vals, accs) if not t and hi <= s < nxt]
+        val = [(v, a, n) for (s, _, t, _), v, a, n in seen if not t and hi <= s < nxt]
         if not train:
             lo = hi
             continue
-        mean = lambda xs: sum(xs) / len(xs) if xs else None  # noqa: E731
         lr = next((lrs[s] for s in sorted(lrs, reverse=True) if s <= lo), None)
-        rows.append({"epoch": len(rows) + 1, "step": hi, "train_loss": mean([v for v, _ in train]),
-                     "train_acc": mean([a for _, a in train if a is not None]),
-                     "val_loss": mean([v for v, _ in val]), "val_acc": mean([a for _, a in val if a is not None]),
-                     "lr": lr, "seconds": None})
+        rows.append({"epoch": len(rows) + 1, "step": hi, "train_loss": _mean(train, 0), "train_acc": _mean(train, 1),
+                     "val_loss": _mean(val, 0), "val_acc": _mean(val, 1), "lr": lr, "seconds": None})
         lo = hi
     return rows
+
+
+def _mean(xs: list[tuple], k: int) -> float | None:
+    """The per-example mean of column ``k`` of (loss, acc, batch size) rows: sum n_i x_i / sum n_i
+    over the rows where x_i was read (a batch-mean loss weighs as many examples as it averaged)."""
+    got = [(x[k], x[2]) for x in xs if x[k] is not None]
+    total = sum(n for _, n in got)
+    return sum(v * n for v, n in got) / total if total else None
 
 
 def code_advice(f: Finding, lr: float, opt: str) -> Finding:
@@ -147,7 +160,7 @@ def finish(w) -> dict:
     found += list(w._probe_findings)
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
     opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
-    found = [code_advice(f, lr, opt) for f in explain(merge(found))]
+    found = [code_advice(f, lr, opt) for f in explain_run(explain(merge(found)))]
     probes = dict(w._probes)
     probes["watch"] = {"steps": w.step, "epochs": len(rows), "evaluation_passes": w.evidence.eval_passes,
                        "backward_calls_seen": w.evidence.backwards, "loss": w._loss_name,
