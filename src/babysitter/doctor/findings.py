@@ -9,8 +9,9 @@ then score). ``healthy`` is false when any finding is an error or a warning.
 
 from __future__ import annotations
 
-import math
 from dataclasses import asdict, dataclass, field
+
+from babysitter.files import json_safe  # noqa: F401  (the one NaN -> null cleaner; the doctor imports it here)
 
 VOCABULARY = (
     "data_not_normalized", "init_loss_off", "reg_does_not_raise_loss", "cannot_overfit_tiny",
@@ -61,18 +62,6 @@ class Finding:
 
     def to_dict(self) -> dict:
         return asdict(self)
-
-
-def json_safe(x):
-    """Strict JSON has no NaN/Inf: non-finite floats become None (recursively through lists and
-    dicts); the evidence text keeps the value."""
-    if isinstance(x, float):
-        return x if math.isfinite(x) else None
-    if isinstance(x, list):
-        return [json_safe(v) for v in x]
-    if isinstance(x, dict):
-        return {k: json_safe(v) for k, v in x.items()}
-    return x
 
 
 def weaker_penalty(spec) -> str:

@@ -63,6 +63,10 @@ class Group:
         start = self.rank * size + min(self.rank, extra)
         return slice(start, start + size + (self.rank < extra))
 
+    def mine(self, t: torch.Tensor) -> torch.Tensor:
+        """This rank's :meth:`part` of ``t: (n, ...)``; ``t`` itself for one process (no op per step)."""
+        return t if self.world == 1 else t[self.part(len(t))]
+
     def sum(self, values: list[float]) -> list[float]:
         """Element-wise sum of ``values`` over the ranks (float64; identity for one process)."""
         if self.world == 1:

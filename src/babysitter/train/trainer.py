@@ -264,11 +264,12 @@ class Trainer:
         self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
         for start in range(0, end, bs):
             idx = order[start:start + bs]
-            part = group.part(len(idx))
+            mine = group.mine(idx)
             if augment is None:
-                x, y = x_train[idx[part]], y_train[idx[part]]
+                x = x_train[mine]
             else:  # the whole batch, so every rank draws from g what one process draws; then its part
-                x, y = augment(x_train[idx], g, idx, self.epoch)[part], y_train[idx[part]]
+                x = group.mine(augment(x_train[idx], g, idx, self.epoch))
+            y = y_train[mine]
             self.share = len(y) / len(idx)
             self.x, self.y = x, y
             loss, logits = self.train_step(x, y)
