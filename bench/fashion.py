@@ -61,14 +61,14 @@ class EpochTestWatch(Callback):
         self.watch.check(trainer.epoch, lambda: trainer.evaluate(d.x_test, d.y_test)[1])
 
 
-def epoch_seconds(spec, model, data, steps: int = 10) -> float:
-    """Seconds per epoch: ``steps`` timed training steps (after 2 warm-up steps) of a copy of
+def epoch_seconds(spec, model, data, steps: int = 20, warmup: int = 5) -> float:
+    """Seconds per epoch: ``steps`` timed training steps (after ``warmup`` untimed ones) of a copy of
     ``model`` on the first batches, times the steps per epoch, plus the validation pass (timed
     on up to 2048 examples, scaled). The model itself is untouched."""
     trainer = Trainer(copy.deepcopy(model), data, spec, progress=False)
     bs, n = spec.train.batch_size, len(data.x_train)
-    for i in range(steps + 2):
-        if i == 2:
+    for i in range(steps + warmup):
+        if i == warmup:
             t0 = time.perf_counter()
         idx = torch.arange(i * bs, (i + 1) * bs) % n   # full batches, wrapping round a small training set
         trainer.train_step(data.x_train[idx], data.y_train[idx])
@@ -135,6 +135,7 @@ def main():
     w = cb.watch
     result = {"test_acc": final["test_acc"], "seconds": w.seconds, "cpu_seconds": w.cpu_seconds,
               "epochs": final["epochs"], "steps": final["steps"], "planned_epochs": epochs, "planned_epoch_seconds": planned,
+              "precision": final.get("precision"), "threads": final.get("threads"),
               "stopped_by_budget": cb.stopped,
               "reached_93_at": w.reached[0.93] and w.reached[0.93][0],
               "reached_94_at": w.reached[0.94] and w.reached[0.94][0],

@@ -80,9 +80,15 @@ def test_compile_gives_the_eager_numbers():
     assert list(trainer.model.state_dict())[0] == "fc1.weight"  # keys as uncompiled: checkpoints interchange
 
 
-def test_auto_never_picks_bf16_on_a_cpu_without_amx():
+def test_auto_picks_bf16_on_a_cpu_only_where_it_has_native_kernels():
     cpu = torch.device("cpu")
+    mlp, cnn = torch.nn.Linear(4, 2), torch.nn.Sequential(torch.nn.Conv2d(1, 4, 3), torch.nn.ReLU())
+    conv1d = torch.nn.Conv1d(1, 4, 3)
+    assert resolve_precision("auto", cpu, flags={"avx2", "avx512f"}, model=cnn) == "32"   # emulated bf16
     assert resolve_precision("auto", cpu, flags={"avx2", "avx512f", "avx512_bf16"}) == "32"
+    assert resolve_precision("auto", cpu, flags={"avx512f", "avx512_bf16"}, model=mlp) == "32"
+    assert resolve_precision("auto", cpu, flags={"avx512f", "avx512_bf16"}, model=conv1d) == "32"
+    assert resolve_precision("auto", cpu, flags={"avx512f", "avx512_bf16"}, model=cnn) == "bf16"
     assert resolve_precision("auto", cpu, flags={"avx512_bf16", "amx_bf16", "amx_tile"}) == "bf16"
     assert resolve_precision("16-mixed", cpu) == "16-mixed"
     assert Precision("32", cpu).dtype is None

@@ -12,10 +12,13 @@ precision  ``32``        float32 everywhere (default; bit-identical to a plain l
                          backward of ``s * L``, gradients unscaled by 1/s right after backward (so
                          clipping and the doctor see true gradients), a step skipped and s halved
                          when they hold inf/nan, s doubled after 2000 clean steps.
-           ``auto``      CUDA: bf16 where the GPU supports it, else 16-mixed. CPU: bf16 only with
-                         AMX-BF16 tile units; 32 otherwise -- on CPUs without AMX (even with
-                         AVX512-BF16) bf16 autocast is slower than float32 for small models
-                         (PyTorch issues #118499, #183815).
+           ``auto``      CUDA: bf16 where the GPU supports it, else 16-mixed. CPU: bf16 with
+                         AMX-BF16 tile units; with AVX512-BF16 (no AMX) only for a model with 2-D
+                         convolutions, where oneDNN's native bf16 conv kernels win (measured on
+                         the Fashion-MNIST CNN, 2 threads, channels_last: 58 vs 95 ms a step);
+                         32 otherwise -- on the small Linear / Conv1d models of MNIST-1D bf16
+                         autocast measured x0.45-x1.05 of float32 on that CPU, and without
+                         AVX512-BF16 it is emulated and slower (PyTorch issues #118499, #183815).
 compile    ``torch.compile`` of the model in place (``nn.Module.compile``: the state dict keeps its
            keys, so checkpoints load into an uncompiled model). The first steps pay for compiling.
 channels_last  4-D weights and inputs in NHWC order (``torch.channels_last``), which oneDNN and
@@ -48,21 +51,25 @@ def cpu_flags() -> set[str]:
     return set()
 
 
-def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None) -> str:
-    """``train.precision`` with ``auto`` replaced by what suits ``device`` (see the module doc)."""
+def resolve_precision(name: str, device: torch.device, flags: set[str] | None = None,
+                      model: nn.Module | None = None) -> str:
+    """``train.precision`` with ``auto`` replaced by what suits ``device`` and ``model`` (see the
+    module doc)."""
     if name != "auto":
         return name
     if device.type == "cuda":
         return "bf16" if torch.cuda.is_bf16_supported() else "16-mixed"
-    return "bf16" if "amx_bf16" in (cpu_flags() if flags is None else flags) else "32"
+    flags = cpu_flags() if flags is None else flags
+    convs = model is not None and any(isinstance(m, nn.Conv2d) for m in model.modules())
+    return "bf16" if "amx_bf16" in flags or ("avx512_bf16" in flags and convs) else "32"
 
 
 class Precision:
     """``autocast()`` around the forward and loss; ``backward(loss)`` and ``step(optimizer)`` in
     place of ``loss.backward()`` and ``optimizer.step()`` (loss scaling for 16-mixed)."""
 
-    def __init__(self, name: str, device: torch.device):
-        self.name = resolve_precision(name, device)
+    def __init__(self, name: str, device: torch.device, model: nn.Module | None = None):
+        self.name = resolve_precision(name, device, model=model)
         self.device_type = device.type
         self.dtype = DTYPES[self.name]
         self.scaler = torch.amp.GradScaler(device.type) if self.name == "16-mixed" else None

@@ -156,7 +156,7 @@ class Trainer:
         self.model = prepare_model(model.to(self.device), t.channels_last, t.compile)
         self.net = self.group.wrap(self.model)  # what the step runs: the model, or DDP around it
         self.share = 1.0  # this rank's fraction of the current global batch
-        self.amp = Precision(t.precision, self.device)  # autocast, loss scaling (train/precision.py)
+        self.amp = Precision(t.precision, self.device, self.model)  # autocast, loss scaling (train/precision.py)
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
         groups = param_groups if param_groups is not None else norm_groups(model, spec.optim)
@@ -379,7 +379,8 @@ class Trainer:
                  "train_seconds": sum(r["seconds"] for r in rows),
                  "params": sum(p.numel() for p in self.model.parameters()),
                  "device": str(self.device), "failed": self.stop_reason,
-                 "threads": torch.get_num_threads() if self.device.type == "cpu" else None}
+                 "threads": torch.get_num_threads() if self.device.type == "cpu" else None,
+                 "precision": self.amp.name}
         if self.out_dir is not None:
             write_json(self.out_dir / "final.json", final)
         if self.stop_reason is not None:
