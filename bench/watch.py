@@ -1,7 +1,7 @@
 """`babysit watch` overhead: a healthy clinic script's wall time under ``babysit watch --no-probes``
 (and with the probes on) against plain ``python SCRIPT``, side by side in one run.
 
-    python bench/watch.py [--script PATH] [--repeats 5] [--warmup 1] [--threads 1] [--json]
+    python bench/watch.py [--script PATH] [--repeats 9] [--warmup 1] [--threads 1] [--json]
 
 Three configs, each a fresh process running the same unmodified script: ``plain`` (``python
 SCRIPT``), ``watch`` (``babysit watch --quiet --no-probes --out DIR SCRIPT``) and ``probes``
@@ -9,6 +9,10 @@ SCRIPT``), ``watch`` (``babysit watch --quiet --no-probes --out DIR SCRIPT``) an
 whole process, what a user waits for (interpreter start, imports, the script, and for watch the
 doctor's imports, hooks, diagnosis and run dir: metrics, plots, report). Repeats are interleaved,
 the order rotating each repeat, after ``--warmup`` untimed runs of each (file cache, bytecode).
+After a watched run the bench waits for its background render (plots and report.html, drawn by a
+separate process once the verdict is out) before the next run starts, so that no run shares the
+CPUs with another's render; ``render_seconds`` is the median time from the watch's exit to its
+report.html, which the user does not wait for.
 
 ``ratio`` = median watch / median plain (goal 1.03); ``ratio_min`` the same from the fastest runs
 (the least disturbed by other load); ``ratio_cpu`` from the children's CPU time (user + system,
@@ -56,6 +60,21 @@ def command(name: str, script: Path, run_dir: Path) -> list[str]:
     return [*babysit(), "watch", "--quiet", *probes, "--out", str(run_dir), str(script)]
 
 
+RENDERED: list[float] = []   # seconds from a watch's exit to its report.html (the background render)
+
+
+def rendered(run_dir: Path, timeout: float = 120.0) -> None:
+    """Wait for the run's background render (plots, report.html) to finish, so that it does not
+    share the CPUs with the next timed run; record how long it took after the watch exited."""
+    t0 = time.perf_counter()
+    while time.perf_counter() - t0 < timeout:
+        if (run_dir / "report.html").is_file() or (run_dir / "report-error.txt").is_file():
+            RENDERED.append(time.perf_counter() - t0)
+            time.sleep(0.2)   # the renderer's own exit
+            return
+        time.sleep(0.05)
+
+
 def run(name: str, script: Path, run_dir: Path, env: dict) -> tuple[float, float, str, dict | None]:
     """(wall seconds, CPU seconds of the child, its stdout, the run's diagnosis.json or None)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -67,6 +86,8 @@ def run(name: str, script: Path, run_dir: Path, env: dict) -> tuple[float, float
         tail = (done.stderr.strip().splitlines() or [""])[-1]
         sys.exit(f"bench/watch.py: {name} run of {script.name} failed (exit {done.returncode}): {tail[:300]}")
     cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if name != "plain":
+        rendered(run_dir)
     diagnosis = run_dir / "diagnosis.json"
     report = json.loads(diagnosis.read_text()) if name != "plain" and diagnosis.is_file() else None
     return seconds, cpu, done.stdout, report
@@ -75,7 +96,7 @@ def run(name: str, script: Path, run_dir: Path, env: dict) -> tuple[float, float
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--script", type=Path, default=DEFAULT_SCRIPT, help="a healthy training script")
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each config first")
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the runs (0: leave unset)")
     ap.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
@@ -120,6 +141,7 @@ def main():
               "probes_seconds": statistics.median(probe_seconds) if probe_seconds else None,
               "probes_extra_seconds": med["probes"] - med["watch"],
               "same_output": len(outputs) == 1, "steps": steps,
+              "render_seconds": statistics.median(RENDERED) if RENDERED else None,
               "script": str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else str(script),
               "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
               "seconds": times, "cpu_seconds": cpu,

@@ -1,12 +1,14 @@
 """babysitter: train neural networks the way CS231n teaches, with a doctor that babysits the run."""
 
 from babysitter.errors import BadInput
-from babysitter.spec import RunSpec, load_spec
 
 __all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer", "load", "watch"]
 
 
-def __getattr__(name):  # torch-heavy parts load on first use, so `babysit --help` stays fast
+def __getattr__(name):  # torch- and pydantic-heavy parts load on first use: `babysit --help` and
+    if name in ("RunSpec", "load_spec"):  # a watched script's process stay fast
+        from babysitter import spec
+        return getattr(spec, name)
     if name in ("fit", "resume"):  # babysitter.fit(spec, out, model=..., data=...)
         from babysitter.train import run
         return {"fit": run.train, "resume": run.resume}[name]

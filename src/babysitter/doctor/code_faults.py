@@ -36,6 +36,8 @@ from torch import nn
 
 from babysitter.doctor.findings import Finding
 
+CLASS_LOSSES = ("cross_entropy", "nll_loss")   # the losses whose input holds C class scores
+
 RESIDUAL_SAME, RESIDUAL_DIFFERENT = 1e-3, 1e-2
 FRESH_PARAMS = 1
 EVAL_MODULES = (nn.modules.dropout._DropoutNd, nn.modules.batchnorm._BatchNorm)

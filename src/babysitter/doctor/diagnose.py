@@ -13,17 +13,19 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import torch
 
 from babysitter.doctor import curves, instruments
-from babysitter.doctor.advice import attach
 from babysitter.doctor.findings import Finding, rank, report
 from babysitter.errors import BadInput, TrainingFailed
-from babysitter.spec import RunSpec, load_spec, override
 from babysitter.train.events import Callback
 from babysitter.files import read_json
 from babysitter.train.history import History, write_json
+
+if TYPE_CHECKING:   # the spec (pydantic) loads where a spec is read: a watched run's verdict never needs it
+    from babysitter.spec import RunSpec
 
 
 class DoctorLog(Callback):
@@ -168,6 +170,7 @@ def explain_run(findings: list[Finding]) -> list[Finding]:
 def _loss_after(spec, data, make_model, lr, steps) -> tuple[float, float]:
     """(mean loss of the first 5, of the last 5) of ``steps`` steps at a constant ``lr``;
     the last is inf if the run diverged."""
+    from babysitter.spec import override
     from babysitter.train.trainer import Trainer
 
     s = override(spec, **{"optim.lr": lr, "schedule.name": "constant", "train.ensemble": None})
@@ -186,7 +189,9 @@ def _loss_after(spec, data, make_model, lr, steps) -> tuple[float, float]:
 def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | None = None) -> dict:
     """Preflight probes, then a short monitored training (at most ``budget`` seconds; none when
     ``budget`` is 0) -> report."""
+    from babysitter.doctor.advice import attach
     from babysitter.doctor.probes import run_probes
+    from babysitter.spec import load_spec
     from babysitter.train.run import build
     from babysitter.train.trainer import Trainer
 
@@ -218,6 +223,9 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
 
 def diagnose(run_dir: str | Path) -> dict:
     """Findings of a finished or killed run, from what its run dir holds."""
+    from babysitter.doctor.advice import attach
+    from babysitter.spec import load_spec
+
     run_dir = Path(run_dir)
     if not (run_dir / "spec.yaml").is_file():
         raise BadInput(f"{run_dir} is not a run dir: no spec.yaml there")

@@ -39,7 +39,6 @@ from babysitter.doctor import probes as spec_probes
 from babysitter.doctor.findings import Finding, json_safe
 from babysitter.doctor.instruments import weighted_layers
 
-CLASS_LOSSES = ("cross_entropy", "nll_loss")
 
 
 @dataclass

@@ -40,8 +40,8 @@ from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from babysitter.doctor import code_faults
+from babysitter.doctor.code_faults import CLASS_LOSSES
 from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
-from babysitter.doctor.kit import CLASS_LOSSES, Kit, run_kit_probes
 from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import listeners
 
@@ -390,6 +390,8 @@ class Watch:
         was = torch.is_grad_enabled()
         self._arm(False)       # the probes' own forwards are not the script's
         try:
+            from babysitter.doctor.kit import Kit, run_kit_probes   # the probes' imports: only when they run
+
             kit = Kit.from_run(self.model, self.optimizer, self._loss_fn, self._batches, self._loss_name,
                                self._num_classes, copied=self._kit_model)
             if self.evidence.loss_not_on_output:

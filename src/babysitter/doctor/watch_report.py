@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 import time
 from pathlib import Path
+from types import SimpleNamespace
 
 import torch
 
@@ -43,10 +44,10 @@ CODE_ADVICE = {
 }
 
 
-def shim_spec(w) -> object:
-    """A RunSpec holding what the hooks saw, for the readers that take one."""
-    from babysitter.spec import load_spec
-
+def shim_spec(w) -> SimpleNamespace:
+    """What the hooks saw, in the shape of the RunSpec keys that the instruments' and the curves'
+    readers take (optim, regularize, train, model, schedule, doctor). Plain attributes, not a
+    RunSpec: the watched script's process should not pay for the spec's validation machinery."""
     opt = w.optimizer
     g = opt.param_groups[0] if opt is not None and opt.param_groups else {}
     name = OPTIMIZER_NAMES.get(type(opt).__name__, "sgd") if opt is not None else "sgd"
@@ -54,12 +55,12 @@ def shim_spec(w) -> object:
         name = "nesterov" if g.get("nesterov") else "momentum"
     lr = float(w.lrs[0][1]) if w.lrs and math.isfinite(w.lrs[0][1]) and w.lrs[0][1] > 0 else 0.01
     bs = len(w._batches[0][0]) if w._batches else 32
-    return load_spec({"data": {"source": "digits"}, "optim": {"name": name, "lr": lr,
-                      "momentum": min(float(g.get("momentum") or 0.9), 0.99),
-                      "weight_decay": float(g.get("weight_decay") or 0.0)},
-                      "schedule": {"name": "constant"}, "regularize": {"l1": 0.0, "l2": 0.0},
-                      "train": {"batch_size": bs, "epochs": max(1, len(w.epoch_ends) or 1)},
-                      "model": {"dropout": 0.0}})
+    ns = SimpleNamespace
+    return ns(optim=ns(name=name, lr=lr, momentum=min(float(g.get("momentum") or 0.9), 0.99),
+                       weight_decay=float(g.get("weight_decay") or 0.0)),
+              schedule=ns(name="constant"), regularize=ns(l1=0.0, l2=0.0, max_norm=None),
+              train=ns(batch_size=bs, epochs=max(1, len(w.epoch_ends) or 1)),
+              model=ns(kind="python", hidden=[], dropout=0.0), doctor=ns(every=w.every))
 
 
 SHORT_BATCH = 0.5   # a training batch under half the largest seen is left out of the loss trace
