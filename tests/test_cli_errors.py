@@ -111,3 +111,31 @@ def test_console_script_end_to_end_json(tmp_path, write_spec):
     assert 0.0 <= result["test_acc"] <= 1.0 and result["epochs"] == 1
     bad = babysit("train", write_spec({**GOOD, "optim": {"lr": 0}}, "bad.yaml"), "--out", tmp_path / "r2")
     assert bad.returncode == 2 and bad.stdout == "" and "optim.lr" in bad.stderr
+
+
+@pytest.mark.parametrize("argv", [
+    ["watch", "s.py"],
+    ["watch", "--quiet", "--no-probes", "--out", "runs/x", "s.py", "--epochs", "3", "-q"],
+    ["watch", "--json", "-q", "--budget=2.5", "--every", "5", "--render", "none", "--tensorboard", "s.py", "a"],
+    ["watch", "--probes", "--budget", "0", "s.py"],
+])
+def test_the_fast_watch_parse_gives_what_typer_s_own_parse_gives(argv):
+    """`babysit watch` skips typer's pydantic coercion (its start-up is part of the watch overhead):
+    the values and the script's own argv must be exactly those of typer's parse of the same words."""
+    import typer.main
+
+    from babysitter.cli import app
+    from babysitter.cli.app import fast_parse
+
+    func, extra, kwargs = fast_parse(argv)
+    ctx = typer.main.get_command(app).commands["watch"].make_context("watch", list(argv[1:]))
+    assert kwargs == ctx.params and extra == ctx.args
+    assert func.__name__ == "watch"
+
+
+@pytest.mark.parametrize("argv", [["watch", "--help"], ["watch", "--budget", "x", "s.py"], ["watch", "--bogus", "s.py"],
+                                  ["watch"], ["watch", "--out"], ["train", "x.yaml"]])
+def test_anything_the_fast_parse_does_not_know_goes_to_typer(argv):
+    from babysitter.cli.app import fast_parse
+
+    assert fast_parse(argv) is None

@@ -125,10 +125,10 @@ def usage_error(e) -> str:
 FAST_VERBS = ("watch",)  # verbs whose start-up is part of a measured overhead (bench/watch.py)
 
 
-def fast_path(args: list[str]):
+def fast_parse(args: list[str]):
     """``babysit watch [OPTIONS] SCRIPT [ARGS...]`` parsed straight from the click parameters typer
-    built for it, with plain Python conversions (bool, int, float, str, Path), as a zero-argument
-    callable returning the exit code. Typer's own parse converts every non-bool value through a
+    built for it, with plain Python conversions (bool, int, float, str, Path): ``(function,
+    extra args, keyword arguments)``. Typer's own parse converts every non-bool value through a
     pydantic TypeAdapter, whose import costs 0.1-0.2 s of CPU -- 2-3 % of a short watched script.
     None (typer parses, with its help and its one-line errors) for anything else: --help, an
     unknown option, a missing or unconvertible value."""
@@ -140,51 +140,45 @@ def fast_path(args: list[str]):
     import typer.main
 
     cmd = typer.main.get_command(app).commands[args[0]]
-    func = cmd.callback.__wrapped__ if hasattr(cmd.callback, "__wrapped__") else cmd.callback
-    hints, sig = typing.get_type_hints(func), inspect.signature(func)
+    func = getattr(cmd.callback, "__wrapped__", cmd.callback)
+    hints = typing.get_type_hints(func)
     kinds = {n: next((a for a in typing.get_args(t) if a is not type(None)), t) for n, t in hints.items()}
     values = {p.name: p.default for p in cmd.params}
     flags, options = {}, {}
     for p in cmd.params:
-        if p.param_type_name != "option":
-            continue
-        for o in p.opts:
-            (flags if p.is_flag else options)[o] = (p.name, True)
-        for o in p.secondary_opts:
-            flags[o] = (p.name, False)
-    rest, i = list(args[1:]), 0
+        if p.param_type_name == "option":
+            for o in p.opts:
+                (flags if p.is_flag else options)[o] = (p.name, True)
+            for o in p.secondary_opts:
+                flags[o] = (p.name, False)
+    rest = list(args[1:])
     while rest and rest[0].startswith("-"):
-        word = rest.pop(0)
-        name, _, value = word.partition("=")
+        name, _, value = rest.pop(0).partition("=")
         if name in flags and not value:
             values[flags[name][0]] = flags[name][1]
-        elif name in options:
-            if not value:
-                if not rest:
-                    return None
-                value = rest.pop(0)
-            key = options[name][0]
-            try:
-                values[key] = kinds.get(key, str)(value)
-            except (TypeError, ValueError):
-                return None
-        else:
+            continue
+        if name not in options or not (value or rest):
+            return None
+        key = options[name][0]
+        try:
+            values[key] = kinds.get(key, str)(value or rest.pop(0))
+        except (TypeError, ValueError):
             return None
     positional = [p for p in cmd.params if p.param_type_name == "argument"]
     if len(rest) < len(positional):
         return None
     for p in positional:
         values[p.name] = kinds.get(p.name, str)(rest.pop(0))
-    ctx = SimpleNamespace(args=rest)
-    kwargs = {n: values[n] for n in sig.parameters if n != "ctx"}
+    return func, rest, {n: values[n] for n in inspect.signature(func).parameters if n != "ctx"}
 
-    def run() -> int:
-        try:
-            func(ctx, **kwargs)
-        except typer.Exit as e:
-            return e.exit_code
-        return 0
-    return run
+
+def run_fast(parsed) -> int:
+    func, extra, kwargs = parsed
+    try:
+        func(SimpleNamespace(args=extra), **kwargs)
+    except typer.Exit as e:
+        return e.exit_code
+    return 0
 
 
 def main() -> None:
@@ -198,8 +192,8 @@ def main() -> None:
     if args[:1] != ["watch"] and {"--quiet", "-q", "--json"} & set(args):
         quiet_libraries()
     try:
-        fast = fast_path(args)
-        code = fast() if fast else app(standalone_mode=False)  # usage errors come here, in one line
+        parsed = fast_parse(args)
+        code = run_fast(parsed) if parsed else app(standalone_mode=False)  # usage errors come here, in one line
     except NoArgsIsHelpError as e:  # `babysit` / `babysit lab` alone: the help, as before
         print(e.ctx.get_help() if e.ctx is not None else e.format_message(), file=sys.stderr)
         sys.exit(2)
