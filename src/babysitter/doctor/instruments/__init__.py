@@ -49,6 +49,15 @@ from babysitter.doctor.instruments.symmetric import SymmetricWeights, duplicate_
 from babysitter.doctor.instruments.update_ratio import UpdateRatio
 from babysitter.train.events import Callback
 
+__all__ = [  # the package's face: the instruments, their base, the readers and their thresholds
+    "Activations", "GradNorms", "LossTrace", "NonFinite", "RegShare", "SymmetricWeights", "UpdateRatio",
+    "Instrument", "Series", "RELU", "RELU_LIKE", "SATURATING", "activation_kind", "weighted_layers",
+    "duplicate_fraction", "make_instruments", "summaries", "findings", "activation_findings",
+    "grad_norm_findings", "non_finite_findings", "symmetric_findings", "update_ratio_findings",
+    "COLLAPSE_RATIO", "DEAD_INFO", "DEAD_WARN", "EXPLODING_NORM", "EXPLODING_RATIO", "SATURATED_INFO",
+    "SATURATED_WARN", "SYMMETRIC_ERROR", "SYMMETRIC_WARN", "UPDATE_HIGH_MEDIAN", "UPDATE_HIGH_PEAK",
+    "UPDATE_LOW_INFO", "UPDATE_LOW_WARN", "VANISHING_RATIO"]
+
 
 def make_instruments(spec=None, every: int | None = None) -> list[Callback]:
     """All in-run instruments at the spec's cadence (``doctor.every``), or at ``every`` (a watched
