@@ -10,6 +10,7 @@ from torch import nn
 
 from babysitter.doctor.instruments import (
     Activations,
+    activation_findings,
     GradNorms,
     LossTrace,
     NonFinite,
@@ -149,6 +150,47 @@ def test_dead_fraction_is_per_channel_for_convolutions():
         ever = np.any([(a > 0).any(axis=(0, 2)) for a in window], axis=0)
         assert s["dead"]["2"][k] == pytest.approx(1 - ever.mean())
     assert s["dead"]["2"][-1] == pytest.approx(0.25)
+
+
+class FunctionalNet(nn.Module):
+    """ReLU and tanh as functions, not modules: no module hook can see them."""
+
+    def __init__(self, act):
+        super().__init__()
+        self.act, self.fc1, self.fc2, self.fc3 = act, nn.Linear(6, 8), nn.Linear(8, 8), nn.Linear(8, 3)
+
+    def forward(self, x):
+        return self.fc3(self.act(self.fc2(self.act(self.fc1(x)))))
+
+
+def test_functional_relu_dead_units_are_read_at_the_next_layer_s_input():
+    torch.manual_seed(0)
+    model = FunctionalNet(torch.relu)
+    with torch.no_grad():
+        model.fc2.bias[:5] = -50.0        # five of fc2's eight units never fire
+    act = Activations(2, window=3)
+    seen = Outputs(model.fc2)             # the independent record: relu(fc2's output) is fc3's input
+    trainer, _ = fit(model, tiny_spec(every=2, optim__lr=0.01), [act])
+    s = act.summary()
+    assert "input of fc1" in s["layers"] and s["dead"]["input of fc1"][-1] is None   # the data layer: skipped
+    due = [step - 1 for step in s["steps"]]
+    for k, i in enumerate(due):
+        window = [np.maximum(seen.out[j], 0) for j in due[max(0, k - 2):k + 1]]
+        ever = np.any([(a != 0).any(0) for a in window], axis=0)
+        assert s["dead"]["input of fc3"][k] == pytest.approx(1 - ever.mean())
+    assert s["dead"]["input of fc3"][-1] >= 5 / 8
+    assert [f.id for f in activation_findings(s, tiny_spec())] == ["dead_relu"]
+
+
+def test_functional_tanh_and_modules_with_relu_get_no_input_reading():
+    torch.manual_seed(0)
+    act = Activations(2, window=3)
+    fit(FunctionalNet(torch.tanh), tiny_spec(every=2, optim__lr=0.01), [act])
+    s = act.summary()
+    assert all(v is None or v == 0.0 for n, v in s["last"]["dead"].items())   # tanh: no exact zeros
+    act = Activations(2, window=3)
+    fit(mlp(), tiny_spec(every=2), [act])
+    assert not any(n.startswith("input of") for n in act.summary()["layers"])   # the ReLU module is read
 
 
 @pytest.mark.parametrize("act, kind", [(nn.Tanh, "tanh"), (nn.Sigmoid, "sigmoid")])

@@ -12,11 +12,20 @@ import torch
 
 from babysitter.doctor.findings import json_safe
 from babysitter.doctor.instruments.base import Instrument, _lastjson_safe, activation_kind
+from babysitter.nn.init import WEIGHTED
 
 
 class Activations(Instrument):
     """Forward hooks on the activation modules (ReLU family, Tanh, Sigmoid, Maxout), found by type
-    in any module; functional activations (``F.relu``) are invisible to them.
+    in any module. Functional activations (``F.relu``) are invisible to module hooks, so a model
+    with no ReLU-family module is read at the inputs of its Linear/Conv layers instead ("input of
+    fc2"): a unit whose input to the next weighted layer is exactly 0 on every example of the last
+    ``window`` due batches is dead -- only a ReLU's zero does that (tanh, sigmoid, a leaky slope or
+    a linear stack give exact zeros on no example), and a dead ReLU's zero survives pooling and
+    flattening. The layer that takes the data (the first weighted layer called) is skipped: raw
+    inputs hold exact zeros of their own (image borders); so is a Linear called right after a conv
+    (its inputs are flattened positions: a border position that sees only the constant background
+    is 0 on every example in a channel that is alive elsewhere).
 
     On a due training step, per module and output ``a: (N, C, ...)`` (units/channels on dim 1):
     ``mean``, ``std``, ``saturated`` (tanh: ``|a| > 0.99``; sigmoid: ``a < 0.01 or a > 0.99``; else 0)
@@ -38,6 +47,9 @@ class Activations(Instrument):
         self._current: dict[str, torch.Tensor] = {}
         self._active: dict[str, torch.Tensor] = {}
         self._recent: dict[str, deque] = {}
+        self._inputs: list[tuple[str, nn.Module]] = []   # (name, layer): read at the layer's input
+        self._data_layer: int | None = None               # id() of the first weighted layer called
+        self._last_called: nn.Module | None = None        # the weighted layer called before, this step
 
     def before_fit(self, trainer):
         self.remove()
@@ -50,12 +62,22 @@ class Activations(Instrument):
                 self.kinds[name] = kind
                 self._recent.setdefault(name, deque(maxlen=self.window))
                 self._modules.append((name, kind, m))
+        self._inputs, self._data_layer = [], None
+        if not any(k in ("relu", "relu_like") for k in self.kinds.values()):
+            for name, m in trainer.model.named_modules():
+                if isinstance(m, WEIGHTED):
+                    name = f"input of {name or type(m).__name__}"
+                    self.names.append(name)
+                    self.kinds[name] = "relu"
+                    self._recent.setdefault(name, deque(maxlen=self.window))
+                    self._inputs.append((name, m))
         self._arm(trainer.step)
 
     def _arm(self, index: int) -> None:
         """Hooks exist only while a due step runs: steps that are not due pay nothing."""
         if self.due(index) and not self._handles:
             self._handles = [m.register_forward_hook(self._hook(name, kind)) for name, kind, m in self._modules]
+            self._handles += [m.register_forward_pre_hook(self._input_hook(name)) for name, m in self._inputs]
         elif not self.due(index) and self._handles:
             self.remove()
 
@@ -65,8 +87,26 @@ class Activations(Instrument):
                 self._observe(name, kind, output.detach())
         return hook
 
+    def _input_hook(self, name: str):
+        def hook(module, inputs):
+            if not (module.training and inputs and isinstance(inputs[0], torch.Tensor)):
+                return
+            if self._data_layer is None:
+                self._data_layer = id(module)
+            prev, self._last_called = self._last_called, module
+            # a Linear after a conv reads flattened positions, not units: a border position that sees
+            # only the images' constant background is 0 for every example in a channel alive elsewhere
+            after_conv = isinstance(module, nn.Linear) and prev is not None and not isinstance(prev, nn.Linear)
+            if id(module) != self._data_layer and not after_conv and inputs[0].is_floating_point():
+                self._observe(name, "zero", inputs[0].detach())
+        return hook
+
     def _observe(self, name: str, kind: str, a: torch.Tensor) -> None:
         a = a.float()
+        if kind == "zero":   # a layer's input: only its dead units are read (the statistics are the modules')
+            self._current[name] = a.new_full((3,), math.nan)
+            self._mark_active(name, a.abs())
+            return
         n = a.numel()
         mean = a.mean()                 # two plain passes: torch.std_mean (Welford) is ~10x slower on CPU
         std = torch.linalg.vector_norm(a - mean) / math.sqrt(max(n - 1, 1))   # unbiased, as torch.std
@@ -77,11 +117,17 @@ class Activations(Instrument):
         else:
             sat = a.new_zeros(())
         self._current[name] = torch.stack((mean, std, sat.to(mean.dtype)))
-        if kind in ("relu", "relu_like") and a.ndim >= 2:
-            peak = a.amax(dim=tuple(range(2, a.ndim))) if a.ndim > 2 else a   # (N, C): reduce the long axes first
-            active = peak.amax(0) > 0                          # (C,): unit positive on some example
-            prev = self._active.get(name)                      # a module called twice in one step
-            self._active[name] = active if prev is None or prev.shape != active.shape else prev | active
+        if kind in ("relu", "relu_like"):
+            self._mark_active(name, a)
+
+    def _mark_active(self, name: str, a: torch.Tensor) -> None:
+        """Units (dim 1) positive on some example of ``a: (N, C, ...)``, OR-ed over the step's calls."""
+        if a.ndim < 2:
+            return
+        peak = a.amax(dim=tuple(range(2, a.ndim))) if a.ndim > 2 else a   # (N, C): reduce the long axes first
+        active = peak.amax(0) > 0                              # (C,): unit positive on some example
+        prev = self._active.get(name)                          # a module called twice in one step
+        self._active[name] = active if prev is None or prev.shape != active.shape else prev | active
 
     def after_step(self, trainer):
         if self._handles:
@@ -101,7 +147,7 @@ class Activations(Instrument):
                     dead = (1.0 - ever.float().mean()).reshape(1)
                 rows += (stats, dead)
             self.series.add(trainer.step, torch.cat(rows))
-        self._current, self._active = {}, {}
+        self._current, self._active, self._last_called = {}, {}, None
         self._arm(trainer.step)
 
     def after_fit(self, trainer):
