@@ -47,7 +47,7 @@ class EpochTestWatch(Callback):
     the training time passes ``budget`` seconds (checked after every step)."""
 
     def __init__(self, budget: float):
-        self.budget, self.watch, self.stopped = budget, Stopwatch(THRESHOLDS), False
+        self.budget, self.watch, self.stopped, self.val = budget, Stopwatch(THRESHOLDS), False, []
 
     def before_fit(self, trainer):
         self.watch.start()
@@ -58,6 +58,8 @@ class EpochTestWatch(Callback):
 
     def after_epoch(self, trainer):
         d = trainer.data
+        rows = trainer.history.rows
+        self.val.append(rows[-1].get("val_acc") if rows else None)   # what a choice between recipes may read
         self.watch.check(trainer.epoch, lambda: trainer.evaluate(d.x_test, d.y_test)[1])
 
 
@@ -139,7 +141,9 @@ def main():
               "stopped_by_budget": cb.stopped,
               "reached_93_at": w.reached[0.93] and w.reached[0.93][0],
               "reached_94_at": w.reached[0.94] and w.reached[0.94][0],
-              "curve": [{"epoch": e, "seconds": s, "cpu_seconds": c, "test_acc": a} for e, s, c, a in w.curve],
+              "best_val_acc": final.get("best_val_acc"),
+              "curve": [{"epoch": e, "seconds": s, "cpu_seconds": c, "test_acc": a, "val_acc": v}
+                        for (e, s, c, a), v in zip(w.curve, cb.val)],
               "budget": args.budget, "train_examples": len(data.x_train), "load_seconds": load_seconds,
               "plan_seconds": plan_seconds, "wall_seconds": time.perf_counter() - start,
               "spec": str(args.spec), "load_average": os.getloadavg(), "machine": machine()}
