@@ -67,7 +67,8 @@ def epoch_seconds(spec, model, data, steps: int = 20, warmup: int = 5) -> float:
     """Seconds per epoch: ``steps`` timed training steps (after ``warmup`` untimed ones) of a copy of
     ``model`` on the first batches, times the steps per epoch, plus the validation pass (timed
     on up to 2048 examples, scaled). The model itself is untouched."""
-    trainer = Trainer(copy.deepcopy(model), data, spec, progress=False)
+    # a constant lr: the timed steps may outnumber a tiny subset's one-cycle plan
+    trainer = Trainer(copy.deepcopy(model), data, override(spec, **{"schedule.name": "constant"}), progress=False)
     bs, n = spec.train.batch_size, len(data.x_train)
     for i in range(steps + warmup):
         if i == warmup:
