@@ -367,3 +367,19 @@ def test_class_imbalance_is_reported_as_info(digits):
     assert numbers["data"]["imbalance"] == pytest.approx(counts.max() / counts.min())
     assert [(f.id, f.severity) for f in found] == [("class_imbalance", "info")]
     assert P.probe_data(_spec(), digits)[1] == []
+
+
+def test_a_spec_kit_trains_with_the_trainers_own_step(digits):
+    """SpecKit.fresh's step is the Trainer's (clipping, penalty, ...), not the kit's plain step:
+    with train.clip_norm c, one plain-SGD step moves the parameters by lr * c in norm (the clipped
+    gradient), where the plain step would move them by lr * |g| (|g| >> c at init)."""
+    spec = _spec(**{"train.clip_norm": 1e-3})
+    kit = P.spec_kit(spec, digits, factory(digits), P._spec_without_regularization(spec), P._draw(digits, 64, 0))
+    model, _, step = kit.fresh()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = kit.xy()
+    loss, logits = step(x, y)
+    moved = math.sqrt(sum(float(((p.detach() - b) ** 2).sum()) for p, b in zip(model.parameters(), before)))
+    assert moved == pytest.approx(0.1 * 1e-3, rel=1e-3)
+    assert logits.shape == (64, 10) and loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)))
+    assert all(torch.equal(a, b) for a, b in zip(kit.model.state_dict().values(), factory(digits)(kit.trains).state_dict().values()))
