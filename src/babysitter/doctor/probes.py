@@ -167,7 +167,8 @@ class SpecKit(Kit):
 def spec_kit(spec: RunSpec, data: Dataset, make_model: ModelFactory, trains: RunSpec,
              idx: torch.Tensor | None = None, seeds: int = 1) -> SpecKit:
     """The kit of ``spec`` whose copies train as ``trains`` says, on the training examples ``idx``
-    (None: all of them) as one batch, with plain cross entropy for the probes' own readings."""
+    (None: all of them) as one batch, with plain cross entropy for the probes' own readings. Its
+    optimizer is the Trainer's (:meth:`SpecKit.fresh`): ``optimizer_class`` and ``groups`` stay unread."""
     models = [make_model(trains if i == 0 else override(trains, seed=trains.seed + i)) for i in range(seeds)]
     x, y = (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
     device = _device(models[0])
