@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from babysitter.data import load_data
+from babysitter.doctor import kit as K
 from babysitter.doctor import probes as P
 from babysitter.doctor.findings import report
 from babysitter.spec import load_spec, override
@@ -282,17 +283,21 @@ def test_the_sweep_follows_the_optimizer_not_the_schedule(digits, sgd_range):
 
 def test_lr_far_outside_the_band_is_flagged(digits, sgd_range):
     band = sgd_range[0]["lr_range"]
-    high = P._lr_findings(_spec(**{"optim.lr": 50.0}), band)
+
+    def lr_findings(spec, band):   # the kit's reading, on the spec's kit (advice in spec keys)
+        return K.lr_findings(P.spec_kit(spec, digits, factory(digits), spec), band)
+
+    high = lr_findings(_spec(**{"optim.lr": 50.0}), band)
     assert [f.id for f in high] == ["lr_too_high"]
     head, _, new = high[0].advice.partition(" -> ")
     assert head == "optim.lr: 50" and float(new) == pytest.approx(band["suggested"], rel=0.05)
-    low = P._lr_findings(_spec(**{"optim.lr": 1e-6}), band)
+    low = lr_findings(_spec(**{"optim.lr": 1e-6}), band)
     assert [f.id for f in low] == ["lr_too_low"]
-    farther = P._lr_findings(_spec(**{"optim.lr": 1e-7}), band)
+    farther = lr_findings(_spec(**{"optim.lr": 1e-7}), band)
     assert farther[0].score > low[0].score
     # 5x the lowest-loss lr: too high from the first step, fine as a one-cycle peak (after warm-up)
-    assert [f.id for f in P._lr_findings(_spec(**{"optim.lr": 5 * band["high"]}), band)] == ["lr_too_high"]
-    assert P._lr_findings(_spec(**{"optim.lr": 5 * band["high"], "schedule.name": "onecycle"}), band) == []
+    assert [f.id for f in lr_findings(_spec(**{"optim.lr": 5 * band["high"]}), band)] == ["lr_too_high"]
+    assert lr_findings(_spec(**{"optim.lr": 5 * band["high"], "schedule.name": "onecycle"}), band) == []
     # end to end: the sweep itself does not depend on optim.lr, the finding does
     _, findings = P.probe_lr_range(_spec(**{"optim.lr": 50.0}), digits, factory(digits), seeds=1)
     assert "lr_too_high" in ids(findings)
@@ -362,3 +367,19 @@ def test_class_imbalance_is_reported_as_info(digits):
     assert numbers["data"]["imbalance"] == pytest.approx(counts.max() / counts.min())
     assert [(f.id, f.severity) for f in found] == [("class_imbalance", "info")]
     assert P.probe_data(_spec(), digits)[1] == []
+
+
+def test_a_spec_kit_trains_with_the_trainers_own_step(digits):
+    """SpecKit.fresh's step is the Trainer's (clipping, penalty, ...), not the kit's plain step:
+    with train.clip_norm c, one plain-SGD step moves the parameters by lr * c in norm (the clipped
+    gradient), where the plain step would move them by lr * |g| (|g| >> c at init)."""
+    spec = _spec(**{"train.clip_norm": 1e-3})
+    kit = P.spec_kit(spec, digits, factory(digits), P._spec_without_regularization(spec), P._draw(digits, 64, 0))
+    model, _, step = kit.fresh()
+    before = [p.detach().clone() for p in model.parameters()]
+    x, y = kit.xy()
+    loss, logits = step(x, y)
+    moved = math.sqrt(sum(float(((p.detach() - b) ** 2).sum()) for p, b in zip(model.parameters(), before)))
+    assert moved == pytest.approx(0.1 * 1e-3, rel=1e-3)
+    assert logits.shape == (64, 10) and loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)))
+    assert all(torch.equal(a, b) for a, b in zip(kit.model.state_dict().values(), factory(digits)(kit.trains).state_dict().values()))
