@@ -10,6 +10,7 @@ from torch import nn
 
 from babysitter.data import load_data
 from babysitter.doctor import kit as K
+from babysitter.doctor import lr_range as R
 from babysitter.doctor import probes as P
 from babysitter.doctor.findings import report
 from babysitter.spec import load_spec, override
@@ -285,7 +286,7 @@ def test_lr_far_outside_the_band_is_flagged(digits, sgd_range):
     band = sgd_range[0]["lr_range"]
 
     def lr_findings(spec, band):   # the kit's reading, on the spec's kit (advice in spec keys)
-        return K.lr_findings(P.spec_kit(spec, digits, factory(digits), spec), band)
+        return R.lr_findings(P.spec_kit(spec, digits, factory(digits), spec), band)
 
     high = lr_findings(_spec(**{"optim.lr": 50.0}), band)
     assert [f.id for f in high] == ["lr_too_high"]

@@ -41,7 +41,7 @@ def watch_script(path: Path, budget: float) -> dict:
     import tempfile
 
     with tempfile.TemporaryDirectory() as tmp:
-        done = subprocess.run([sys.executable, "-m", "babysitter.cli", "watch", "--json", "--budget", str(budget),
+        done = subprocess.run([sys.executable, "-m", "babysitter.cli", "watch", "--json", "--render", "none", "--budget", str(budget),
                                "--out", str(Path(tmp) / "run"), str(path)], capture_output=True, text=True)
     try:
         return json.loads(done.stdout)

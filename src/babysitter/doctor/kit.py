@@ -18,8 +18,9 @@ init_gradients     per-layer gradient norms of one backward at init (the first b
                    vanishing/exploding_gradients (:func:`init_gradient_findings`), ``dead_relu``
 overfit_tiny       20 examples, full batch, the kit's step at its lr, <= 300 steps -> train_acc
 lr_range           the range test (1e-6 .. 10 over 100 steps) over ``kit.seeds`` copies
-                   (:func:`read_curve`, :func:`lr_findings`) -> lr band, lr_too_high / lr_too_low
+                   (:mod:`babysitter.doctor.lr_range`) -> lr band, lr_too_high / lr_too_low
 labels_look_random train a copy on the first batches, score it on later ones: accuracy vs chance
+                   (:mod:`babysitter.doctor.labels`, as the next)
 unshuffled_data    distinct labels per batch vs what shuffled batches hold: ``C (1 - (1 - 1/C)^B)``
 =================  ===================================================================================
 Class-based probes (init_loss vs ln C, overfit_tiny, labels, shuffling) run only for a cross-entropy
@@ -35,7 +36,6 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -43,10 +43,6 @@ from babysitter.doctor.findings import Finding, json_safe
 from babysitter.doctor.instruments import weighted_layers
 
 TINY_EXAMPLES, TINY_STEPS = 20, 300
-SWEEP_LRS = (1e-6, 10.0)
-SWEEP_STEPS = 100
-DIVERGED = 4.0          # stop when the running median of the loss exceeds 4x its minimum
-WINDOW = 5              # running median / mean window (steps)
 
 # A fresh copy: (model, optimizer, step); step(x, y) -> (loss before the update, logits: (N, C))
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[float, torch.Tensor]]
@@ -341,226 +337,26 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
                              f"({kit.optimizer_name}, lr {kit.lr})", kit.advise("cannot_overfit_tiny"), score=1.0 - acc)]
 
 
-# ---------------------------------------------------------------- learning-rate range test
-def lr_sweep(kit: Kit, seed: int, x: torch.Tensor, y: torch.Tensor, lrs: np.ndarray) -> tuple[list[float], str]:
-    """One range test on copy ``seed`` of the kit: step t trains on the next mini-batch
-    (``batch_size``, reshuffled each pass, order from ``kit.seed + seed``) at ``lr = lrs[t]`` and
-    records the mini-batch loss before the step. Stops at a NaN/Inf loss ("not finite") or when the
-    running median of the last 5 losses exceeds 4x its minimum so far ("diverged"); else "end"."""
-    model, opt, step = kit.fresh(seed=seed)
-    x, y = _on(model, x, y)
-    gen = torch.Generator().manual_seed(kit.seed + seed)
-    n = len(x)
-    bs = min(n, kit.batch_size or len(kit.batches[0][0]))
-    order, pos = torch.randperm(n, generator=gen), 0
-    losses, best = [], math.inf
-    model.train()
-    for lr in lrs:
-        if pos + bs > n:
-            order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos:pos + bs].to(x.device)
-        pos += bs
-        xb, yb = x[idx], y[idx]
-        if kit.augment is not None:
-            xb = kit.augment(xb, gen)
-        for group in opt.param_groups:
-            group["lr"] = float(lr)
-        loss = step(xb, yb)[0]
-        if not math.isfinite(loss):
-            return losses, "not finite"
-        losses.append(loss)
-        median = float(np.median(losses[-WINDOW:]))
-        best = min(best, median)
-        if median > DIVERGED * best:
-            return losses, "diverged"
-    return losses, "end"
+def all_probes() -> tuple:
+    """(name, probe) in the order they run (the lr range test and the label probes live in
+    :mod:`~babysitter.doctor.lr_range` and :mod:`~babysitter.doctor.labels`, which build on this module)."""
+    from babysitter.doctor.labels import probe_labels, probe_shuffling
+    from babysitter.doctor.lr_range import probe_lr_range
 
-
-def smooth(losses) -> np.ndarray:
-    """Centred running median (window 5) then centred running mean (window 5), windows cut at
-    the ends: the median drops single bad batches, the mean evens the steps out, and being
-    centred neither shifts the curve towards higher lr (an EMA's lag does)."""
-    a, h = np.asarray(losses, dtype=float), WINDOW // 2
-    med = np.array([np.median(a[max(0, i - h):i + h + 1]) for i in range(len(a))])
-    return np.array([med[max(0, i - h):i + h + 1].mean() for i in range(len(a))])
-
-
-def read_curve(lrs: np.ndarray, losses: list[float]) -> dict | None:
-    """Landmarks of one smoothed curve s(lr), or None when it does not fall by 5% of s[0]:
-
-    minimum  the lr where s is lowest (beyond it the loss rises: the edge of stability)
-    steep    the lr of steepest descent, min ds/dlog10(lr), at or before the minimum
-    low      the first lr where s has fallen by 10% of s[0] - min s (learning has started)
-    """
-    if len(losses) < 2 * WINDOW:
-        return None
-    s = smooth(losses)
-    i_min = int(np.argmin(s))
-    drop = s[0] - s[i_min]
-    if i_min == 0 or drop < 0.05 * abs(s[0]):
-        return None
-    slope = np.gradient(s[:i_min + 1], np.log10(lrs[:i_min + 1]))
-    i_low = int(np.argmax(s <= s[0] - 0.1 * drop))
-    return {"low": float(lrs[i_low]), "steep": float(lrs[int(np.argmin(slope))]), "minimum": float(lrs[i_min])}
-
-
-def _geomedian(values: list[float]) -> float:
-    return float(10 ** np.median(np.log10(values)))
-
-
-def probe_lr_range(kit: Kit) -> tuple[dict, list[Finding]]:
-    """Learning-rate range test (Smith 2017) on ``kit.seeds`` fresh copies (:func:`lr_sweep`,
-    lr rising exponentially from 1e-6 to 10 over 100 steps, :func:`read_curve`). Across the copies
-    whose loss fell, medians in log lr:
-
-        high       = median(minimum)       the largest lr that still lowered the loss
-        low        = median(low)           the lr where the loss started to fall
-        suggested  = high / 10             the lr applied from the first step (fastai's
-                                           "minimum / 10"; ``steep`` is reported, not used: it
-                                           moves with the sweep's steps per decade)
-                   = high / 3              ``kit.onecycle``: the lr is the PEAK, reached after a warm-up
-
-    Findings: :func:`lr_findings`. A kit whose optimizer takes closure steps (L-BFGS, Newton: line
-    search / exact steps) is not swept.
-    """
-    if kit.closure:
-        return {"lr_range": {"suggested": None, "low": None, "high": None,
-                             "skipped": f"{kit.optimizer_name} takes closure steps; no range test"}}, []
-    x, y = kit.xy()
-    lrs = np.geomspace(*SWEEP_LRS, SWEEP_STEPS)
-    runs = []
-    for i in range(kit.seeds):
-        losses, stopped = lr_sweep(kit, i, x, y, lrs)
-        runs.append({"seed": kit.seed + i, "stopped": stopped, "steps": len(losses),
-                     "landmarks": read_curve(lrs, losses), "lr": lrs[:len(losses)].tolist(), "loss": losses})
-    read = [r["landmarks"] for r in runs if r["landmarks"] is not None]
-    band = {"suggested": None, "low": None, "high": None, "steep": None}
-    if read:
-        high = _geomedian([r["minimum"] for r in read])
-        band = {"suggested": high / 3 if kit.onecycle else high / 10,
-                "low": _geomedian([r["low"] for r in read]), "high": high,
-                "steep": _geomedian([r["steep"] for r in read])}
-    numbers = {"lr_range": {**band, "steps": runs[0]["steps"], "seeds_read": len(read), "seeds": runs}}
-    return numbers, lr_findings(kit, band)
-
-
-def _outside(ratio: float) -> float:
-    """Score of an lr ``ratio`` times outside the band: d / (1 + d), d = log10(ratio)."""
-    d = math.log10(ratio)
-    return d / (1 + d)
-
-
-def lr_findings(kit: Kit, band: dict) -> list[Finding]:
-    """``lr_too_high``: warning when the kit's lr > 3 high (onecycle: 10 high); ``lr_too_low``:
-    warning when it is < low / 10. Score d / (1 + d), d = log10(lr / high) or log10(low / lr).
-    Calibration, training to the end at a range of lr (digits MLP and CNN, MNIST-1D CNN): at a
-    constant lr training failed or degraded from 3.4-5x high and high / 10 trained well; a
-    one-cycle peak trained well up to 11x high with Nesterov + batch norm (failed at 22x) but
-    failed at 3x with Adam (best at high / 3), so the one-cycle limit misses some Adam failures."""
-    lr, low, high = kit.lr, band["low"], band["high"]
-    if high is None or lr is None:
-        return []
-    limit = (10 if kit.onecycle else 3) * high
-    where = (f"{kit.LR_KEY} {lr:.3g}{' (the one-cycle peak)' if kit.onecycle else ''} vs the range test "
-             f"({kit.optimizer_name}): the loss falls from lr {low:.3g} and is lowest at {high:.3g}")
-    if lr > limit:
-        return [Finding("lr_too_high", "warning", where + f"; {lr / high:.3g}x that (limit {limit / high:g}x)",
-                        kit.advise("lr_too_high", band["suggested"]), score=_outside(lr / high))]
-    if lr < low / 10:
-        return [Finding("lr_too_low", "warning", where + f"; {low / lr:.3g}x below where it starts to fall (limit 10x)",
-                        kit.advise("lr_too_low", band["suggested"]), score=_outside(low / lr))]
-    return []
-
-
-# ---------------------------------------------------------------- the batches' labels
-def expected_distinct(c: int, b: int) -> float:
-    """Distinct labels expected in a batch of ``b`` drawn from ``c`` equally frequent classes."""
-    return c * (1 - (1 - 1 / c) ** b)
-
-
-def probe_shuffling(kit: Kit) -> tuple[dict, list[Finding]]:
-    """``unshuffled_data``: warning when the first batches hold on average <= max(1.5, 0.3 E)
-    distinct labels, E = :func:`expected_distinct` (C, B), and E >= 3."""
-    if not kit.classification or len(kit.batches) < 2:
-        return {}, []
-    distinct = [int(torch.unique(y).numel()) for _, y in kit.batches]
-    b = int(np.median([len(y) for _, y in kit.batches]))
-    c = max(kit.num_classes, int(max(int(y.max()) for _, y in kit.batches)) + 1)
-    e = expected_distinct(c, b)
-    mean = float(np.mean(distinct))
-    numbers = {"batch_labels": {"distinct": distinct, "expected": e, "batch_size": b, "classes": c}}
-    if e < 3 or mean > max(1.5, 0.3 * e):
-        return numbers, []
-    return numbers, [Finding("unshuffled_data", "warning",
-                             f"the first {len(distinct)} batches hold {mean:.2g} distinct labels on average "
-                             f"({distinct}); shuffled batches of {b} from {c} classes hold ~{e:.2g}",
-                             "shuffle the training data every epoch: DataLoader(..., shuffle=True), "
-                             "or index with torch.randperm(N) each epoch", score=min(1.0, 1 - mean / e + 0.3))]
-
-
-LABELS_STEPS = 150
-
-
-def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Finding]]:
-    """Do the labels carry signal? Train a copy on all batches but the last quarter (at the run's
-    optimizer and lr) and score it on the held-out quarter; the same with the training labels
-    permuted. ``labels_look_random``: warning when the copy learnt (its training loss fell by
-    > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = 1/C. Skipped
-    when the batches look unshuffled (later batches hold other classes) or fewer than 4 batches."""
-    if not kit.classification or len(kit.batches) < 4:
-        return {}, []
-    k = len(kit.batches) - max(1, len(kit.batches) // 4)
-    x, y = kit.xy(k)
-    hx = torch.cat([b[0] for b in kit.batches[k:]])
-    hy = torch.cat([b[1] for b in kit.batches[k:]])
-    # a small data set wraps into its next epoch within the batches seen: held out means never trained on
-    seen = torch.cdist(hx.flatten(1).float(), x.flatten(1).float()).amin(1) <= 1e-6
-    hx, hy = hx[~seen], hy[~seen]
-    if len(hy) < 8:
-        return {"labels": {"skipped": f"{len(hy)} later examples not among the first batches"}}, []
-    result = {}
-    for name, labels in (("real", y), ("permuted", y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))])):
-        model, _, step = kit.fresh(kit.labels_lr)
-        model.train()
-        bs = len(kit.batches[0][0])
-        losses = []
-        for t in range(steps):
-            i = (t * bs) % max(len(x) - bs + 1, 1)
-            losses.append(step(x[i:i + bs], labels[i:i + bs])[0])
-        first, last = np.mean(losses[:10]), np.mean(losses[-10:])
-        result[name] = {"held_out_acc": _accuracy(model, hx, hy), "train_loss_first": json_safe(float(first)),
-                        "train_loss_last": json_safe(float(last))}
-    p = 1 / kit.num_classes
-    margin = max(0.1, 3 * math.sqrt(p * (1 - p) / len(hy)))
-    real = result["real"]
-    learnt = (math.isfinite(real["train_loss_first"] or math.nan) and math.isfinite(real["train_loss_last"] or math.nan)
-              and real["train_loss_last"] < 0.8 * min(real["train_loss_first"], math.log(kit.num_classes)))
-    numbers = {"labels": {**result, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}}
-    if not learnt or real["held_out_acc"] > p + margin:
-        return numbers, []
-    return numbers, [Finding(
-        "labels_look_random", "warning",
-        f"a copy trained {steps} steps on the first {len(y)} examples fits them (loss {real['train_loss_first']:.3g} -> "
-        f"{real['train_loss_last']:.3g}) but scores {real['held_out_acc']:.0%} on {len(hy)} later examples: chance is "
-        f"{p:.0%} (+ margin {margin:.0%}); with permuted labels {result['permuted']['held_out_acc']:.0%}",
-        "the labels do not follow the inputs: check that x and y are indexed/shuffled together "
-        "(one permutation for both, or a TensorDataset), and the label column", score=0.8)]
-
-
-PROBES = (("input_scale", probe_input_scale), ("init_loss", probe_init_loss),
-          ("init_gradients", probe_init_gradients), ("batch_labels", probe_shuffling),
-          ("lr_range", probe_lr_range), ("labels", probe_labels), ("overfit_tiny", probe_overfit_tiny))
+    return (("input_scale", probe_input_scale), ("init_loss", probe_init_loss),
+            ("init_gradients", probe_init_gradients), ("batch_labels", probe_shuffling),
+            ("lr_range", probe_lr_range), ("labels", probe_labels), ("overfit_tiny", probe_overfit_tiny))
 
 
 def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]:
-    """Every probe in :data:`PROBES` while ``budget`` seconds last, on copies, with torch's CPU (and
+    """Every probe of :func:`all_probes` while ``budget`` seconds last, on copies, with torch's CPU (and
     CUDA) RNG restored afterwards. A probe that fails is recorded under ``probes["errors"]``:
     the run being watched must never fail because of the doctor."""
     probes, found, seconds, errors = {}, [], {}, {}
     t0 = time.perf_counter()
     unshuffled = False
     with kept_rng(), torch.enable_grad():
-        for name, probe in PROBES:
+        for name, probe in all_probes():
             if time.perf_counter() - t0 > budget:
                 probes.setdefault("skipped", []).append(name)
                 continue

@@ -52,6 +52,7 @@ from torch import nn
 from babysitter.data import Dataset
 from babysitter.data.augment import make_augment
 from babysitter.doctor import kit as K
+from babysitter.doctor import lr_range as R
 from babysitter.doctor.findings import Finding, json_safe, rank
 from babysitter.doctor.kit import TINY_EXAMPLES, TINY_STEPS, Kit, kept_rng, normalization_findings  # noqa: F401 (TINY_STEPS)
 from babysitter.gradcheck import gradient_check
@@ -377,7 +378,7 @@ def probe_lr_range(spec: RunSpec, data: Dataset, make_model: ModelFactory, *, se
         raise ValueError(f"lr range test: seeds must be >= 1, got {seeds}")
     kit = spec_kit(spec, data, make_model, _spec_constant_lr(spec), seeds=seeds)
     with kept_rng():
-        return K.probe_lr_range(kit)
+        return R.probe_lr_range(kit)
 
 
 # ---------------------------------------------------------------- all of them

@@ -1,0 +1,92 @@
+"""What the batches' labels say, on a :class:`~babysitter.doctor.kit.Kit`: ``unshuffled_data`` (too
+few distinct labels per batch for shuffled data) and ``labels_look_random`` (a copy fits the
+labels it is trained on but scores chance on later batches). See :func:`probe_shuffling` and
+:func:`probe_labels`."""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+import torch
+
+from babysitter.doctor.findings import Finding, json_safe
+from babysitter.doctor.kit import _accuracy
+
+if TYPE_CHECKING:
+    from babysitter.doctor.kit import Kit
+
+
+def expected_distinct(c: int, b: int) -> float:
+    """Distinct labels expected in a batch of ``b`` drawn from ``c`` equally frequent classes."""
+    return c * (1 - (1 - 1 / c) ** b)
+
+
+def probe_shuffling(kit: Kit) -> tuple[dict, list[Finding]]:
+    """``unshuffled_data``: warning when the first batches hold on average <= max(1.5, 0.3 E)
+    distinct labels, E = :func:`expected_distinct` (C, B), and E >= 3."""
+    if not kit.classification or len(kit.batches) < 2:
+        return {}, []
+    distinct = [int(torch.unique(y).numel()) for _, y in kit.batches]
+    b = int(np.median([len(y) for _, y in kit.batches]))
+    c = max(kit.num_classes, int(max(int(y.max()) for _, y in kit.batches)) + 1)
+    e = expected_distinct(c, b)
+    mean = float(np.mean(distinct))
+    numbers = {"batch_labels": {"distinct": distinct, "expected": e, "batch_size": b, "classes": c}}
+    if e < 3 or mean > max(1.5, 0.3 * e):
+        return numbers, []
+    return numbers, [Finding("unshuffled_data", "warning",
+                             f"the first {len(distinct)} batches hold {mean:.2g} distinct labels on average "
+                             f"({distinct}); shuffled batches of {b} from {c} classes hold ~{e:.2g}",
+                             "shuffle the training data every epoch: DataLoader(..., shuffle=True), "
+                             "or index with torch.randperm(N) each epoch", score=min(1.0, 1 - mean / e + 0.3))]
+
+
+LABELS_STEPS = 150
+
+
+def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Finding]]:
+    """Do the labels carry signal? Train a copy on all batches but the last quarter (at the run's
+    optimizer and lr) and score it on the held-out quarter; the same with the training labels
+    permuted. ``labels_look_random``: warning when the copy learnt (its training loss fell by
+    > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = 1/C. Skipped
+    when the batches look unshuffled (later batches hold other classes) or fewer than 4 batches."""
+    if not kit.classification or len(kit.batches) < 4:
+        return {}, []
+    k = len(kit.batches) - max(1, len(kit.batches) // 4)
+    x, y = kit.xy(k)
+    hx = torch.cat([b[0] for b in kit.batches[k:]])
+    hy = torch.cat([b[1] for b in kit.batches[k:]])
+    # a small data set wraps into its next epoch within the batches seen: held out means never trained on
+    seen = torch.cdist(hx.flatten(1).float(), x.flatten(1).float()).amin(1) <= 1e-6
+    hx, hy = hx[~seen], hy[~seen]
+    if len(hy) < 8:
+        return {"labels": {"skipped": f"{len(hy)} later examples not among the first batches"}}, []
+    result = {}
+    for name, labels in (("real", y), ("permuted", y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))])):
+        model, _, step = kit.fresh(kit.labels_lr)
+        model.train()
+        bs = len(kit.batches[0][0])
+        losses = []
+        for t in range(steps):
+            i = (t * bs) % max(len(x) - bs + 1, 1)
+            losses.append(step(x[i:i + bs], labels[i:i + bs])[0])
+        first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+        result[name] = {"held_out_acc": _accuracy(model, hx, hy), "train_loss_first": json_safe(float(first)),
+                        "train_loss_last": json_safe(float(last))}
+    p = 1 / kit.num_classes
+    margin = max(0.1, 3 * math.sqrt(p * (1 - p) / len(hy)))
+    real = result["real"]
+    learnt = (math.isfinite(real["train_loss_first"] or math.nan) and math.isfinite(real["train_loss_last"] or math.nan)
+              and real["train_loss_last"] < 0.8 * min(real["train_loss_first"], math.log(kit.num_classes)))
+    numbers = {"labels": {**result, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}}
+    if not learnt or real["held_out_acc"] > p + margin:
+        return numbers, []
+    return numbers, [Finding(
+        "labels_look_random", "warning",
+        f"a copy trained {steps} steps on the first {len(y)} examples fits them (loss {real['train_loss_first']:.3g} -> "
+        f"{real['train_loss_last']:.3g}) but scores {real['held_out_acc']:.0%} on {len(hy)} later examples: chance is "
+        f"{p:.0%} (+ margin {margin:.0%}); with permuted labels {result['permuted']['held_out_acc']:.0%}",
+        "the labels do not follow the inputs: check that x and y are indexed/shuffled together "
+        "(one permutation for both, or a TensorDataset), and the label column", score=0.8)]
