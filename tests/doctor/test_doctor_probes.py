@@ -384,3 +384,32 @@ def test_a_spec_kit_trains_with_the_trainers_own_step(digits):
     assert moved == pytest.approx(0.1 * 1e-3, rel=1e-3)
     assert logits.shape == (64, 10) and loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)))
     assert all(torch.equal(a, b) for a, b in zip(kit.model.state_dict().values(), factory(digits)(kit.trains).state_dict().values()))
+
+
+def test_a_watched_lbfgs_run_s_kit_steps_its_copies_as_lbfgs_does():
+    """L-BFGS steps only with a closure: the kit's step is exactly a plain L-BFGS step on a copy."""
+    import copy
+
+    import torch.nn.functional as F
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
+    x = torch.randn(40, 4)
+    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
+    kit = K.Kit.from_run(model, torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=5), F.cross_entropy,
+                         [(x[:20], y[:20]), (x[20:], y[20:])], "cross_entropy", 3)
+    assert kit.closure
+    copied, _, step = kit.fresh()
+    loss, _ = step(x[:20], y[:20])
+    ref = copy.deepcopy(kit.model)
+    opt = torch.optim.LBFGS(ref.parameters(), lr=0.5, max_iter=5)
+
+    def closure():
+        opt.zero_grad()
+        out = F.cross_entropy(ref(x[:20]), y[:20])
+        out.backward()
+        return out
+    assert loss == float(opt.step(closure))
+    assert all(torch.equal(a, b) for a, b in zip(copied.parameters(), ref.parameters()))
+    numbers, found = K.probe_overfit_tiny(kit)
+    assert numbers["overfit_tiny"]["train_acc"] == 1.0 and not found

@@ -108,7 +108,8 @@ class Kit:
             if ids:
                 groups.append({**{k: v for k, v in g.items() if k != "params"}, "params": ids})
         return cls(copied if copied is not None else copy.deepcopy(model), type(optimizer), groups, loss_fn,
-                   [(x.detach().clone(), y.detach().clone()) for x, y in batches], loss_name, num_classes)
+                   [(x.detach().clone(), y.detach().clone()) for x, y in batches], loss_name, num_classes,
+                   closure=isinstance(optimizer, torch.optim.LBFGS))   # steps only with a closure
 
     @property
     def classification(self) -> bool:
@@ -139,12 +140,22 @@ class Kit:
         opt = self.optimizer_class(groups, **({"lr": groups[0]["lr"]} if "lr" in groups[0] else {}))
 
         def step(x, y):
-            opt.zero_grad(set_to_none=True)
-            out = model(x)
-            loss = self.loss_fn(out, y)
-            loss.backward()
-            opt.step()
-            return float(loss.detach()), out.detach()
+            seen = {}
+
+            def closure():
+                opt.zero_grad(set_to_none=True)
+                out = model(x)
+                loss = self.loss_fn(out, y)
+                loss.backward()
+                seen.setdefault("loss", loss.detach())
+                seen["out"] = out.detach()   # a closure optimizer's last evaluation: after its update
+                return loss
+            if self.closure:
+                opt.step(closure)
+            else:
+                closure()
+                opt.step()
+            return float(seen["loss"]), seen["out"]
         return model, opt, step
 
     def advise(self, finding: str, suggested: float | None = None) -> str:
