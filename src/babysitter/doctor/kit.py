@@ -20,8 +20,9 @@ overfit_tiny       20 examples, full batch, the kit's step at its lr, <= 300 ste
 lr_range           the range test (1e-6 .. 10 over 100 steps) over ``kit.seeds`` copies
                    (:mod:`babysitter.doctor.lr_range`) -> lr band, lr_too_high / lr_too_low
 labels_look_random train a copy on the first batches, score it on later ones: accuracy vs chance
-                   (:mod:`babysitter.doctor.labels`, as the next)
+                   (:mod:`babysitter.doctor.labels`)
 unshuffled_data    distinct labels per batch vs what shuffled batches hold: ``C (1 - (1 - 1/C)^B)``
+                   (:mod:`babysitter.doctor.labels`)
 =================  ===================================================================================
 Class-based probes (init_loss vs ln C, overfit_tiny, labels, shuffling) run only for a cross-entropy
 or NLL loss with integer targets; a regression (MSE, ...) gets the others, and no class finding.
