@@ -235,7 +235,8 @@ def diagnose(run_dir: str | Path) -> dict:
     checked = read_json(run_dir / "check.json", "check", default={})
     try:
         probes = dict(checked.get("probes", {}))
-        earlier = [Finding(**f) for f in checked.get("findings", [])]
+        earlier = [Finding(**{k: v for k, v in f.items() if k in Finding.__dataclass_fields__})
+                   for f in checked.get("findings", [])]
     except (TypeError, ValueError, AttributeError) as e:
         raise BadInput(f"check {run_dir / 'check.json'}: not a check result ({e}); the file is damaged") from None
     try:

@@ -22,9 +22,11 @@ VOCABULARY = (
     # faults of a user's own code (babysit watch, the Lightning callback): advice is the code change
     "grad_not_zeroed", "softmax_before_loss", "eval_mode_training", "labels_look_random",
     "parameters_not_updated", "no_gradient_flow", "missing_activation",
+    # the doctor saw no optimizer step and no parameter update: it cannot judge the run
+    "no_training_seen",
 )
 CODE_FAULTS = ("grad_not_zeroed", "softmax_before_loss", "eval_mode_training", "labels_look_random",
-               "parameters_not_updated", "no_gradient_flow", "missing_activation")
+               "parameters_not_updated", "no_gradient_flow", "missing_activation", "no_training_seen")
 
 # Ranking prior: a finding that names a cause outranks one that is its symptom. Tier 0: the data
 # or the code is wrong; tier 1: a setting is wrong; tier 2: symptoms the others explain
@@ -44,6 +46,9 @@ class Finding:
     layer: str | None = None
     score: float = 0.5
     changes: dict = field(default_factory=dict)  # the advice as spec edits {key: [old, new]} (doctor/advice.py)
+    # the structured numbers the rules read (e.g. at_init, non_finite, batch_size); rules never read
+    # evidence or advice text. loss_not_finite's facts["origin"] = {module, op, pass, input_nonfinite}
+    facts: dict = field(default_factory=dict)
 
     def __post_init__(self):
         if self.id not in VOCABULARY:
@@ -61,7 +66,10 @@ class Finding:
             self.severity = severity
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if isinstance(self.facts.get("origin"), dict):   # where a non-finite value started (DESIGN: `origin`)
+            d["origin"] = self.facts["origin"]
+        return d
 
 
 def weaker_penalty(spec) -> str:
