@@ -43,16 +43,15 @@ class Doctor(pl.Callback):
     def on_fit_start(self, trainer, pl_module):
         self.watch = Watch(out=self.out, probes=self.probes, budget=self.budget, every=self.every,
                            script=type(pl_module).__name__, optimizer_hooks=False, model=pl_module)
-        self.watch.__enter__()
+        self.watch.start()
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         if self.watch is not None:
-            self.watch._pre_step(getattr(optimizer, "optimizer", optimizer), (), {})
+            self.watch.before_optimizer_step(optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        w = self.watch
-        if w is not None and w.optimizer is not None and w._stepped_since_post():
-            w._post_step(w.optimizer, (), {})
+        if self.watch is not None:
+            self.watch.after_optimizer_step()
 
     def on_fit_end(self, trainer, pl_module):
         self._finish()
@@ -66,7 +65,6 @@ class Doctor(pl.Callback):
         self.report = self.watch.close()
         self.findings = self.report["findings"]
         if not self.quiet:
-            from babysitter.cli.app import verdict
+            from babysitter.report.console import print_verdict
 
-            verdict(self.report, False, False, f"doctor: {self.report['script']} ({self.report['steps']} steps)",
-                    stderr=True)
+            print_verdict(self.report, f"doctor: {self.report['script']} ({self.report['steps']} steps)", stderr=True)
