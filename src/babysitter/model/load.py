@@ -45,6 +45,12 @@ class Predictor:
         return (f"Predictor({str(self.run_dir)!r}, {self.checkpoint.name}, input {self.input_shape}, "
                 f"{self.num_classes} classes)")
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the run's final numbers, its diagnosis and its plots (embedded images)."""
+        from babysitter.report.notebook import run_html
+
+        return run_html(self.run_dir, repr(self))
+
     # ------------------------------------------------------------------ inputs
     def as_tensor(self, x) -> torch.Tensor:
         """Arrays, tensors, or image/CSV/npz paths -> float32 ``(N, *input_shape)``; one example

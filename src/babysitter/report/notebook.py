@@ -43,9 +43,11 @@ def compact(report: dict) -> str:
 def verdict_html(report: dict, title: str, figures: list[tuple[str, str]] = ()) -> str:
     """The findings as a table (severity, id, layer, evidence, advice), the verdict badge, then the
     ``figures`` (name, base64 PNG)."""
-    healthy = bool(report.get("healthy"))
-    badge = (f"<span class=badge style=\"background:{'#27ae60' if healthy else '#c0392b'}\" "
-             f"data-healthy=\"{str(healthy).lower()}\">{'healthy' if healthy else 'NOT healthy'}</span>")
+    healthy = report.get("healthy")
+    word, colour = {True: ("healthy", "#27ae60"), False: ("NOT healthy", "#c0392b")}.get(
+        healthy, ("not diagnosed (no diagnosis.json)", "#777"))
+    badge = (f"<span class=badge style=\"background:{colour}\" data-healthy=\"{str(healthy).lower()}\">"
+             f"{word}</span>")
     steps = f" ({report['steps']} steps)" if report.get("steps") is not None else ""
     html = [STYLE, "<div class=babysitter>", f"<p><b>{escape(str(title))}</b>{escape(steps)}: {badge}</p>"]
     findings = report.get("findings", [])
@@ -59,7 +61,7 @@ def verdict_html(report: dict, title: str, figures: list[tuple[str, str]] = ()) 
                         f"<td><b>{escape(str(f.get('id')))}</b></td><td>{escape(str(f.get('layer') or ''))}</td>"
                         f"<td>{escape(str(f.get('evidence')))}</td><td>{escape(str(f.get('advice')))}</td></tr>")
         html.append("</table>")
-    else:
+    elif healthy is not None:
         html.append("<p>no findings</p>")
     for name, data in figures:
         html.append(f"<figure><img src=\"data:image/png;base64,{data}\" alt=\"{escape(name)}\">"
@@ -147,3 +149,29 @@ def show(w) -> None:
     from IPython.display import display
 
     display(w)
+
+
+def run_html(run_dir: str | Path, title: str) -> str:
+    """A trained run dir in a notebook: final.json's numbers, the diagnosis (diagnosis.json, when the
+    doctor ran) as the findings table, and the curves and instruments as embedded images."""
+    import json
+
+    run_dir = Path(run_dir)
+
+    def read(name):
+        try:
+            return json.loads((run_dir / name).read_text())
+        except (OSError, ValueError):
+            return None
+
+    final, diagnosis = read("final.json") or {}, read("diagnosis.json")
+    numbers = "".join(f"<tr><th>{escape(str(k))}</th><td>{escape(_short(v))}</td></tr>" for k, v in final.items()
+                      if isinstance(v, (int, float, str)) or v is None)
+    head = f"<table>{numbers}</table>" if numbers else "<p>no final.json: the run did not finish</p>"
+    figures = run_figures(run_dir)
+    body = verdict_html(diagnosis or {"healthy": None, "findings": []}, title, figures)
+    return body.replace("<div class=babysitter>", "<div class=babysitter>" + head, 1)
+
+
+def _short(v) -> str:
+    return f"{v:.4g}" if isinstance(v, float) else str(v)
