@@ -20,7 +20,7 @@ def test_every_id_has_a_meaning_and_a_remedy():
 
 
 def test_list_findings_json(monkeypatch, capsys):
-    from conftest import run_main
+    from tests.conftest import run_main
 
     code, out, err = run_main(monkeypatch, capsys, "list", "--findings", "--json")
     assert code == 0 and err == ""

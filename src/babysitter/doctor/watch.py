@@ -453,6 +453,20 @@ LOSS_MODULES = {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn
 
 def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
           tensorboard: bool = False) -> Watch:
-    """``with babysitter.watch() as doctor: <train>`` then ``doctor.report`` / ``doctor.findings``.
-    ``tensorboard``: event files in ``<out>/tb`` too."""
+    """The doctor on whatever trains in this process: ``with babysitter.watch() as doctor: train()``,
+    then ``doctor.report`` (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``,
+    docs/formats.md) and ``doctor.findings`` (most likely first). Nothing the loop computes changes.
+
+    Args:
+        out: the run dir to write when the block ends (diagnosis.json, doctor.json, metrics.jsonl, the
+            plots, report.html); None writes nothing.
+        probes: run the preflight probes (init loss vs ln C, overfit 20 examples, lr range test, ...)
+            on copies of the model, from the first training batches; torch's RNG is restored.
+        budget: seconds the probes may take (a safety cap; 0 skips them).
+        every: read the instruments every ``every`` optimizer steps (the first steps are all read).
+        tensorboard: write TensorBoard event files to ``<out>/tb`` too.
+
+    In a notebook the verdict is displayed when the block ends (``%load_ext babysitter`` also gives
+    the ``%%babysit`` cell magic).
+    """
     return Watch(out=out, probes=probes, budget=budget, every=every, tensorboard=tensorboard)

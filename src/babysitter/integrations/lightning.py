@@ -28,9 +28,19 @@ from babysitter.doctor.watch import Watch
 
 
 class Doctor(pl.Callback):
-    """``out``: the run dir (diagnosis.json, doctor.json, metrics.jsonl, plots, report.html);
-    ``probes``, ``budget`` (seconds for the probes) and ``every`` as for ``babysit watch``;
-    ``quiet``: print nothing. After fit: ``report`` and ``findings``."""
+    """The doctor on a Lightning run: ``pl.Trainer(callbacks=[Doctor(out=DIR)])``.
+
+    Args:
+        out: the run dir to write after fit (diagnosis.json, doctor.json, metrics.jsonl, the plots,
+            report.html); None writes nothing.
+        probes: run the preflight probes on copies of the LightningModule (as ``babysit watch``).
+        budget: seconds the probes may take (a safety cap; 0 skips them).
+        every: read the instruments every ``every`` optimizer steps.
+        quiet: print nothing (the verdict goes to stderr otherwise).
+
+    After fit: ``report`` (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``) and
+    ``findings`` (most likely first).
+    """
 
     def __init__(self, out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
                  quiet: bool = False):
