@@ -67,13 +67,18 @@ def test_healthy_run_is_healthy_and_the_trainer_computes_the_same(chars, tmp_pat
 
 def test_far_too_high_lr_is_named(chars, tmp_path, capsys):
     doc = DoctorCallback(budget=10)
-    trainer = train(chars, tmp_path, 3.0, doc)
+    trainer = train(chars, tmp_path, 30.0, doc)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     assert max(losses) > 10 * math.log(len(chars[0]))       # the Trainer's own numbers: it diverged
     ids = [f["id"] for f in doc.report["findings"]]
     assert "lr_too_high" in ids[:2], ids
     assert not doc.report["healthy"]
     assert "lr_too_high" in capsys.readouterr().err          # the verdict, on stderr
+    # the Trainer clipped every step to norm 1 (max_grad_norm): only its logged pre-clip norm shows the explosion
+    peak = max(h["grad_norm"] for h in trainer.state.log_history if "grad_norm" in h)
+    assert peak > 1000
+    exploding = next(f for f in doc.report["findings"] if f["id"] == "exploding_gradients")
+    assert f"{peak:.3g}" in exploding["evidence"]
 
 
 def test_frozen_model_whose_optimizer_gets_nothing(chars, tmp_path):
