@@ -78,7 +78,7 @@ def cells(tmp_path_factory):
         "%%babysit --budget 10 --as faulty\ntrain(4, zero_grad=False)",          # the planted fault
         "%%babysit --budget 10\ntrain(4)",                                       # healthy
         "import babysitter\nwith babysitter.watch(budget=10) as doctor:\n    train(4)",
-        "print(repr(doctor)); print(repr(faulty.report))",
+        "print(repr(doctor)); print(repr(faulty.report))\nfaulty.report",
         "%%babysit --every zero\n1",
         f"run = babysitter.fit({{'data': {{'source': 'digits', 'subset': 600}}, 'model': {{'kind': 'mlp', "
         f"'hidden': [32]}}, 'train': {{'epochs': 2}}, 'doctor': {{'enabled': False}}}}, {str(tmp / 'run')!r})\n"
@@ -108,6 +108,8 @@ def test_compact_repr(cells):
     assert out[0] == "<babysitter watch: healthy: no findings; 80 steps>"
     assert out[1].startswith("Report(NOT healthy: grad_not_zeroed") and out[1].endswith("; 80 steps)")
     assert len(out[1]) < 200
+    html = html_of(cells[5])                               # the report itself displays as the findings table
+    assert 'data-finding="grad_not_zeroed"' in html and "data:image" not in html
 
 
 def test_bad_magic_option_is_one_line(cells):

@@ -105,7 +105,8 @@ class Watch:
         files are written first, the pictures a moment later), or "none".
         ``optimizer_hooks=False``: the host calls :meth:`before_optimizer_step` (gradients ready) and
         :meth:`after_optimizer_step` itself (Lightning, the Hugging Face Trainer); ``model``: the model,
-        when the host knows it."""
+        when the host knows it; ``quiet``: the watch displays nothing itself in a notebook (a host that
+        shows its own verdict)."""
         if budget < 0:
             raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
         self.out, self.probes_on, self.budget, self.every = out, probes, budget, every

@@ -25,6 +25,8 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from babysitter.doctor.watch import Watch
+from babysitter.report.console import print_verdict
+from babysitter.report.notebook import show
 
 
 class Doctor(pl.Callback):
@@ -52,7 +54,7 @@ class Doctor(pl.Callback):
 
     def on_fit_start(self, trainer, pl_module):
         self.watch = Watch(out=self.out, probes=self.probes, budget=self.budget, every=self.every,
-                           script=type(pl_module).__name__, optimizer_hooks=False, model=pl_module)
+                           script=type(pl_module).__name__, optimizer_hooks=False, model=pl_module, quiet=True)
         self.watch.start()
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
@@ -74,7 +76,5 @@ class Doctor(pl.Callback):
             return
         self.report = self.watch.close()
         self.findings = self.report["findings"]
-        if not self.quiet:
-            from babysitter.report.console import print_verdict
-
+        if not self.quiet and not show(self.watch, self.report):   # a notebook: the verdict as HTML
             print_verdict(self.report, f"doctor: {self.report['script']} ({self.report['steps']} steps)", stderr=True)

@@ -38,7 +38,7 @@ from babysitter.doctor.instruments.findings import grad_norm_findings
 from babysitter.doctor.watch import Watch
 from babysitter.files import write_json
 from babysitter.report.console import print_verdict
-from babysitter.report.notebook import Report
+from babysitter.report.notebook import Report, show
 
 FIELDS = {f.name for f in dataclasses.fields(Finding)}
 
@@ -86,7 +86,8 @@ class DoctorCallback(TrainerCallback):
                          type(model).__name__, 0)
             return
         self.watch = Watch(out=self.out, probes=self.probes, budget=self.budget, every=self.every,
-                           script=type(model).__name__, optimizer_hooks=False, model=model, render=self.render)
+                           script=type(model).__name__, optimizer_hooks=False, model=model, render=self.render,
+                           quiet=True)
         self.watch.start()
 
     def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
@@ -125,5 +126,6 @@ class DoctorCallback(TrainerCallback):
         if self.out is not None:
             Path(self.out).mkdir(parents=True, exist_ok=True)
             write_json(Path(self.out) / "diagnosis.json", self.report)
-        if not self.quiet:
+        shown = self.watch is not None and not self.quiet and show(self.watch, self.report)   # a notebook: HTML
+        if not self.quiet and not shown:
             print_verdict(self.report, f"doctor: {script} ({steps} steps)", stderr=True)

@@ -105,11 +105,12 @@ def _draw(d: Path) -> list[tuple[str, str]]:
     return out
 
 
-def watch_figures(w) -> list[tuple[str, str]]:
+def watch_figures(w, report: dict | None = None) -> list[tuple[str, str]]:
     """A closed watch's loss curve and instruments: from its run dir, or (``out=None``) from what it
     saw, written to a temp dir only for the drawing."""
-    if w.report.get("run_dir"):
-        return run_figures(w.report["run_dir"])
+    run_dir = (report or w.report).get("run_dir")
+    if run_dir:
+        return run_figures(run_dir)
     from babysitter.doctor.instruments import LossTrace, summaries
     from babysitter.doctor.watch_report import epoch_rows, replay_trace
     from babysitter.files import dumps, write_json
@@ -142,13 +143,19 @@ def in_kernel() -> bool:
     return shell is not None and getattr(shell, "kernel", None) is not None
 
 
-def show(w) -> None:
-    """Display a closed watch in the notebook it runs in (nothing outside a kernel)."""
-    if not in_kernel():
-        return
-    from IPython.display import display
+def show(w, report: dict | None = None) -> bool:
+    """Display a closed watch in the notebook it runs in; nothing outside a kernel, nothing for a
+    ``quiet`` watch unless a host passes its final ``report`` (drawn with the watch's figures).
+    True when something was displayed."""
+    if not in_kernel() or (report is None and w.quiet):
+        return False
+    from IPython.display import HTML, display
 
-    display(w)
+    if report is None:
+        display(w)
+    else:
+        display(HTML(verdict_html(report, f"doctor: {report.get('script') or 'watch'}", watch_figures(w, report))))
+    return True
 
 
 def run_html(run_dir: str | Path, title: str) -> str:
