@@ -48,9 +48,9 @@ def train(chars, tmp_path, lr, callback=None, frozen=False, steps=60):
 
 
 def test_healthy_run_is_healthy_and_the_trainer_computes_the_same(chars, tmp_path):
-    plain = train(chars, tmp_path, 6e-4)
+    plain = train(chars, tmp_path, 4e-4)
     doc = DoctorCallback(out=tmp_path / "doc", budget=10, render="none")
-    watched = train(chars, tmp_path, 6e-4, doc)
+    watched = train(chars, tmp_path, 4e-4, doc)
     losses = [h["loss"] for h in plain.state.log_history if "loss" in h]
     assert len(losses) == 12
     assert [h["loss"] for h in watched.state.log_history if "loss" in h] == losses   # bit for bit
@@ -84,7 +84,7 @@ def test_far_too_high_lr_is_named(chars, tmp_path, capsys):
 def test_frozen_model_whose_optimizer_gets_nothing(chars, tmp_path):
     doc = DoctorCallback(out=tmp_path / "doc", render="none")
     with pytest.raises(RuntimeError, match="does not require grad"):   # the Trainer's own failure, unchanged
-        train(chars, tmp_path, 6e-4, doc, frozen=True)
+        train(chars, tmp_path, 4e-4, doc, frozen=True)
     f = doc.report["findings"][0]
     n_tensors = len(list(transformers.GPT2LMHeadModel(transformers.GPT2Config(
         vocab_size=len(chars[0]), n_positions=T, n_embd=32, n_layer=2, n_head=2)).parameters()))
