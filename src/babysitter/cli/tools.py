@@ -10,12 +10,15 @@ import typer
 from babysitter.cli.app import JSON, QUIET, SET, app, console_for, emit, spec_from
 from babysitter.errors import BadInput, TrainingFailed
 
+DIR_HELP = ("Clinic folder (faulty/ and healthy/ specs, scripts/ for babysit watch); "
+            "default: the public clinic shipped with the package.")
+ONLY_HELP = "Only the cases whose file name matches this shell pattern (repeatable), e.g. --only 'lr_too_high--*'."
+
+
 @app.command()
-def clinic(folder: Optional[Path] = typer.Option(None, "--dir", help="Clinic folder (faulty/ and healthy/ specs, scripts/ for "
-                                                                      "babysit watch); default: the public clinic shipped with the package."),
+def clinic(folder: Optional[Path] = typer.Option(None, "--dir", help=DIR_HELP),
            budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
-           only: list[str] = typer.Option([], "--only", help="Only the cases whose file name matches this shell pattern "
-                                                               "(repeatable), e.g. --only 'lr_too_high--*' --only '*.py'."),
+           only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
            as_json: bool = JSON, quiet: bool = QUIET):
     """Score the doctor on the clinic's faulty and healthy specs and scripts."""
     import math
