@@ -99,3 +99,28 @@ def test_bad_arguments_are_refused():
         DoctorCallback(render="later")
     with pytest.raises(ValueError, match="every"):
         DoctorCallback(every=0)
+
+
+def test_a_trainer_that_raised_leaves_no_hooks_once_the_next_train_begins(chars, tmp_path):
+    from torch.nn.modules import module
+
+    before = len(module._global_forward_hooks) + len(module._global_forward_pre_hooks)
+
+    class Broken(torch.utils.data.Dataset):       # the 40th example cannot be read: the Trainer raises mid-run
+        def __len__(self):
+            return 400
+
+        def __getitem__(self, i):
+            if i == 39:
+                raise OSError("disk gone")
+            return chars[1][i]
+
+    first = DoctorCallback(quiet=True, probes=False)
+    with pytest.raises(OSError, match="disk gone"):
+        train((chars[0], Broken()), tmp_path, 4e-4, first)
+    assert first.report is None                     # no event told the callback
+    second = DoctorCallback(quiet=True, probes=False)
+    train(chars, tmp_path, 4e-4, second, steps=10)
+    assert first.watch.report is not None           # closed when the next train() began
+    assert second.report["steps"] == 10
+    assert len(module._global_forward_hooks) + len(module._global_forward_pre_hooks) == before

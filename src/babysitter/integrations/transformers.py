@@ -19,7 +19,9 @@ Trainer event                     the doctor
 ``on_train_end``                  diagnosis -> ``DIR/diagnosis.json`` (+ run dir); the verdict on stderr
 ================================  ===================================================================
 
-Only the main process (``state.is_world_process_zero``) watches and prints. The callback returns
+Only the main process (``state.is_world_process_zero``) watches and prints. The Trainer has no
+event for an exception: the watch of a ``train()`` that raised is closed (its hooks removed) when the
+next ``train()`` with a DoctorCallback begins. The callback returns
 no control and touches no tensor the Trainer uses: the Trainer computes what it computes without it.
 Needs the extra: ``pip install babysitter[transformers]``.
 """
@@ -28,6 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import weakref
 from pathlib import Path
 
 from transformers import TrainerCallback
@@ -41,6 +44,7 @@ from babysitter.report.console import print_verdict
 from babysitter.report.notebook import Report, show
 
 FIELDS = {f.name for f in dataclasses.fields(Finding)}
+OPEN: "weakref.WeakSet[Watch]" = weakref.WeakSet()   # watches attached and not yet closed, in this process
 
 
 class DoctorCallback(TrainerCallback):
@@ -76,6 +80,10 @@ class DoctorCallback(TrainerCallback):
         self.grad_norms: list[tuple[int, float]] = []   # (step, the Trainer's pre-clip total norm) at its log steps
 
     def on_train_begin(self, args, state, control, model=None, optimizer=None, **kwargs):
+        for stale in list(OPEN):   # a Trainer that raised: no event closed its watch (hooks still on)
+            OPEN.discard(stale)
+            stale.close()
+        self.watch, self.report, self.findings, self.grad_norms = None, None, [], []   # train() again: a new verdict
         if not state.is_world_process_zero or model is None:
             return
         from babysitter.doctor.code_faults import nothing_to_step
@@ -89,6 +97,7 @@ class DoctorCallback(TrainerCallback):
                            script=type(model).__name__, optimizer_hooks=False, model=model, render=self.render,
                            quiet=True)
         self.watch.start()
+        OPEN.add(self.watch)
 
     def on_pre_optimizer_step(self, args, state, control, optimizer=None, **kwargs):
         if self.watch is not None and optimizer is not None:
@@ -106,6 +115,7 @@ class DoctorCallback(TrainerCallback):
     def on_train_end(self, args, state, control, **kwargs):
         if self.watch is None or self.report is not None:
             return
+        OPEN.discard(self.watch)
         report = self.watch.close()
         norms = [n for _, n in self.grad_norms]
         s = {"steps": [st for st, _ in self.grad_norms], "total": json_safe(norms), "layers": [],
