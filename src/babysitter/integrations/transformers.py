@@ -124,10 +124,16 @@ class DoctorCallback(TrainerCallback):
         probes = {**report["probes"], "trainer": {"grad_norm_before_clipping": s,
                                                   "max_grad_norm": float(args.max_grad_norm or 0.0)}}
         # the Trainer's pre-clip norm, judged by the instruments' own rule (the gradients the watch reads are clipped)
-        found = [Finding(**{k: v for k, v in f.items() if k in FIELDS}) for f in report["findings"]]
-        if not any(f.id == "exploding_gradients" for f in found):
-            found += [f for f in grad_norm_findings(s) if f.id == "exploding_gradients"]
-        self._finish(findings_report(found, probes), report["script"], report["steps"])
+        hidden = [] if any(f["id"] == "exploding_gradients" for f in report["findings"]) else \
+            [f for f in grad_norm_findings(s) if f.id == "exploding_gradients"]
+        if hidden:   # ranked again with it; else the watch's order stands
+            found = [Finding(**{k: v for k, v in f.items() if k in FIELDS}) for f in report["findings"]] + hidden
+            report = findings_report(found, probes)
+        self._finish({**report, "probes": probes}, report.get("script") or self.watch.script, self.watch.step)
+        if hidden and self.out is not None and self.render == "now":
+            from babysitter.report.html import write_report
+
+            write_report(self.out)   # report.html shows the verdict diagnosis.json now holds
 
     def _finish(self, report: dict, script: str, steps: int) -> None:
         self.report = Report({**report, "script": script, "steps": steps,
