@@ -80,17 +80,9 @@ def verdict(report: dict, as_json: bool, quiet: bool, title: str, **options) -> 
     """The findings, most likely first (``options``: the Console's, e.g. ``stderr=True``)."""
     if (console := console_for(report, as_json, quiet, highlight=False, **options)) is None:
         return
-    console.print(f"[bold]{title}[/bold]")
-    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
-    for n, f in enumerate(report["findings"], 1):
-        where = f" (layer {f['layer']})" if f["layer"] else ""
-        console.print(f"{n}. [{colour[f['severity']]}]{f['severity']}[/] [bold]{f['id']}[/bold]{where}")
-        console.print(f"   evidence: {f['evidence']}", markup=False)
-        console.print(f"   advice:   {f['advice']}", markup=False)
-        if f.get("changes"):   # the advice as spec edits (what babysit treat applies)
-            console.print("   changes:  " + "; ".join(f"{k}: {o} -> {v}" for k, (o, v) in f["changes"].items()), markup=False)
-    console.print("[green]healthy[/green]" if report["healthy"] else "[red]NOT healthy[/red]: fix the first finding first")
+    from babysitter.report.console import print_verdict
 
+    print_verdict(report, title, console)
 
 
 def quiet_libraries() -> None:

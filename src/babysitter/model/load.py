@@ -45,6 +45,12 @@ class Predictor:
         return (f"Predictor({str(self.run_dir)!r}, {self.checkpoint.name}, input {self.input_shape}, "
                 f"{self.num_classes} classes)")
 
+    def _repr_html_(self) -> str:
+        """In a notebook: the run's final numbers, its diagnosis and its plots (embedded images)."""
+        from babysitter.report.notebook import run_html
+
+        return run_html(self.run_dir, repr(self))
+
     # ------------------------------------------------------------------ inputs
     def as_tensor(self, x) -> torch.Tensor:
         """Arrays, tensors, or image/CSV/npz paths -> float32 ``(N, *input_shape)``; one example
@@ -97,11 +103,17 @@ def _read_json(path: Path) -> dict:
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> Predictor:
-    """The :class:`Predictor` of a trained run dir.
+    """The :class:`Predictor` of a trained run dir; ``babysitter.load``.
 
-    ``checkpoint``: ``"last"`` (default; the weights final.json's test numbers were measured on,
-    best.pt when there is no last.pt) or ``"best"`` (the best validation epoch's weights).
-    BadInput (one line) when the dir is not a finished run of this version.
+    Args:
+        run_dir: a run dir written by ``babysit train`` / ``run`` / ``babysitter.fit`` (spec.yaml,
+            data.json, checkpoints/).
+        checkpoint: ``"last"`` (default; the weights final.json's test numbers were measured on,
+            best.pt when there is no last.pt) or ``"best"`` (the best validation epoch's weights).
+        device: where the model runs (``"cpu"``, ``"cuda"``, ...).
+
+    BadInput (one line) when the dir is not a finished run of this version. In a notebook the
+    Predictor displays the run's final numbers, diagnosis and plots.
     """
     from babysitter.data.preprocess import Preprocessor
     from babysitter.nn.models import build_model
