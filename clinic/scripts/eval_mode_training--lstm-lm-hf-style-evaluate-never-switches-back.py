@@ -108,7 +108,7 @@ def main():
     train_ids = [tok(l) for l in lines[n_eval:]]
     eval_ids = [tok(l) for l in lines[:n_eval]]
     collate = make_collate(tok.pad_token_id)
-    train_loader = DataLoader(train_ids, batch_size=16, shuffle=True, collate_fn=collate)
+    train_loader = DataLoader(train_ids, batch_size=16, shuffle=True, collate_fn=collate, num_workers=2, persistent_workers=True)
     eval_loader = DataLoader(eval_ids, batch_size=64, collate_fn=collate)
     print(f"{len(lines)} lines, vocab {len(tok.itos)}, {len(train_loader)} batches per epoch")
 

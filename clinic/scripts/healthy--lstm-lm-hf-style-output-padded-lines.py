@@ -1,7 +1,7 @@
 """Healthy: an LSTM language model over variable-length lines (docstring lines of a few standard-library
 modules), written the Hugging Face way: forward(input_ids, attention_mask=None, labels=None) returns an
 output object with .loss and .logits, padded label positions are -100 (nn.CrossEntropyLoss's
-ignore_index), label smoothing 0.1, a collate_fn that pads each batch, a linear warmup/decay LambdaLR,
+ignore_index), label smoothing 0.1, a collate_fn that pads each batch (two DataLoader workers), a linear warmup/decay LambdaLR,
 and a Trainer class of the user's own whose evaluate() switches eval()/train()."""
 import inspect
 import random
@@ -110,7 +110,7 @@ def main():
     train_ids = [tok(l) for l in lines[n_eval:]]
     eval_ids = [tok(l) for l in lines[:n_eval]]
     collate = make_collate(tok.pad_token_id)
-    train_loader = DataLoader(train_ids, batch_size=16, shuffle=True, collate_fn=collate)
+    train_loader = DataLoader(train_ids, batch_size=16, shuffle=True, collate_fn=collate, num_workers=2, persistent_workers=True)
     eval_loader = DataLoader(eval_ids, batch_size=64, collate_fn=collate)
     print(f"{len(lines)} lines, vocab {len(tok.itos)}, {len(train_loader)} batches per epoch")
 
