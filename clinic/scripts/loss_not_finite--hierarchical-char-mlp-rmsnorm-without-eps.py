@@ -71,7 +71,7 @@ model = nn.Sequential(
     FlattenConsecutive(2), RMSNorm(2 * n_hidden), nn.Linear(2 * n_hidden, n_hidden), nn.Tanh(),
     nn.Linear(n_hidden, vocab_size),
 )
-optimizer = torch.optim.Adam(model.parameters(), lr=3e-3)
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
 
 for step in range(1500):
     ix = torch.randint(0, len(Xtr), (64,))
