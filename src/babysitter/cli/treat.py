@@ -9,6 +9,8 @@ import typer
 
 from babysitter.cli.app import JSON, QUIET, SET, app, console_for, spec_from
 
+TREAT_TAKEN = "{out} already exists; use --force to replace it or give --out a new folder"
+
 
 @app.command()
 def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
@@ -24,8 +26,14 @@ def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-treat")
-    check_run_dir(out, force)  # the one-line error, before any work
-    result = run_treat(resolved, out, rounds=rounds, budget=budget, progress=not (quiet or as_json), force=force)
+    check_run_dir(out, force, TREAT_TAKEN)  # the one-line error, before any work (treat has no --resume)
+    from babysitter.errors import Interrupted
+
+    try:
+        result = run_treat(resolved, out, rounds=rounds, budget=budget, progress=not (quiet or as_json), force=force)
+    except Interrupted as e:  # its runs' own hint names babysit train --resume: treat itself starts over
+        how = str(e).split(";")[0].split(" before")[0]
+        raise Interrupted(f"{how}; babysit treat starts over: run it again with --force --out {out}", e.status) from None
     if (console := console_for(result, as_json, quiet, highlight=False)) is None:
         return
     for n, r in enumerate(result["rounds"], 1):

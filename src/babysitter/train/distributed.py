@@ -161,6 +161,7 @@ class Plan:
     nnodes: int = 1
     node_rank: int = 0
     master: str | None = None
+    oversubscribe: bool = False   # allow more CPU processes than the CPUs granted (each gets 1 thread)
 
     @property
     def world(self) -> int:
@@ -176,6 +177,17 @@ class Plan:
             raise BadInput("--nnodes > 1 needs --master HOST:PORT (node 0's address, the same on every node)")
         if self.master is not None:
             split_master(self.master)
+
+    def check_cpus(self) -> None:
+        """BadInput unless the ``nproc`` CPU processes fit the CPUs granted to this process (its
+        affinity mask and cgroup quota, :func:`~babysitter.train.trainer.cpu_threads`): more would
+        share cores and each hold a copy of the data (``--oversubscribe`` allows it)."""
+        from babysitter.train.trainer import cpu_threads
+
+        granted = cpu_threads()
+        if self.nproc > granted and not self.oversubscribe:
+            raise BadInput(f"--nproc {self.nproc} CPU processes but this process is granted {granted} CPU(s) "
+                           f"(affinity and cgroup quota): use --nproc {granted} or less, or add --oversubscribe")
 
     def check(self, spec, n_train: int) -> None:
         """BadInput (exit 2) for a run that cannot be split this way, before anything starts or is written."""
@@ -196,6 +208,8 @@ class Plan:
         if gpus and self.nproc > gpus:
             raise BadInput(f"--nproc {self.nproc} on CUDA takes one GPU per process, but torch sees {gpus} "
                            f"(use --nproc {gpus}, or device: cpu)")
+        if not gpus:
+            self.check_cpus()
         if spec.optim.name in ("lbfgs", "newton"):
             raise BadInput(f"optim.name {spec.optim.name} re-evaluates the loss in a closure; it runs in one "
                            f"process only (use --nproc 1)")
@@ -271,6 +285,7 @@ def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resu
 def launch(plan: Plan, job: dict) -> dict | None:
     """Run :func:`worker` (``job``) in ``plan.nproc`` processes through torch's elastic agent; the
     result of global rank 0 (None on a node without it). A failed rank: TrainingFailed (exit 1)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
@@ -281,6 +296,8 @@ def launch(plan: Plan, job: dict) -> dict | None:
         results = elastic_launch(plan.config(), worker)(job)
     except ChildFailedError as e:
         raise TrainingFailed(failure_line(e)) from None
+    except SignalException as e:  # the agent stopped the group on SIGTERM / Ctrl-C; rank 0's lock died with it
+        raise stopped_by_signal(e.sigval, job) from None
     ours = [r for r in results.values() if r is not None]
     for r in ours:
         if "bad_input" in r:
@@ -290,6 +307,21 @@ def launch(plan: Plan, job: dict) -> dict | None:
     if failed is not None:
         raise TrainingFailed(failed)
     return final
+
+
+def stopped_by_signal(sigval, job: dict):
+    """The one line (and status: 143 SIGTERM, 130 otherwise) for a group stopped by a signal."""
+    import signal
+
+    from babysitter.errors import Interrupted
+
+    how, status = ("terminated", 143) if sigval == signal.SIGTERM else ("interrupted", 130)
+    out = Path(job["out"]) if job.get("out") else None
+    if out is None:
+        return Interrupted(how, status)
+    if (out / "checkpoints" / "last.pt").is_file():
+        return Interrupted(f"{how}; continue with babysit train --resume {out} (the last good checkpoint is kept)", status)
+    return Interrupted(f"{how} before the first checkpoint: nothing to resume in {out}", status)
 
 
 def failure_line(e) -> str:

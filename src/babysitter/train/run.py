@@ -179,6 +179,7 @@ def _fit_independent(spec, model, data, out, progress, resume: bool) -> dict:
         else:
             mmodel, _ = build(mspec, None, data)
         trainer = Trainer(mmodel, data, mspec, mdir, progress=progress)
+        trainer.resume_dir = out
         finals.append(trainer.fit(resume=resume and last))
         members.append((f"member {m} (seed {mspec.seed})", trainer.model))
     report = ensemble_report(members, data, trainer.device)

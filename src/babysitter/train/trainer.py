@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from babysitter.data.augment import TestTimeAugment, make_augment
-from babysitter.errors import BadInput, CannotWrite, TrainingFailed
+from babysitter.errors import BadInput, CannotWrite, Interrupted, Terminated, TrainingFailed
 from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer, norm_groups
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
@@ -158,6 +158,7 @@ class Trainer:
         self.share = 1.0  # this rank's fraction of the current global batch
         self.amp = Precision(t.precision, self.device, self.model)  # autocast, loss scaling (train/precision.py)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.resume_dir = self.out_dir  # what `babysit train --resume` takes (an ensemble member's: the run dir)
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
         groups = param_groups if param_groups is not None else norm_groups(model, spec.optim)
         self.optimizer = make_optimizer(groups, spec.optim)
@@ -336,7 +337,15 @@ class Trainer:
         except CannotWrite as e:  # a full disk / lost permission mid-run: the atomic writes kept the old files
             kept = self.out_dir is not None and (self.out_dir / "checkpoints" / "last.pt").is_file()
             raise CannotWrite(f"{e}; " + ("the last good checkpoint is kept (continue with babysit train --resume "
-                                          f"{self.out_dir})" if kept else "no checkpoint was written yet")) from None
+                                          f"{self.resume_dir})" if kept else "no checkpoint was written yet")) from None
+        except (KeyboardInterrupt, Terminated) as e:  # Ctrl-C / SIGTERM: the atomic writes kept the old files
+            how, status = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+            if self.out_dir is None:
+                raise Interrupted(how, status) from None
+            if (self.out_dir / "checkpoints" / "last.pt").is_file():
+                raise Interrupted(f"{how}; continue with babysit train --resume {self.resume_dir} "
+                                  f"(the last good checkpoint is kept)", status) from None
+            raise Interrupted(f"{how} before the first checkpoint: nothing to resume in {self.resume_dir}", status) from None
 
     def _fit_epochs(self) -> dict:
         d, dev = self.data, self.device
