@@ -268,7 +268,9 @@ def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resu
     if resume is not None:
         out, spec = Path(resume), saved_spec(resume, changes)
     else:
-        spec = load_spec(spec)
+        from babysitter.train.run import fixed_thread_count
+
+        spec = fixed_thread_count(load_spec(spec), plan.nproc)  # each rank's count, recorded in spec.yaml
         if plan.node_rank == 0:
             check_run_dir(out, force)
     _, data = build(spec)  # the data loads and the model fits it

@@ -64,18 +64,27 @@ def cpu_threads() -> int:
     return n
 
 
-def fit_threads(device: torch.device, threads: int | str = "auto") -> None:
-    """Lower torch's intra-op threads to :func:`cpu_threads` when training on the CPU. torch
-    starts one per core it sees; more threads than the CPUs actually granted oversubscribe them
-    and make each small step wait on the slowest thread. Never raises a count set by the user.
-    ``threads`` (``train.threads``): an int is used as given; ``auto`` starts from the count above
-    and :class:`~babysitter.train.threads.ThreadTuner` times the candidates during training."""
+def fixed_threads(share: int = 1) -> int:
+    """The default ``train.threads`` (null), resolved once per run: torch's intra-op count capped at
+    :func:`cpu_threads` (torch starts one per core it sees; more threads than the CPUs granted
+    oversubscribe them and make each small step wait on the slowest). ``share``: processes of one
+    group on this machine, each getting its part of the CPUs (unless OMP_NUM_THREADS set the count)."""
+    if share > 1 and "OMP_NUM_THREADS" not in os.environ:
+        return max(1, cpu_threads() // share)
+    return max(1, min(torch.get_num_threads(), cpu_threads()))
+
+
+def fit_threads(device: torch.device, threads: int | str | None = None) -> None:
+    """Set torch's intra-op threads for CPU training from ``train.threads``: an int is used as given
+    (bitwise reproducible: the same count sums in the same order); None: :func:`fixed_threads`;
+    ``auto`` starts from that count and :class:`~babysitter.train.threads.ThreadTuner` times the
+    candidates during training."""
     if device.type != "cpu":
         return
-    if threads != "auto":
+    if threads is None or threads == "auto":
+        torch.set_num_threads(fixed_threads())
+    else:
         torch.set_num_threads(int(threads))
-    elif torch.get_num_threads() > (n := cpu_threads()):
-        torch.set_num_threads(n)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -180,7 +189,9 @@ class Trainer:
         self.callbacks = [*callbacks, *built_in]
         self.tta = TestTimeAugment(t.tta) if t.tta else None
         self.hooks = {h: listeners(self.callbacks, h) for h in HOOKS}
-        self.progress = Progress(enabled=progress)
+        # a fixed thread count on the CPU: say once if other work slows the steps (auto would adapt)
+        self.progress = Progress(enabled=progress and self.group.writes,
+                                 slow_hint=self.device.type == "cpu" and t.threads != "auto")
         self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
         self.history = History()
         self.stop_reason: str | None = None   # the run failed (e.g. non-finite loss): exit 1
@@ -260,7 +271,7 @@ class Trainer:
         end = n - 1 if bs > 1 and n > 1 and n % bs == 1 else n  # a 1-example tail: batch norm cannot train on it
         meter = EpochMeter(self.device)
         after_step, augment = self.hooks["after_step"], self.augment
-        advance = self.progress.advance if self.progress.enabled else None
+        advance = self.progress.advance if self.progress.bar is not None else None
         self.model.train()
         self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
         for start in range(0, end, bs):
