@@ -65,6 +65,7 @@ def take_run_dir(out: Path | None, script: Path) -> Path:
     pid; ``-2``, ``-3``... if even that is taken). BadInput if ``out`` holds anything or another
     process holds its lock ("in use by pid N")."""
     from babysitter.files import prepare_dir
+    from babysitter.train.history import check_run_dir
 
     if out is None:
         base = Path("runs") / f"watch-{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -72,4 +73,6 @@ def take_run_dir(out: Path | None, script: Path) -> Path:
         while out.exists():
             n += 1
             out = base.with_name(f"{base.name}-{n}")
-    return prepare_dir(Path(os.path.abspath(out)), taken=WATCH_TAKEN)
+    out = Path(os.path.abspath(out))
+    check_run_dir(out, message=WATCH_TAKEN)  # a folder of the user's: refused before a lock file is made in it
+    return prepare_dir(out, taken=WATCH_TAKEN)  # checked again under the lock
