@@ -292,8 +292,11 @@ def launch(plan: Plan, job: dict) -> dict | None:
     from torch.distributed.launcher.api import elastic_launch
 
     if not os.environ.get("BABYSIT_DEBUG"):  # a failure is reported in one line (failure_line); its log is noise
-        for name in ("torch.distributed.elastic", "torch.multiprocessing"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        import torch.distributed.elastic.agent.server.api  # noqa: F401  (its logger, made on import, set below)
+
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")] + [
+                "torch.distributed.elastic", "torch.multiprocessing"]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)  # each has its own level: the parent's is not enough
     try:
         results = elastic_launch(plan.config(), worker)(job)
     except ChildFailedError as e:
