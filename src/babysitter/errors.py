@@ -23,9 +23,11 @@ class Terminated(BaseException):
     BaseException, as KeyboardInterrupt: ``except Exception`` does not swallow it."""
 
 
-class Interrupted(Exception):
+class Interrupted(BaseException):
     """A run stopped by Ctrl-C (``status`` 130) or SIGTERM (143) after its last good checkpoint:
-    the CLI prints ``str(error)`` in one line (what to do next) and exits with ``status``."""
+    the CLI prints ``str(error)`` in one line (what to do next) and exits with ``status``. A
+    BaseException like the KeyboardInterrupt it stands for, so no ``except Exception`` (Optuna's
+    ``catch`` of a failed trial, a plot's guard) swallows it and carries on."""
 
     def __init__(self, message: str, status: int = 130):
         super().__init__(message)
