@@ -142,3 +142,25 @@ def test_a_fixed_count_run_slowed_by_other_work_says_so_once(capsys):
     for epoch, s in enumerate([5.0, 1.0, 1.0 * SLOWED * 0.99], 1):
         calm.end_epoch({"epoch": epoch, "step": 10 * epoch, "seconds": s})
     assert capsys.readouterr().err == ""
+
+
+@pytest.mark.parametrize("raised, status", [
+    ("Interrupted", 143), ("CannotWrite", 1)])
+def test_treat_s_stopped_runs_name_treat_s_own_way_on(raised, status, tiny_spec, tmp_path, monkeypatch, capsys):
+    """The runs inside treat say `babysit train --resume <treat>/before`; treat itself has no --resume."""
+    from babysitter import errors
+    from babysitter.doctor import treat
+
+    out = tmp_path / "t"
+    hint = f"continue with babysit train --resume {out / 'before'} (the last good checkpoint is kept)"
+
+    def stopped(*args, **kwargs):
+        if raised == "Interrupted":
+            raise errors.Interrupted(f"terminated; {hint}", 143)
+        raise errors.CannotWrite(f"could not write {out}/before/metrics.jsonl: File too large; the last good "
+                                 f"checkpoint is kept ({hint})")
+
+    monkeypatch.setattr(treat, "treat", stopped)
+    code, stdout, err = run_main(monkeypatch, capsys, "treat", tiny_spec, "--out", out, "--quiet")
+    refused(code, stdout, err, expect_code=status, lines=1)
+    assert "--resume" not in err and f"run it again with --force --out {out}" in err
