@@ -131,6 +131,12 @@ def test_hints_name_only_options_the_verb_has(tmp_path, tiny_spec):
     treated = babysit("treat", tiny_spec, "--out", taken, "--quiet")
     refused(treated.returncode, treated.stdout, treated.stderr)
     assert "--resume" not in treated.stderr and "--force" in treated.stderr
+    moved = babysit("transfer", tiny_spec, "--pretrain", "supervised", "--out", taken, "--quiet")
+    refused(moved.returncode, moved.stdout, moved.stderr)
+    assert "--resume" not in moved.stderr and "--force" in moved.stderr
+    ran = babysit("run", tiny_spec, "--out", taken, "--quiet")   # run has no --resume: the verb that has it is named
+    refused(ran.returncode, ran.stdout, ran.stderr)
+    assert "--force" in ran.stderr and f"babysit train --resume {taken}" in ran.stderr
     assert os.listdir(taken) == ["keep.txt"]
 
 

@@ -18,6 +18,8 @@ NPROC = typer.Option(1, "--nproc", help="Processes on this machine (DDP through 
 NNODES = typer.Option(1, "--nnodes", help="Machines in the run (each starts its own babysit with --nproc).")
 NODE_RANK = typer.Option(0, "--node-rank", help="This machine's rank, 0 .. nnodes-1.")
 MASTER = typer.Option(None, "--master", help="HOST:PORT of node 0, where the group meets (--nnodes > 1).")
+RUN_TAKEN = ("run dir {out} already exists; use --force to replace it (or continue its training with "
+             "babysit train --resume {out})")
 OVERSUBSCRIBE = typer.Option(False, "--oversubscribe", help="Allow --nproc above the CPUs this process is granted.")
 
 
@@ -102,7 +104,7 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
-    check_run_dir(out, force)  # the one-line error, before any work
+    check_run_dir(out, force, RUN_TAKEN)  # the one-line error, before any work
     plan = Plan(nproc, oversubscribe=oversubscribe)
     plan.check_args()
     if nproc > 1 and (resolved.device == "cpu" or not torch_cuda()):

@@ -9,8 +9,6 @@ import typer
 
 from babysitter.cli.app import JSON, QUIET, SET, app, console_for, spec_from
 
-TREAT_TAKEN = "{out} already exists; use --force to replace it or give --out a new folder"
-
 
 @app.command()
 def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
@@ -22,11 +20,11 @@ def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """check -> apply the top finding's changes -> check again ... -> train original and treated in full."""
     from babysitter.doctor.treat import treat as run_treat
-    from babysitter.train.history import check_run_dir, fresh_run_dir
+    from babysitter.train.history import TAKEN_NO_RESUME, check_run_dir, fresh_run_dir
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-treat")
-    check_run_dir(out, force, TREAT_TAKEN)  # the one-line error, before any work (treat has no --resume)
+    check_run_dir(out, force, TAKEN_NO_RESUME)  # the one-line error, before any work (treat has no --resume)
     from babysitter.errors import CannotWrite, Interrupted
 
     again = f"babysit treat starts over: run it again with --force --out {out}"
