@@ -253,4 +253,6 @@ def main() -> None:
         print(f"babysit: internal error: {type(e).__name__}: {' '.join(str(e).split())[:300]} "
               f"(a bug in babysitter; BABYSIT_TRACEBACK=1 shows where)", file=sys.stderr)
         sys.exit(1)
+    if code == 130 and parsed is None:  # typer turned a Ctrl-C outside a training run into Exit(130), silently
+        print("babysit: interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)
