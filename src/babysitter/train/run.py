@@ -75,12 +75,23 @@ def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None =
     """
     if data is not None and (spec is None or isinstance(spec, dict) and "data" not in spec):
         spec = {**(spec or {}), "data": {"source": "npz"}}
-    spec = load_spec(spec)
+    spec = fixed_thread_count(load_spec(spec))
     check_run_dir(out, force)
     model, data = build(spec, model, data)
     with files.lock_dir(out) if out is not None else nullcontext():  # one writer until final.json is written
         out = open_run_dir(out, spec, data, force)
         return _fit(spec, model, data, out, progress, callbacks, resume=False)
+
+
+def fixed_thread_count(spec: RunSpec, share: int = 1) -> RunSpec:
+    """``spec`` with the default ``train.threads`` (null) resolved to the count this run trains on
+    (:func:`~babysitter.train.trainer.fixed_threads`), so the run dir's spec.yaml records it and a
+    resume on this machine continues at it: bitwise the run it continues."""
+    if spec.train.threads is not None:
+        return spec
+    from babysitter.train.trainer import fixed_threads
+
+    return override(spec, **{"train.threads": fixed_threads(share)})
 
 
 def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bool = False) -> Path | None:
@@ -192,6 +203,7 @@ def _fit_independent(spec, model, data, out, progress, resume: bool) -> dict:
         else:
             mmodel, _ = build(mspec, None, data)
         trainer = Trainer(mmodel, data, mspec, mdir, progress=progress)
+        trainer.resume_dir = out
         finals.append(trainer.fit(resume=resume and last))
         members.append((f"member {m} (seed {mspec.seed})", trainer.model))
     report = ensemble_report(members, data, trainer.device)
