@@ -100,7 +100,8 @@ def test_a_real_checks_findings_carry_changes_that_load(name):
     from babysitter.doctor.diagnose import check
 
     spec = load_spec(ROOT / f"clinic/faulty/{name}.yaml")
-    report = check(spec, budget=1.0)
+    report = check(spec)   # the monitored steps come from the run: the same on any machine
+    assert not report["stopped_by_time"]
     assert all("changes" in f for f in report["findings"])
     for f in report["findings"]:
         assert load_spec(apply(spec, f["changes"]).to_dict())

@@ -43,17 +43,36 @@ class DoctorLog(Callback):
 
 
 class Budget(Callback):
-    """Stop cleanly once ``seconds`` of training have passed (checked every ``every`` steps)."""
+    """Stop cleanly after ``steps`` steps: the budget of a monitored run is counted in steps, so the
+    same spec gives the same findings on any machine. ``seconds`` is only a safety cap (checked every
+    ``every`` steps); ``stopped_by_time`` says that the cap, not the step count, ended the run."""
 
-    def __init__(self, seconds: float, every: int = 10):
-        self.seconds, self.every, self.start = seconds, every, None
+    def __init__(self, steps: int | None, seconds: float = math.inf, every: int = 10):
+        self.steps, self.seconds, self.every, self.start = steps, seconds, every, None
+        self.stopped_by_time = False
 
     def before_fit(self, trainer):
         self.start = time.perf_counter()
 
     def after_step(self, trainer):
-        if trainer.step % self.every == 0 and time.perf_counter() - self.start > self.seconds:
+        if self.steps is not None and trainer.step >= self.steps:
             trainer.stop_requested = True
+        elif trainer.step % self.every == 0 and time.perf_counter() - self.start > self.seconds:
+            trainer.stop_requested = self.stopped_by_time = True
+
+
+def monitor_steps(spec: RunSpec, examples: int) -> int:
+    """The steps of ``check``'s monitored training, chosen from the run: the spec's whole schedule
+    (epochs x steps per epoch, as the Trainer counts them), at most ``thresholds.MONITOR_STEPS``."""
+    from babysitter.doctor.thresholds import MONITOR_STEPS
+
+    bs = spec.train.batch_size
+    per_epoch = max(1, examples // bs + (examples % bs > 1))
+    return min(spec.train.epochs * per_epoch, MONITOR_STEPS)
+
+
+FEWER_STEPS_NOTE = ("stopped_by_time: the time cap ended the monitored training after {done} of {planned} steps; "
+                    "the verdict rests on fewer steps (raise --budget for the full reading)")
 
 
 def monitors(spec: RunSpec, out: Path | None) -> list[Callback]:
@@ -186,9 +205,11 @@ def _loss_after(spec, data, make_model, lr, steps) -> tuple[float, float]:
     return first, (last if math.isfinite(last) else math.inf)
 
 
-def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | None = None) -> dict:
-    """Preflight probes, then a short monitored training (at most ``budget`` seconds; none when
-    ``budget`` is 0) -> report."""
+def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | None = None,
+          steps: int | None = None) -> dict:
+    """Preflight probes, then a short monitored training of ``steps`` steps (None:
+    :func:`monitor_steps` of the run; none when ``budget`` is 0) -> report. ``budget``: seconds,
+    a safety cap only; a run it cuts short is reported as ``stopped_by_time``."""
     from babysitter.doctor.advice import attach
     from babysitter.doctor.probes import run_probes
     from babysitter.spec import load_spec
@@ -206,19 +227,24 @@ def check(spec, *, budget: float = 30.0, progress: bool = False, out: Path | Non
     if budget <= 0:  # probes only (babysit run monitors the real training instead)
         return report(attach(rank(explain(merge(found))), spec, probes), probes)
     tools = instruments.make_instruments(spec)
-    trainer = Trainer(model, data, spec, out, callbacks=[*tools, Budget(budget)], progress=progress)
+    planned = monitor_steps(spec, len(data.x_train)) if steps is None else steps
+    limit = Budget(planned, budget)
+    trainer = Trainer(model, data, spec, out, callbacks=[*tools, limit], progress=progress)
     t0 = time.perf_counter()
     try:
         trainer.fit()
     except TrainingFailed:
         pass  # the NonFinite instrument recorded it; the finding says so
-    probes["monitored_training"] = {"epochs": trainer.epoch, "steps": trainer.step,
+    probes["monitored_training"] = {"epochs": trainer.epoch, "steps": trainer.step, "planned_steps": planned,
                                     "seconds": round(time.perf_counter() - t0, 2),
                                     "stopped_by_budget": trainer.stop_requested,
+                                    "stopped_by_time": limit.stopped_by_time,
                                     "val_acc": trainer.history.rows[-1].get("val_acc") if trainer.history.rows else None}
+    if limit.stopped_by_time:
+        probes["note"] = FEWER_STEPS_NOTE.format(done=trainer.step, planned=planned)
     found += read_findings(instruments.summaries(tools), trainer.history.rows, spec)
     found = settle_lr(spec, data, make_model, explain(merge(found)), probes.get("lr_range", {}).get("suggested"))
-    return report(attach(rank(found), spec, probes), probes)
+    return {**report(attach(rank(found), spec, probes), probes), "stopped_by_time": limit.stopped_by_time}
 
 
 def diagnose(run_dir: str | Path) -> dict:

@@ -40,10 +40,11 @@ from typing import Callable
 import torch
 from torch import nn
 
+from babysitter.doctor import thresholds as T
 from babysitter.doctor.findings import Finding, json_safe
 from babysitter.doctor.instruments import weighted_layers
 
-TINY_EXAMPLES, TINY_STEPS = 20, 300
+from babysitter.doctor.thresholds import TINY_EXAMPLES, TINY_STEPS  # noqa: E402,F401
 
 # A fresh copy: (model, optimizer, step); step(x, y) -> (loss before the update, logits: (N, C))
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[float, torch.Tensor]]
@@ -199,11 +200,11 @@ def normalization_findings(mean: float, std: float, advice: str) -> list[Finding
     """``data_not_normalized`` from the inputs' mean and std over all entries: warning when
     std > 5 or std < 0.2 (the scale is off) or |mean| > 2 std (an offset); info when
     0.5 std < |mean| <= 2 std (e.g. [0, 1] pixels)."""
-    scale_off = std > 5.0 or std < 0.2
+    scale_off = std > T.INPUT_STD_HIGH or std < T.INPUT_STD_LOW
     offset = abs(mean) / max(std, 1e-12)
-    if not scale_off and offset <= 0.5:
+    if not scale_off and offset <= T.INPUT_OFFSET_INFO:
         return []
-    severity = "warning" if scale_off or offset > 2.0 else "info"
+    severity = "warning" if scale_off or offset > T.INPUT_OFFSET_WARN else "info"
     score = max(min(1.0, abs(math.log10(max(std, 1e-12))) / 2), min(1.0, offset / 4))
     return [Finding("data_not_normalized", severity,
                     f"train inputs: mean {mean:.4g}, std {std:.4g} over all entries "
@@ -229,7 +230,7 @@ def init_loss_findings(loss: float, score_std: float, num_classes: int, advice: 
     if not math.isfinite(loss):
         return [Finding("loss_not_finite", "error", f"initial loss is {loss} (scores std {score_std})",
                         "check the model's forward pass and the input data for overflow", score=1.0)]
-    margin = 0.5 + 0.1 * expected
+    margin = T.init_loss_margin(num_classes)
     gap = loss - expected
     where = f"initial loss {loss:.4f} vs ln C = ln {num_classes} = {expected:.4f} (scores std {score_std:.3g})"
     if gap > margin:
@@ -260,9 +261,7 @@ def probe_init_loss(kit: Kit) -> tuple[dict, list[Finding]]:
 
 
 # ---------------------------------------------------------------- gradients at init
-VANISHING_AT_INIT = 1e-3   # first-layer gradient norm / last-layer gradient norm below this,
-VANISHED_TOTAL = 1e-4      # or every gradient ~0 (the lecture's small init: activations -> 0, so dW -> 0)
-EXPLODING_AT_INIT = 1e3    # total gradient norm above this (healthy nets: ~0.1..10 at init)
+from babysitter.doctor.thresholds import EXPLODING_AT_INIT, VANISHED_TOTAL, VANISHING_AT_INIT  # noqa: E402
 
 
 def init_gradient_findings(norms: dict[str, float], names: list[str], advice: str,
@@ -369,8 +368,9 @@ def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]
     unshuffled = False
     with kept_rng(), torch.enable_grad():
         for name, probe in all_probes():
-            if time.perf_counter() - t0 > budget:
+            if time.perf_counter() - t0 > budget:   # a safety cap: each probe's own budget is in steps
                 probes.setdefault("skipped", []).append(name)
+                probes["stopped_by_time"] = True
                 continue
             if name == "labels" and unshuffled:
                 continue   # later batches hold other classes: held-out accuracy would say nothing

@@ -61,7 +61,8 @@ from babysitter.spec import RunSpec, override
 from babysitter.train.trainer import Trainer
 
 INIT_EXAMPLES = 1024
-GRADCHECK_EXAMPLES, GRADCHECK_SAMPLES, GRADCHECK_WRONG = 8, 20, 1e-2
+GRADCHECK_EXAMPLES, GRADCHECK_SAMPLES = 8, 20
+from babysitter.doctor.thresholds import GRADCHECK_WRONG  # noqa: E402
 
 ModelFactory = Callable[[RunSpec], nn.Module]
 
@@ -220,7 +221,7 @@ def probe_data(spec: RunSpec, data: Dataset) -> tuple[dict, list[Finding]]:
     return {"data": numbers}, normalization_findings(mean, std, _preprocess_advice(spec)) + _balance_findings(numbers)
 
 
-IMBALANCE = 3.0  # largest / smallest class count above which accuracy stops being a fair summary
+from babysitter.doctor.thresholds import IMBALANCE  # noqa: E402
 
 
 def _balance_findings(numbers: dict) -> list[Finding]:
@@ -259,7 +260,7 @@ def probe_init_gradients(spec: RunSpec, data: Dataset, make_model: ModelFactory)
 
 
 # ---------------------------------------------------------------- 2c. batch norm on tiny batches
-BN_MIN_BATCH = 8
+from babysitter.doctor.thresholds import BN_MIN_BATCH  # noqa: E402
 
 
 def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:

@@ -13,17 +13,10 @@ from babysitter.doctor.findings import Finding, rank, weaker_penalty
 # 7e-4 .. 1.4e-2, largest single-step median 0.047 (Adam 1e-2, linear); median first/last grad
 # norm 0.14 .. 2.3; largest total grad norm 11; dead ReLU <= 0.02; tanh saturation <= 0.005;
 # duplicate units 0.
-UPDATE_LOW_WARN = 1e-5          # run median below: lr_too_low (warning)
-UPDATE_LOW_INFO = 1e-4          # ... below: lr_too_low (info)
-UPDATE_HIGH_PEAK = 0.1          # one due step's median above: lr_too_high (weights moved > 10 % in a step)
-UPDATE_HIGH_MEDIAN = 0.03       # run median above: lr_too_high
-VANISHING_RATIO = 1e-3          # median first/last layer grad norm below: vanishing_gradients
-COLLAPSE_RATIO = 1e-3           # some layer's activation std / the first's below: activations collapse
-EXPLODING_RATIO = 1e2           # median first/last layer grad norm above: exploding_gradients
-EXPLODING_NORM = 1e3            # a total grad norm above (healthy runs: <= 11): exploding_gradients
-DEAD_WARN, DEAD_INFO = 0.4, 0.1
-SATURATED_WARN, SATURATED_INFO = 0.5, 0.2
-SYMMETRIC_ERROR, SYMMETRIC_WARN = 0.5, 0.1
+from babysitter.doctor.thresholds import (  # noqa: F401  (every threshold once: doctor/thresholds.py)
+    COLLAPSE_RATIO, DEAD_INFO, DEAD_WARN, EXPLODING_NORM, EXPLODING_RATIO, SATURATED_INFO, SATURATED_WARN,
+    SYMMETRIC_ERROR, SYMMETRIC_WARN, UPDATE_HIGH_MEDIAN, UPDATE_HIGH_PEAK, UPDATE_LOW_INFO, UPDATE_LOW_WARN,
+    VANISHING_RATIO)
 
 
 def _log_score(x: float, threshold: float, decades: float = 2.0) -> float:
