@@ -11,7 +11,7 @@ from babysitter.errors import BadInput, TrainingFailed
 
 @app.command()
 def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic folder (faulty/ and healthy/ specs, scripts/ for babysit watch)."),
-           budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
+           budget: float = typer.Option(300.0, help="Safety cap in seconds on each spec's monitored training (its length is counted in steps)."),
            as_json: bool = JSON, quiet: bool = QUIET):
     """Score the doctor on the clinic's faulty and healthy specs and scripts."""
     import math

@@ -56,7 +56,7 @@ def alarms(report: dict) -> list[str]:
 
 
 def run_case(case: dict, budget: float) -> dict:
-    from babysitter.doctor.diagnose import check
+    from babysitter.doctor.spec_run import check
 
     t0 = time.perf_counter()
     report = watch_script(case["path"], budget) if case["path"].suffix == ".py" else check(case["path"], budget=budget)
@@ -66,7 +66,7 @@ def run_case(case: dict, budget: float) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def run_clinic(folder: str | Path = "clinic", budget: float = 15.0, on_result=None) -> dict:
+def run_clinic(folder: str | Path = "clinic", budget: float = 300.0, on_result=None) -> dict:
     """Run every case; ``on_result(row)`` is called as each finishes (progress)."""
     folder = Path(folder).resolve()
     if str(folder.parent) not in sys.path:  # python factories of the clinic: "clinic.models:..."

@@ -149,22 +149,6 @@ class SpecKit(Kit):
             return float(loss.detach()), logits.detach()
         return trainer.model, trainer.optimizer, step
 
-    def advise(self, finding: str, suggested: float | None = None) -> str:
-        spec, m = self.spec, self.spec.model
-        if finding in ("lr_too_high", "lr_too_low"):
-            return f"optim.lr: {spec.optim.lr:g} -> {float(f'{suggested:.2g}'):g}"
-        if finding == "dead_relu" and m.kind == "python":
-            return "the model's own init: do not shift the biases negative; optim.lr lower"
-        return {"data_not_normalized": _preprocess_advice(spec),
-                "init_loss_off": _smaller_init(spec),
-                "vanishing_gradients": f"model.init: {m.init} -> he (relu) or xavier (tanh); model.norm: batch",
-                "exploding_gradients": f"model.init: {m.init} -> he (or xavier for tanh); model.norm: batch; "
-                                       "train.clip_norm: 1.0",
-                "dead_relu": f"model.activation: {m.activation} -> leaky_relu; model.init: {m.init} -> he",
-                "cannot_overfit_tiny": f"optim.lr: {spec.optim.lr} is probably too low or too high (see lr_range); "
-                                       "else model capacity (model.hidden) or the labels / loss are wrong",
-                }[finding]
-
 
 def spec_kit(spec: RunSpec, data: Dataset, make_model: ModelFactory, trains: RunSpec,
              idx: torch.Tensor | None = None, seeds: int = 1) -> SpecKit:
@@ -218,7 +202,7 @@ def probe_data(spec: RunSpec, data: Dataset) -> tuple[dict, list[Finding]]:
         "imbalance": float(present.max() / present.min()),
         "empty_classes": torch.nonzero(counts == 0).flatten().tolist(),
     }
-    return {"data": numbers}, normalization_findings(mean, std, _preprocess_advice(spec)) + _balance_findings(numbers)
+    return {"data": numbers}, normalization_findings(mean, std) + _balance_findings(numbers)
 
 
 from babysitter.doctor.thresholds import IMBALANCE  # noqa: E402
@@ -231,16 +215,7 @@ def _balance_findings(numbers: dict) -> list[Finding]:
         return []
     return [Finding("class_imbalance", "info",
                     f"training classes range from {min(c for c in counts if c)} to {max(counts)} examples "
-                    f"({ratio:.1f}:1 > {IMBALANCE:g}:1)",
-                    "read per-class accuracy, not only the overall one; more data for the small classes, "
-                    "or a class-balanced subset (data.subset)", score=min(1.0, ratio / 20))]
-
-
-def _preprocess_advice(spec: RunSpec) -> str:
-    steps = spec.data.preprocess
-    return (f"data.preprocess: {steps} -> ['standardize'] (zero mean, unit variance, fitted on train)"
-            if "standardize" not in steps and "whiten" not in steps else
-            "the inputs are off after preprocessing; check data.preprocess and the raw data's units")
+                    f"({ratio:.1f}:1 > {IMBALANCE:g}:1)", facts={"imbalance": ratio}, score=min(1.0, ratio / 20))]
 
 
 # ---------------------------------------------------------------- 2. init loss, gradients at init (kit probes)
@@ -285,17 +260,7 @@ def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactor
         "noisy_loss", "error" if bs <= 4 else "warning",
         f"batch norm over batches of {bs}: its statistics come from {bs} examples; the loss at init "
         f"varies by std {spread:.3g} across 20 batches",
-        f"train.batch_size: {bs} -> 64 (or model.norm: none)", score=0.8)]
-
-
-def _smaller_init(spec: RunSpec) -> str:
-    """Advice in spec keys: the scores at init are not ~0 because the last layer's weights are too big."""
-    m = spec.model
-    if m.kind == "python":
-        return "the model's own init: scale the last layer's initial weights down (e.g. x0.01)"
-    if m.init == "small":
-        return f"model.init_scale: {m.init_scale} -> 0.01 (the last layer's weights are too big)"
-    return f"model.init: {m.init} -> small (N(0, 0.01^2) weights; the last layer's weights are too big)"
+        facts={"batch_size": bs, "batch_norm": True, "at_init": True, "loss_std": spread}, score=0.8)]
 
 
 # ---------------------------------------------------------------- 3. regularization
@@ -331,12 +296,11 @@ def probe_regularization(spec: RunSpec, data: Dataset, make_model: ModelFactory)
             "reg_does_not_raise_loss", "warning",
             f"{strengths} but the loss with the penalty minus without is {delta:.3g}: the penalty reaches "
             f"0 of the model's {weights} weight entries (it acts on nn.Linear / nn.Conv weights only)",
-            "build the model from nn.Linear / nn.Conv layers, or add your own penalty term; "
-            "optim.weight_decay acts on every parameter", score=0.9)]
+            facts={"penalized": 0, "delta": delta}, score=0.9)]
     return numbers, [Finding(
         "reg_does_not_raise_loss", "info",
         f"{strengths}; penalty at init {delta:.3g} (loss {loss:.4f}) over {penalized} penalized weight entries",
-        "the penalized weights are ~zero at init (model.init: zeros?); the penalty acts once they move", score=0.3)]
+        facts={"penalized": penalized, "delta": delta}, score=0.3)]
 
 
 # ---------------------------------------------------------------- 4. overfit a tiny subset (kit probe)
@@ -365,8 +329,7 @@ def probe_gradcheck(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> t
         "gradient_check_failed", "error",
         f"max relative error {result['max_rel_error']:.3g} over {result['checked']} entries ({result['reading']}); "
         f"worst {w['param']}[{w['index']}]: analytic {w['analytic']:.6g}, numeric {w['numeric']:.6g}",
-        "a custom layer's backward (or a non-differentiable op) is wrong; check the layer named here",
-        layer=w["param"].rpartition(".")[0] or None, score=min(1.0, result["max_rel_error"]))]
+        facts={"max_rel_error": result["max_rel_error"]}, layer=w["param"].rpartition(".")[0] or None, score=min(1.0, result["max_rel_error"]))]
 
 
 

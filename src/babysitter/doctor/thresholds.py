@@ -14,12 +14,21 @@ import math
 
 # ---------------------------------------------------------------- budgets (in steps; seconds are a cap)
 # check's monitored training runs the spec's own recipe for min(its total steps, MONITOR_STEPS) steps,
-# whatever the machine's speed. Every public clinic spec but five trains <= 600 steps in all, so it is
-# read whole; batch-2 specs and long schedules are read over their first 600 steps (>= 23 LossTrace
-# windows at doctor.every 25: enough for the curve shapes, which need >= 4 or >= 8 windows).
-MONITOR_STEPS = 600
-# the cap that stops a runaway monitored run (the seconds the caller allows); when it cuts the run,
-# the report says ``stopped_by_time`` and that the verdict rests on fewer steps.
+# whatever the machine's speed. 36 of the 41 public clinic specs train <= 400 steps in all, so they are
+# read whole; batch-2 specs and long schedules are read over their first 400 steps (16 LossTrace
+# windows at doctor.every 25: the curve shapes need >= 4 or >= 8; overfitting--cnn-small-mnist1d gets
+# 40 of its 60 epochs). A CNN on MNIST-1D takes ~0.14 s a step on a 2-core box shared by five jobs.
+MONITOR_STEPS = 400
+# Seconds: only the cap that stops a runaway monitored run (a huge model or data set on a slow CPU);
+# it is not meant to bind (400 steps of the clinic's largest CNN take ~60 s on that busy box, so a
+# machine 3x slower still finishes within it). When it cuts a run, the report says ``stopped_by_time``
+# and that the verdict rests on fewer steps.
+TIME_CAP = 300.0
+
+# a watched script's functional loss (F.cross_entropy, ...) is read on every LOSS_EVERY-th step (the Spy
+# from the model's output to the step costs ~a forward's bookkeeping); its LossTrace windows are
+# every / LOSS_EVERY readings long
+LOSS_EVERY = 5
 
 # ---------------------------------------------------------------- inputs
 INPUT_STD_HIGH, INPUT_STD_LOW = 5.0, 0.2      # std over all entries outside: the scale is off (warning)
