@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import yaml
 
-from babysitter.doctor.advice import apply
+from babysitter.doctor.remedies import apply
 from babysitter.doctor.treat import advised, burden, heal, random_change, worse
 from babysitter.spec import load_spec
 from tests.conftest import run_main

@@ -177,11 +177,12 @@ def check(spec, *, budget: float | None = None, progress: bool = False, out: Pat
                                     "stopped_by_budget": trainer.stop_requested,
                                     "stopped_by_time": limit.stopped_by_time,
                                     "val_acc": trainer.history.rows[-1].get("val_acc") if trainer.history.rows else None}
+    probes["stopped_by_time"] = limit.stopped_by_time
     if limit.stopped_by_time:
         probes["note"] = FEWER_STEPS_NOTE.format(done=trainer.step, planned=planned)
     found += read_findings(instruments.summaries(tools), trainer.history.rows, spec)
     settle = lambda fs: settle_lr(spec, data, make_model, fs, probes.get("lr_range", {}).get("suggested"))  # noqa: E731
-    return {**verdict(found, host, probes, experiment=settle), "stopped_by_time": limit.stopped_by_time}
+    return verdict(found, host, probes, experiment=settle)
 
 
 def diagnose(run_dir: str | Path, checked: dict | None = None) -> dict:
