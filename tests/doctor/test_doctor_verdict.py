@@ -6,10 +6,12 @@ from types import SimpleNamespace
 
 from babysitter.doctor import curves, kit, probes, spec_run, thresholds
 from babysitter.doctor.findings import Finding
-import babysitter.doctor.instruments.findings as judges
+import importlib
 from babysitter.doctor.remedies import ScriptHost, SpecHost
 from babysitter.doctor.verdict import merge, verdict
 from babysitter.spec import load_spec
+
+judges = importlib.import_module("babysitter.doctor.instruments.findings")
 
 
 def test_merge_keeps_the_strongest_and_joins_facts_and_causes():
