@@ -75,6 +75,16 @@ def monitor_steps(spec: RunSpec, examples: int) -> int:
     return min(spec.train.epochs * per_epoch, MONITOR_STEPS)
 
 
+def fixed_threads(spec: RunSpec) -> RunSpec:
+    """The spec with ``train.threads: auto`` replaced by the CPUs this process may use: ``auto`` times
+    thread counts during training and switches between them, so a busier machine would compute the
+    probes and the monitored run at other counts (in another summation order) than a quiet one."""
+    from babysitter.spec import override
+    from babysitter.train.trainer import cpu_threads
+
+    return override(spec, **{"train.threads": cpu_threads()}) if spec.train.threads == "auto" else spec
+
+
 FEWER_STEPS_NOTE = ("stopped_by_time: the time cap ended the monitored training after {done} of {planned} steps; "
                     "the verdict rests on fewer steps (raise --budget for the full reading)")
 
@@ -147,20 +157,20 @@ def check(spec, *, budget: float | None = None, progress: bool = False, out: Pat
     spec's Dataset when the caller built it already (``babysit run`` builds it once)."""
     from babysitter.doctor.probes import run_probes
     from babysitter.spec import load_spec
+    from rich.console import Console
+
+    from babysitter.doctor.thresholds import TIME_CAP
     from babysitter.train.run import build
     from babysitter.train.trainer import Trainer
 
-    from babysitter.doctor.thresholds import TIME_CAP
-
     spec, budget = load_spec(spec), TIME_CAP if budget is None else budget
+    host_spec, spec = spec, fixed_threads(spec)   # the experiments run on the pinned copy; remedies edit the spec
     model, data = build(spec, data=data)
     make_model = lambda s: build(s, data=data)[0]  # noqa: E731
-    from rich.console import Console
-
     with Console(stderr=True, quiet=not progress).status(
             "doctor: preflight probes (data, init loss, overfit 20 examples, gradient check, lr range test)"):
         probes, found = run_probes(spec, data, make_model)
-    host = SpecHost(spec, probes)
+    host = SpecHost(host_spec, probes)
     if budget <= 0:  # probes only (babysit run monitors the real training instead)
         return verdict(found, host, probes)
     tools = instruments.make_instruments(spec)
