@@ -4,7 +4,7 @@ copy, an optimizer to rebuild from its class and param_groups, a loss function a
 Three ways of making a kit: a watched script (:mod:`babysitter.doctor.watch`) and a Lightning run
 (:mod:`babysitter.integrations.lightning`) build theirs from torch's hooks (:meth:`Kit.from_run`);
 a spec builds a :class:`babysitter.doctor.probes.SpecKit`, whose copies train with the Trainer's own
-step (penalty, clipping, closure optimizers) and whose advice names spec keys. Every probe works on
+step (penalty, clipping, closure optimizers) (the remedies, doctor/remedies.py, name spec keys). Every probe works on
 deep copies and restores torch's RNG, so the run itself cannot tell it was probed.
 
 =================  ===================================================================================

@@ -2,7 +2,7 @@
 experiments run before training, each returning ``(numbers, findings)``; :func:`run_probes` runs
 them in order. The experiments that any run has are written once, in :mod:`babysitter.doctor.kit`;
 here a spec makes their kit (:func:`spec_kit`: a :class:`SpecKit`, whose copies are built with
-``make_model`` and trained with the Trainer's own step, and whose advice names spec keys), and adds
+``make_model`` and trained with the Trainer's own step, the remedies name spec keys: doctor/remedies.py), and adds
 what only a spec has:
 
 data            (spec level) train inputs over all entries: mean, std, min, max, non-finite count,
@@ -115,7 +115,7 @@ def _trainer(model, data, spec) -> Trainer:
 @dataclass
 class SpecKit(Kit):
     """A :class:`Kit` made from a spec (:func:`spec_kit`). ``spec``: as written (its lr, optimizer
-    and schedule are what the findings judge; advice names its keys); ``trains``: the spec the
+    and schedule are what the findings judge; the remedies edit its keys); ``trains``: the spec the
     copies train with; ``models[i]``: ``make_model(trains with seed spec.seed + i)``, one per seed.
     :meth:`fresh` copies one and builds the Trainer of ``trains`` on it: the spec's optimizer
     (make_optimizer over norm_groups) and the Trainer's train_step (penalty, clipping, max-norm,
