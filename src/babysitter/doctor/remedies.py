@@ -386,6 +386,8 @@ def remedy(f, host) -> tuple[dict, str]:
     if isinstance(host, ScriptHost):
         return {}, code_change(f, host)
     changes = spec_changes(f, host.spec, host.probes)
+    if changes and host.spec.model.kind == "python" and f.id in CODE:   # the model's own code holds the cause
+        return changes, f"{advice_text(f, changes)}; in the model's code: {CODE[f.id]}"
     if changes:
         return changes, advice_text(f, changes)
     if host.spec.model.kind == "python" or f.id not in NO_EDIT:
