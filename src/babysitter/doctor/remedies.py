@@ -415,12 +415,17 @@ def next_remedy(finding_id: str, spec, tried) -> dict[str, list]:
     ``babysit treat`` calls it when the finding's own remedy was tried already."""
     import json
 
-    order = [lambda s: _better_init(s), lambda s: {"model.norm": "batch"} if s.model.kind in BUILT_IN_NORM else {},
-             lambda s: _relu(s), lambda s: {"train.clip_norm": 1.0} if s.train.clip_norm is None else {}]
-    if finding_id not in ("vanishing_gradients", "exploding_gradients", "saturated_units", "bad_init_plateau",
-                          "init_loss_off", "symmetric_weights", "cannot_overfit_tiny", "underfitting"):
+    if spec.model.kind == "python":
         return {}
-    for step in order:
+    init = lambda s: _better_init(s)  # noqa: E731
+    norm = lambda s: {"model.norm": "batch"} if s.model.kind in BUILT_IN_NORM else {}  # noqa: E731
+    clip = lambda s: {"train.clip_norm": 1.0} if s.train.clip_norm is None else {}  # noqa: E731
+    paths = {"exploding_gradients": (init, norm, clip), "symmetric_weights": (init,),
+             "init_loss_off": (init, norm), "loss_not_finite": (init, norm, clip)}
+    dying = (init, norm, _relu)   # the signal dies with depth: init, then normalisation, then activation
+    for fid in ("vanishing_gradients", "saturated_units", "bad_init_plateau"):
+        paths[fid] = dying
+    for step in paths.get(finding_id, ()):
         new = {k: v for k, v in step(spec).items() if _get(spec, k) != v}
         if not new:
             continue
