@@ -76,13 +76,14 @@ def monitor_steps(spec: RunSpec, examples: int) -> int:
 
 
 def fixed_threads(spec: RunSpec) -> RunSpec:
-    """The spec with ``train.threads: auto`` replaced by the CPUs this process may use: ``auto`` times
-    thread counts during training and switches between them, so a busier machine would compute the
-    probes and the monitored run at other counts (in another summation order) than a quiet one."""
+    """The spec with ``train.threads: auto`` replaced by ``thresholds.CHECK_THREADS``: ``auto`` times
+    thread counts during training and switches between them, so a busier machine (or one pinned to
+    fewer cores) would compute the probes and the monitored run at other counts, in another
+    summation order, than a quiet one."""
+    from babysitter.doctor.thresholds import CHECK_THREADS
     from babysitter.spec import override
-    from babysitter.train.trainer import cpu_threads
 
-    return override(spec, **{"train.threads": cpu_threads()}) if spec.train.threads == "auto" else spec
+    return override(spec, **{"train.threads": CHECK_THREADS}) if spec.train.threads == "auto" else spec
 
 
 FEWER_STEPS_NOTE = ("stopped_by_time: the time cap ended the monitored training after {done} of {planned} steps; "

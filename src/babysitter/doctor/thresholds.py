@@ -24,6 +24,10 @@ MONITOR_STEPS = 400
 # machine 3x slower still finishes within it). When it cuts a run, the report says ``stopped_by_time``
 # and that the verdict rests on fewer steps.
 TIME_CAP = 300.0
+# check's experiments run at one CPU thread (unless the spec names a count): a matmul split over another
+# number of threads sums in another order, and 400 steps can carry that last-bit difference across a
+# threshold; one thread gives the same numbers on a 2-core laptop and a 64-core server.
+CHECK_THREADS = 1
 
 # a watched script's functional loss (F.cross_entropy, ...) is read on every LOSS_EVERY-th step (the Spy
 # from the model's output to the step costs ~a forward's bookkeeping); its LossTrace windows are
