@@ -152,6 +152,15 @@ def _loss_after(spec, data, make_model, lr, steps) -> tuple[float, float]:
 
 def check(spec, *, budget: float | None = None, progress: bool = False, out: Path | None = None,
           steps: int | None = None, data=None) -> dict:
+    """:func:`_check`, with torch's thread count as it was afterwards (the check pins its own)."""
+    threads = torch.get_num_threads()
+    try:
+        return _check(spec, budget=budget, progress=progress, out=out, steps=steps, data=data)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _check(spec, *, budget: float | None, progress: bool, out: Path | None, steps: int | None, data) -> dict:
     """Preflight probes, then a short monitored training of ``steps`` steps (None:
     :func:`monitor_steps` of the run; none when ``budget`` is 0) -> report. ``budget``: seconds,
     a safety cap only; a run it cuts short is reported as ``stopped_by_time``. ``data``: the
