@@ -59,6 +59,13 @@ def test_a_script_host_gets_the_code_change_and_no_spec_edit():
     assert at_init == CODE["loss_not_finite"] and "lr" not in at_init
     _, later = remedy(Finding("loss_not_finite", "error", "", facts={"non_finite": True}), host)
     assert "lr=0.05" in later and "clip_grad_norm_" in later
+    # where it started (facts["origin"]) picks the change: the data, or the op that overflowed
+    data = Finding("loss_not_finite", "error", "", facts={"origin": {"module": "fc1", "op": "linear", "pass": "forward",
+                                                                     "input_nonfinite": True}})
+    assert remedy(data, host)[1].startswith("the data holds non-finite values")
+    log = Finding("loss_not_finite", "error", "", facts={"origin": {"module": None, "op": "log", "pass": "forward",
+                                                                    "input_nonfinite": False}})
+    assert remedy(log, host)[1].startswith("log in the forward pass produced") and "lr" not in remedy(log, host)[1]
 
 
 def test_the_same_facts_rank_the_same_on_a_spec_host_and_a_watch_host():

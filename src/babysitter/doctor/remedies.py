@@ -331,6 +331,13 @@ def code_change(f, host: ScriptHost) -> str:
     """The code change for ``f`` in a user's own script, chosen from its facts."""
     if f.id in ("lr_too_high", "lr_too_low"):
         return _lr_code(f, host, lower=f.id == "lr_too_high")
+    origin = f.facts.get("origin") or {}
+    if f.id == "loss_not_finite" and origin.get("input_nonfinite"):   # NaN/Inf came in with the data
+        return ("the data holds non-finite values: check the inputs and targets for NaN/Inf before training "
+                f"(first seen entering {origin.get('module') or origin.get('op') or 'the model'})")
+    if f.id == "loss_not_finite" and origin.get("op") and origin.get("pass") == "forward":
+        return (f"{origin['op']} in {origin.get('module') or 'the forward pass'} produced the first non-finite value: "
+                "guard its input (e.g. log(x.clamp_min(1e-8)), a division by x + eps) or scale the targets")
     if f.id == "loss_not_finite" and not f.facts.get("at_init") and host.lr is not None:
         return (_lr_code(f, host, lower=True) + " and clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) "
                 "before optimizer.step()")
