@@ -80,10 +80,6 @@ def _fitting_init(spec) -> str:
     return FITTING_INIT.get(spec.model.activation, "he")
 
 
-def _suggested(f, probes: dict) -> float | None:
-    return (probes.get("lr_range") or {}).get("suggested") or f.facts.get("suggested")
-
-
 def _lr_to(f, spec, probes: dict, lower: bool) -> dict:
     """optim.lr towards the range test's suggestion (if on the right side), else by the reader's factor."""
     lr = spec.optim.lr

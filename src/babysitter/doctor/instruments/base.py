@@ -20,7 +20,7 @@ from torch import nn
 
 from babysitter.doctor.findings import json_safe
 from babysitter.nn.activations import Maxout
-from babysitter.nn.init import WEIGHTED
+from babysitter.nn.init import WEIGHTED  # noqa: F401  (read here by the instruments)
 from babysitter.train.events import Callback
 
 RELU = (nn.ReLU, nn.ReLU6)                                        # zero output -> zero gradient: can die
