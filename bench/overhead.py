@@ -16,9 +16,12 @@ installed (``pip install -e '.[lightning]'``) the Lightning keys are null. ``rat
 time (medians), which waiting for a CPU held by another job does not inflate.
 ``max_loss_diff``: the largest |difference| of the per-epoch training losses of (a) and (b) over
 all repeats (goal 1e-5; the loops compute the same thing, so 0.0); ``max_loss_diff_doctor``: (b)
-against (c). ``--threads``: torch threads for all four, ``train.threads`` for ours (default: the
-Trainer's choice: ``fit_threads``, then ``train.threads: auto`` times the candidates); on a
-machine shared with other jobs use 1 (more OpenMP threads than free cores slow small steps 4-10x).
+against (c). ``--threads``: torch threads for all four loops alike (default: what ``fit_threads``
+picks for this machine), pinned before every run and given to ours as ``train.threads`` (so
+``train.threads: auto`` cannot time other counts mid-run: a loop at another thread count sums in
+another order, and its loss trajectory drifts from the plain loop's); on a machine shared with
+other jobs use 1 (more OpenMP threads than free cores slow small steps 4-10x). ``threads`` in the
+result: the count all four ran at.
 ``doctor_hook_share``: one more (c) run with the instruments' own hooks timed from inside, their
 seconds / that run's seconds: the doctor's cost measured directly, immune to the wall-clock noise
 of a shared machine.
@@ -108,7 +111,9 @@ def timed(callbacks: list, spent: list) -> None:
 
 
 def run(name, spec, data, spent=None) -> tuple[float, float, list[float]]:
-    """(wall seconds, CPU seconds of this process, per-epoch losses) of one config."""
+    """(wall seconds, CPU seconds of this process, per-epoch losses) of one config, at the one
+    thread count all configs share (``spec.train.threads``)."""
+    torch.set_num_threads(int(spec.train.threads))   # the same count for all four loops
     model, _ = build(spec, data=data)  # seeded: the same init every time
     w0, c0 = time.perf_counter(), time.process_time()
     if name == "plain":
@@ -129,9 +134,10 @@ def main():
     args = ap.parse_args()
     if args.threads:
         torch.set_num_threads(args.threads)
-    fit_threads(torch.device("cpu"))  # what the Trainer would set, for all three alike
+    fit_threads(torch.device("cpu"))  # what the Trainer would set
+    threads = torch.get_num_threads()  # one count for all four loops, pinned in run()
     spec = override(load_spec(ROOT / "examples" / "mnist1d-paper-cnn.yaml"), device="cpu",
-                    **({"train.threads": args.threads} if args.threads else {}))
+                    **{"train.threads": threads})
     data = load_data(spec.data, spec.seed)
     per_epoch = len(data.x_train) // spec.train.batch_size
     spec = override(spec, **{"train.epochs": max(1, round(args.steps / per_epoch))})
@@ -172,7 +178,7 @@ def main():
               "lightning_seconds": med.get("lightning"), "lightning_seconds_min": low.get("lightning"),
               "ratio_lightning": med["lightning"] / med["plain"] if "lightning" in med else None,
               "max_loss_diff_lightning": diff_lightning if "lightning" in med else None, "doctor_hook_share": spent[0] / seconds,
-              "seconds": times, "cpu_seconds": cpu, "steps": spec.train.epochs * per_epoch,
+              "seconds": times, "cpu_seconds": cpu, "steps": spec.train.epochs * per_epoch, "threads": threads,
               "batch_size": spec.train.batch_size, "repeats": args.repeats, "every": spec.doctor.every,
               "load_average": [load_before, os.getloadavg()], "machine": machine()}
     print(json.dumps(result, indent=None if args.json else 2))

@@ -26,6 +26,7 @@ def test_overhead_smoke_plain_loop_and_trainer_agree():
     for key in ("plain_seconds", "ours_seconds", "ours_doctor_seconds", "ratio", "ratio_doctor", "max_loss_diff"):
         assert isinstance(result[key], float) and math.isfinite(result[key]), key
     assert result["steps"] == 80 and result["machine"]["threads"] == 1
+    assert result["threads"] == 1   # all four loops ran at one thread count (no auto tuning in ours)
     assert result["ratio"] == result["ours_seconds"] / result["plain_seconds"]
     assert result["max_loss_diff"] <= 1e-5
     assert result["max_loss_diff_doctor"] <= 1e-5   # instruments observe, they do not change training

@@ -1,7 +1,8 @@
-"""A cause that a finding's evidence cites ("see reg_too_strong") is a finding of its own, ranked above it."""
+"""A cause that a finding's facts name (``facts["causes"]``) is a finding of its own, ranked above it."""
 
 from babysitter.doctor.findings import Finding, rank, report
 from babysitter.doctor.instruments import findings
+from babysitter.doctor.remedies import SpecHost, attach
 from babysitter.spec import load_spec
 
 
@@ -17,13 +18,15 @@ def _summaries(peak, med, dead):
 
 def test_penalty_step_makes_reg_too_strong_a_finding_above_its_symptoms():
     # lr * 2 * l2 = 0.2 * 2 * 0.5 = 0.2 per step >= half the largest step median 0.3: the penalty's own step
-    out = findings(_summaries(peak=0.3, med=0.1, dead=0.6), _spec(l2=0.5, lr=0.2))
+    spec = _spec(l2=0.5, lr=0.2)
+    out = attach(findings(_summaries(peak=0.3, med=0.1, dead=0.6), spec), SpecHost(spec))
     ids = [f.id for f in out]
     assert ids.index("reg_too_strong") < ids.index("dead_relu") < ids.index("lr_too_high")
     reg = out[ids.index("reg_too_strong")]
-    assert reg.severity == "warning" and reg.advice == "regularize.l2: 0.5 -> 0.05"
-    assert "= 0.2 per step" in reg.evidence
-    assert "see reg_too_strong" in out[ids.index("dead_relu")].evidence
+    assert reg.severity == "warning" and reg.changes == {"regularize.l2": [0.5, 0.05]}
+    assert reg.facts["decay"] == 0.2 * 2 * 0.5
+    assert "regularize.l2: 0.5 -> 0.05" in reg.advice     # the text is written from the change
+    assert out[ids.index("dead_relu")].causes == ["reg_too_strong"]
     assert out[ids.index("lr_too_high")].severity == "info"
     # the same through the report's ranking
     assert [f["id"] for f in report(out, {})["findings"]][0] == "reg_too_strong"
@@ -34,11 +37,14 @@ def test_no_penalty_no_reg_finding():
     out = findings(_summaries(peak=0.3, med=0.1, dead=0.6), _spec(l2=0.0, lr=0.2, wd=1e-3))
     ids = [f.id for f in out]
     assert "reg_too_strong" not in ids and ids[0] == "lr_too_high"
-    assert "see reg_too_strong" not in out[ids.index("dead_relu")].evidence
+    assert out[ids.index("dead_relu")].causes == []
 
 
 def test_rank_puts_a_cited_cause_before_its_symptom():
-    symptom = Finding("dead_relu", "warning", "units dead (see reg_too_strong)", "", score=0.9)
+    symptom = Finding("dead_relu", "warning", "units dead", "", score=0.9, facts={"causes": ["reg_too_strong"]})
     cause = Finding("reg_too_strong", "warning", "penalty 60% of the objective", "", score=0.2)
     other = Finding("overfitting", "warning", "gap 0.3", "", score=0.5)
     assert [f.id for f in rank([symptom, other, cause])] == ["reg_too_strong", "dead_relu", "overfitting"]
+    # the words "see X" alone cite nothing: rank reads the facts
+    worded = Finding("dead_relu", "warning", "units dead (see reg_too_strong)", "", score=0.9)
+    assert [f.id for f in rank([worded, other, cause])] == ["dead_relu", "overfitting", "reg_too_strong"]

@@ -4,6 +4,7 @@ import numpy as np
 
 from babysitter.doctor.curves import classify
 from babysitter.doctor.instruments import make_instruments, summaries
+from babysitter.doctor.remedies import SpecHost, remedy
 from babysitter.errors import TrainingFailed
 from babysitter.spec import load_spec
 from babysitter.train.events import Callback
@@ -31,6 +32,11 @@ def ids(found):
     return {f.id: f for f in found}
 
 
+def changes(f, spec=SPEC):
+    """The remedy's spec edit for ``f`` (the curve reader writes facts, the remedy table the change)."""
+    return remedy(f, SpecHost(spec))[0]
+
+
 T = np.arange(1000)
 RNG = np.random.default_rng(0)
 DECAY = 0.3 + 2.0 * np.exp(-T / 150) + RNG.normal(0, 0.02, T.size)
@@ -43,7 +49,7 @@ def test_exponential_decay_is_healthy():
 def test_constant_loss_is_flat_and_blames_the_lr():
     found = ids(classify(trace_of(2.3 + RNG.normal(0, 0.02, T.size)), [], SPEC))
     assert list(found) == ["lr_too_low"] and found["lr_too_low"].severity == "warning"
-    assert "optim.lr: 0.1 -> 1" in found["lr_too_low"].advice
+    assert found["lr_too_low"].facts["flat"] and changes(found["lr_too_low"]) == {"optim.lr": [0.1, 1.0]}
 
 
 def test_flat_threshold_is_a_five_percent_drop():
@@ -56,26 +62,27 @@ def test_flat_threshold_is_a_five_percent_drop():
 def test_flat_with_moving_weights_is_only_info():
     flat = trace_of(np.full(T.size, 2.3))
     found = ids(classify(flat, [], SPEC, {"UpdateRatio": {"overall_median": 3e-3}}))
-    assert found["lr_too_low"].severity == "info" and "the weights do move" in found["lr_too_low"].evidence
+    assert found["lr_too_low"].severity == "info" and found["lr_too_low"].facts["moving"]
 
 
 def test_plateau_then_drop_is_a_bad_init():
     curve = np.where(T < 300, 2.3, 0.4 + 1.9 * np.exp(-(T - 300) / 60)) + RNG.normal(0, 0.01, T.size)
     found = ids(classify(trace_of(curve), [], SPEC))
     assert list(found) == ["bad_init_plateau"]
-    assert "first 12 of 40 windows" in found["bad_init_plateau"].evidence
+    assert (found["bad_init_plateau"].facts["plateau_windows"], found["bad_init_plateau"].facts["windows"]) == (12, 40)
 
 
 def test_noisy_loss_asks_for_larger_batches():
     noisy = DECAY + RNG.normal(0, 0.5, T.size)    # noise 0.25 of the drop, about 1 of the loss
     found = ids(classify(trace_of(noisy), [], SPEC))
-    assert list(found) == ["noisy_loss"] and "train.batch_size: 64 -> 256" in found["noisy_loss"].advice
+    assert list(found) == ["noisy_loss"] and found["noisy_loss"].facts["batch_size"] == 64
+    assert changes(found["noisy_loss"]) == {"train.batch_size": [64, 256]}
 
 
 def test_exploding_and_non_finite_loss_mean_lr_too_high():
     explode = np.concatenate([DECAY[:500], DECAY[499] * np.exp(np.arange(500) / 60)])
     found = ids(classify(trace_of(explode), [], SPEC))
-    assert found["lr_too_high"].severity == "warning" and "explodes" in found["lr_too_high"].evidence
+    assert found["lr_too_high"].severity == "warning" and found["lr_too_high"].facts["exploded"]
     nan = trace_of(DECAY)
     nan["mean"][5] = None                       # LossTrace writes non-finite numbers as None
     assert ids(classify(nan, [], SPEC))["lr_too_high"].severity == "error"
@@ -84,7 +91,7 @@ def test_exploding_and_non_finite_loss_mean_lr_too_high():
 def test_loss_that_rises_again_means_lr_too_high():
     rise = np.concatenate([DECAY[:500], np.linspace(DECAY[499], 2 * DECAY[499], 500)])
     found = ids(classify(trace_of(rise), [], SPEC))
-    assert "rises again" in found["lr_too_high"].evidence
+    assert found["lr_too_high"].facts["rises"]
 
 
 def test_windows_as_tuples():
@@ -103,7 +110,7 @@ def test_train_val_gap_with_rising_val_loss_is_overfitting():
     over = rows([0.6, 0.8, 0.95, 1.0, 1.0], [0.55, 0.7, 0.72, 0.7, 0.69], [1.2, 0.9, 0.95, 1.1, 1.3])
     found = ids(classify(trace_of(DECAY), over, SPEC))
     assert list(found) == ["overfitting"] and found["overfitting"].severity == "warning"
-    assert "gap 0.310" in found["overfitting"].evidence
+    assert round(found["overfitting"].facts["gap"], 3) == 0.310
     healthy = rows([0.6, 0.8, 0.95, 0.98, 0.99], [0.6, 0.78, 0.93, 0.95, 0.96], [1.2, 0.7, 0.4, 0.35, 0.33])
     assert classify(trace_of(DECAY), healthy, SPEC) == []
     gap, acc = [0.6, 0.8, 0.95, 0.98, 0.99], [0.6, 0.78, 0.85, 0.87, 0.87]
@@ -124,7 +131,7 @@ def test_plateau_at_low_accuracy_is_underfitting_and_a_dominant_penalty_too_stro
     spec = load_spec({"data": {"source": "digits"}, "regularize": {"l2": 0.5}, "optim": {"weight_decay": 0.0}})
     found = ids(classify(trace_of(curve), under, spec, {"RegShare": {"share": [0.8, 0.1, 0.05]}}))
     assert set(found) == {"underfitting", "reg_too_strong"}
-    assert found["reg_too_strong"].advice == "regularize.l2: 0.5 -> 0.05"
+    assert changes(found["reg_too_strong"], spec) == {"regularize.l2": [0.5, 0.05]}
     assert "reg_too_strong" not in ids(classify(trace_of(curve), under, spec, {"RegShare": {"share": [0.3, 0.1]}}))
 
 

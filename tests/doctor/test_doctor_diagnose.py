@@ -71,3 +71,26 @@ def test_public_clinic_has_the_size_the_issue_asks_for():
     assert len({s["data"]["source"] for s in specs}) >= 3
     assert len({s.get("model", {}).get("kind", "cnn") for s in specs}) >= 3
     assert {p.name.split("--")[0] for p in faulty} <= set(VOCABULARY)
+
+
+def test_babysit_run_builds_the_data_once_and_hands_its_check_over_in_memory(monkeypatch, capsys, tmp_path):
+    """check -> train -> diagnose: one load of the data set, and the diagnosis carries the check's
+    findings without reading check.json back (it is written for the run dir's reader only)."""
+    import json
+
+    import babysitter.doctor.spec_run as spec_run
+    import babysitter.train.run as run
+    from tests.conftest import run_main
+
+    loads, reads = [], []
+    real_load, real_read = run.load_data, spec_run.read_json
+    monkeypatch.setattr(run, "load_data", lambda *a, **k: loads.append(1) or real_load(*a, **k))
+    monkeypatch.setattr(spec_run, "read_json", lambda path, *a, **k: reads.append(Path(path).name) or real_read(path, *a, **k))
+    spec = tmp_path / "s.yaml"
+    spec.write_text("data: {source: digits}\nmodel: {kind: mlp, hidden: [16], init: zeros, norm: none}\n"
+                    "train: {epochs: 1}\n")
+    code, out, _ = run_main(monkeypatch, capsys, "run", spec, "--out", tmp_path / "run", "--json")
+    assert code == 0 and len(loads) == 1
+    assert "check.json" not in reads and (tmp_path / "run" / "check.json").is_file()
+    diagnosis = json.loads(out)["diagnosis"]
+    assert "symmetric_weights" in {f["id"] for f in diagnosis["findings"]}   # the check's own finding

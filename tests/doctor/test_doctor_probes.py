@@ -13,6 +13,7 @@ from babysitter.doctor import kit as K
 from babysitter.doctor import lr_range as R
 from babysitter.doctor import probes as P
 from babysitter.doctor.findings import report
+from babysitter.doctor.remedies import SpecHost, remedy
 from babysitter.spec import load_spec, override
 from babysitter.train.run import build
 
@@ -75,7 +76,8 @@ def test_data_statistics_match_numpy_and_raw_pixels_are_flagged(tmp_path):
     assert d["class_counts"] == counts.tolist()
     assert d["imbalance"] == pytest.approx(counts.max() / counts.min())
     f = ids(findings)["data_not_normalized"]
-    assert f.severity == "warning" and "standardize" in f.advice
+    assert f.severity == "warning" and f.facts["std"] == pytest.approx(d["std"])
+    assert remedy(f, SpecHost(spec))[0] == {"data.preprocess": [[], ["standardize"]]}
 
 
 def test_a_constant_offset_is_flagged_and_standardized_data_is_not(tmp_path):
@@ -123,7 +125,10 @@ def test_big_normal_init_of_a_deep_tanh_net_is_off(digits):
     assert numbers["init_loss"] == pytest.approx(loss, rel=1e-4)
     assert numbers["init_loss"] > np.log(10) + 2
     f = ids(findings)["init_loss_off"]
-    assert f.severity == "warning" and "model.init: normal -> small" in f.advice
+    assert f.severity == "warning" and f.facts["at_init"] and f.facts["gap"] > 2
+    # the remedy: the init that fits tanh (Glorot), and the advice says so
+    changes, advice = remedy(f, SpecHost(spec))
+    assert changes["model.init"] == ["normal", "xavier"] and "model.init: normal -> xavier" in advice
 
 
 def test_he_init_scores_of_std_about_one_are_no_warning(digits):
@@ -179,7 +184,7 @@ def test_a_penalty_that_reaches_no_weight_is_caught(digits):
     numbers, findings = P.probe_regularization(spec, digits, make)
     assert numbers["reg_loss_delta"] == 0.0 and numbers["reg_weight_parameters"] == 640
     f = ids(findings)["reg_does_not_raise_loss"]
-    assert f.severity == "warning" and "0 of the model's 640" in f.evidence
+    assert f.severity == "warning" and f.facts["penalized"] == 0 and numbers["reg_weight_parameters"] == 640
 
 
 # ---------------------------------------------------------------- overfit a tiny subset
@@ -201,7 +206,7 @@ def test_a_tiny_lr_cannot_overfit_and_leaves_the_init_accuracy(digits):
         init_acc = (model(digits.x_train[idx]).argmax(1) == digits.y_train[idx]).float().mean().item()
     assert abs(tiny["train_acc"] - init_acc) <= 1 / 20 and tiny["train_acc"] < 1.0
     f = ids(findings)["cannot_overfit_tiny"]
-    assert f.severity == "error" and "optim.lr" in f.advice
+    assert f.severity == "error" and f.facts["train_acc"] == tiny["train_acc"] and f.facts["lr"] == 1e-7
 
 
 # ---------------------------------------------------------------- gradient check
@@ -290,8 +295,9 @@ def test_lr_far_outside_the_band_is_flagged(digits, sgd_range):
 
     high = lr_findings(_spec(**{"optim.lr": 50.0}), band)
     assert [f.id for f in high] == ["lr_too_high"]
-    head, _, new = high[0].advice.partition(" -> ")
-    assert head == "optim.lr: 50" and float(new) == pytest.approx(band["suggested"], rel=0.05)
+    assert high[0].facts["suggested"] == band["suggested"]
+    (old, new), = remedy(high[0], SpecHost(_spec(**{"optim.lr": 50.0})))[0].values()
+    assert old == 50.0 and new == pytest.approx(band["suggested"], rel=0.05)
     low = lr_findings(_spec(**{"optim.lr": 1e-6}), band)
     assert [f.id for f in low] == ["lr_too_low"]
     farther = lr_findings(_spec(**{"optim.lr": 1e-7}), band)

@@ -6,7 +6,7 @@ import json
 import numpy as np
 import yaml
 
-from babysitter.doctor.advice import apply
+from babysitter.doctor.remedies import apply
 from babysitter.doctor.treat import advised, burden, heal, random_change, worse
 from babysitter.doctor.clinic import PUBLIC
 from babysitter.spec import load_spec

@@ -1,4 +1,4 @@
-"""A watched run's causes before their symptoms (explain_run), dead units seen through a zero
+"""A run's causes before their symptoms (causes.py, on facts), dead units seen through a zero
 last-layer gradient, and the curve rules' reading of a watched run's epochs (small digits runs,
 1 thread)."""
 
@@ -8,39 +8,52 @@ from torch import nn
 
 import babysitter
 from babysitter.doctor.curves import _epoch_findings
-from babysitter.doctor.diagnose import explain_run, merge
+from babysitter.doctor.causes import explain
 from babysitter.doctor.findings import Finding, rank
+from babysitter.doctor.verdict import merge
 from babysitter.spec import load_spec
 
 from tests.doctor.test_watch import alarms, digits
 
 
-def f(id, sev, ev, score=1.0):
-    return Finding(id, sev, ev, "", score=score)
+def f(id, sev, score=1.0, **facts):
+    """A finding with facts and NO evidence text: the rules read the facts alone."""
+    return Finding(id, sev, "", "", score=score, facts=facts)
 
 
 def top(findings):
-    return [x.id for x in rank(explain_run(merge(findings))) if x.severity != "info"]
+    return [x.id for x in rank(explain(merge(findings))) if x.severity != "info"]
 
 
 def test_a_non_finite_loss_ranks_before_the_gradients_it_made_non_finite():
-    found = [f("exploding_gradients", "error", "36 non-finite layer gradient norm(s) recorded"),
-             f("lr_too_high", "error", "the training loss became non-finite (window 1 of 18)"),
-             f("dead_relu", "warning", "ReLU units never active over the last 4 due batches: 1 100%"),
-             f("loss_not_finite", "error", "loss nan at step 26; run stopped")]
+    found = [f("exploding_gradients", "error", non_finite=True),
+             f("lr_too_high", "error", non_finite=True),
+             f("dead_relu", "warning", fraction=1.0),
+             f("loss_not_finite", "error", non_finite=True)]
     assert rank(found)[0].id == "exploding_gradients"        # without the explanation: the symptom first
     assert top(found)[0] == "loss_not_finite"
 
 
 def test_an_exploding_loss_is_the_cause_of_dead_units_and_dead_units_of_zero_gradients():
-    found = [f("vanishing_gradients", "warning", "activations collapse with depth: std 1 9.3 -> 3 0"),
-             f("dead_relu", "warning", "ReLU units never active over the last 4 due batches: 3 100%"),
-             f("lr_too_high", "warning", "the loss explodes: window mean 20.9 = 9.1x the initial 2.3 (> 2x)", 0.9)]
+    found = [f("vanishing_gradients", "warning", collapse=True),
+             f("dead_relu", "warning", fraction=1.0),
+             f("lr_too_high", "warning", 0.9, exploded=True)]
     assert top(found)[:2] == ["lr_too_high", "dead_relu"]
-    flat = [f("lr_too_low", "warning", "update/weight ratio ||dW||/||W||: run median 0"),
-            f("vanishing_gradients", "warning", "gradient norms at init: first layer fc1 0, last out 0"),
-            f("dead_relu", "warning", "the last layer out has nonzero weights yet a weight gradient of exactly 0")]
+    flat = [f("lr_too_low", "warning"),
+            f("vanishing_gradients", "warning", at_init=True),
+            f("dead_relu", "warning", at_init=True, last_grad_zero=True)]
     assert top(flat) == ["dead_relu"]
+
+
+def test_rewording_the_evidence_changes_no_verdict():
+    """The same facts under other words (or none) rank the same: no rule reads the text."""
+    worded = [Finding("exploding_gradients", "warning", "gradients explode at init", "", score=0.6,
+                      facts={"at_init": True}),
+              Finding("lr_too_high", "warning", "see exploding_gradients; the loss explodes; exactly 0; 100%", "",
+                      score=0.9)]
+    plain = [Finding("exploding_gradients", "warning", "x", "", score=0.6, facts={"at_init": True}),
+             Finding("lr_too_high", "warning", "y", "", score=0.9)]
+    assert top(worded) == top(plain) == ["exploding_gradients"]
 
 
 def test_negative_biases_kill_every_functional_relu_and_dead_relu_is_named_first():
@@ -87,7 +100,7 @@ def test_a_rising_val_loss_is_overfitting_without_accuracies_and_a_falling_one_i
     # the digits overfitting script's epochs: val loss 0.354 -> 0.606 (1.71x) while train loss -> 5e-5
     got = _epoch_findings(rows([0.888, 0.0278, 5.8e-4, 1.05e-4, 5.4e-5], [0.354, 0.438, 0.546, 0.592, 0.606]),
                           SPEC, {}, None)
-    assert [x.id for x in got] == ["overfitting"] and "1.71x" in got[0].evidence
+    assert [x.id for x in got] == ["overfitting"] and round(got[0].facts["val_rise"], 2) == 1.71
     healthy = _epoch_findings(rows([0.9, 0.5, 0.3, 0.25], [0.8, 0.5, 0.4, 0.42]), SPEC, {}, None)  # 1.05x its min
     assert healthy == []
 
@@ -96,7 +109,7 @@ def test_the_gap_uses_the_latest_epoch_that_read_each_accuracy():
     r = rows([0.9, 0.03, 6e-4, 1e-4], [0.35, 0.44, 0.55, 0.59], [0.82, None, 1.0, None], [None, None, None, 0.8625])
     got = _epoch_findings(r, SPEC, {}, None)
     assert got and got[0].id == "overfitting" and got[0].severity == "warning"
-    assert f"gap {1.0 - 0.8625:.3f}" in got[0].evidence
+    assert got[0].facts["gap"] == 1.0 - 0.8625
 
 
 def test_a_window_rise_the_epoch_means_do_not_show_is_not_lr_too_high():
@@ -106,6 +119,6 @@ def test_a_window_rise_the_epoch_means_do_not_show_is_not_lr_too_high():
     windows = [(k, m, 0.0) for k, m in enumerate([0.6, 0.3, 0.1, 0.03, 0.0106, 0.012, 0.134, 0.134])]
     falling = rows([0.545, 0.2, 0.08, 0.0375], [None] * 4)
     lr = [x for x in classify(windows, falling, SPEC) if x.id == "lr_too_high"]
-    assert [x.severity for x in lr] == ["info"] and "keeps falling" in lr[0].evidence
+    assert [x.severity for x in lr] == ["info"] and lr[0].facts["rises"]
     rising = rows([0.545, 0.1, 0.03, 0.2], [None] * 4)      # 0.2 > 1.05 x 0.03: the epochs rise too
     assert [x.severity for x in classify(windows, rising, SPEC) if x.id == "lr_too_high"] == ["warning"]

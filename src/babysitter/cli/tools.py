@@ -17,7 +17,7 @@ ONLY_HELP = "Only the cases whose file name matches this shell pattern (repeatab
 
 @app.command()
 def clinic(folder: Optional[Path] = typer.Option(None, "--dir", help=DIR_HELP),
-           budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
+           budget: float = typer.Option(300.0, help="Safety cap in seconds on each spec's monitored training (its length is counted in steps)."),
            only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
            as_json: bool = JSON, quiet: bool = QUIET):
     """Score the doctor on the clinic's faulty and healthy specs and scripts."""

@@ -32,7 +32,7 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
           nproc: int = NPROC, nnodes: int = NNODES, node_rank: int = NODE_RANK, master: Optional[str] = MASTER,
           oversubscribe: bool = OVERSUBSCRIBE):
     """Train with the doctor's instruments attached; writes a run dir."""
-    from babysitter.doctor.diagnose import monitors
+    from babysitter.doctor.spec_run import monitors
     from babysitter.spec import load_spec
     from babysitter.train import run
     from babysitter.train.distributed import Plan, train_distributed
@@ -44,7 +44,7 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
             raise BadInput("usage: babysit train SPEC --out DIR --nproc N   (or: babysit train --resume DIR --nproc N)")
         result = train_distributed(Plan(nproc, nnodes, node_rank, master, oversubscribe), None if resume else spec_from(spec, sets),
                                    out, resume, force=force, progress=not (quiet or as_json),
-                                   changes=set_pairs(sets) if resume else None)
+                                   changes=set_pairs(sets) if resume else None, monitors=monitors)
         emit({**(result or {"node_rank": node_rank}), "run_dir": str(resume or out)}, as_json, quiet, f"trained: {resume or out}")
         return
     if resume is not None:
@@ -62,10 +62,10 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
 
 @app.command()
 def check(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
-          budget: float = typer.Option(30.0, help="Seconds of monitored training after the probes."),
+          budget: float = typer.Option(300.0, help="Safety cap in seconds on the monitored training after the probes (its length is counted in steps; 0: probes only)."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """Preflight probes + a short monitored training: what is wrong and what to change."""
-    from babysitter.doctor.diagnose import check as run_check
+    from babysitter.doctor.spec_run import check as run_check
 
     if not math.isfinite(budget) or budget < 0:
         raise BadInput(f"--budget: expected seconds >= 0, got {budget}")
@@ -77,7 +77,7 @@ def check(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
 def diagnose(run_dir: Path = typer.Argument(..., help="Run dir of a finished or killed run."),
              as_json: bool = JSON, quiet: bool = QUIET):
     """The doctor's findings for a run dir."""
-    from babysitter.doctor.diagnose import diagnose as run_diagnose
+    from babysitter.doctor.spec_run import diagnose as run_diagnose
 
     verdict(run_diagnose(run_dir), as_json, quiet, f"diagnosis: {run_dir}")
 
@@ -118,9 +118,9 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
 def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, nproc: int = 1,
               oversubscribe: bool = False) -> None:
     """check -> train -> diagnose -> plots -> report.html in ``out`` (locked by the caller)."""
-    from babysitter.doctor.diagnose import check as run_check
-    from babysitter.doctor.diagnose import diagnose as run_diagnose
-    from babysitter.doctor.diagnose import monitors
+    from babysitter.doctor.spec_run import check as run_check
+    from babysitter.doctor.spec_run import diagnose as run_diagnose
+    from babysitter.doctor.spec_run import monitors
     from babysitter.files import read_json
     from babysitter.report.html import write_report
     from babysitter.report.plots import plot_curves, plot_instruments
@@ -129,15 +129,16 @@ def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, npro
     from babysitter.train.history import write_json
 
     progress = not (quiet or as_json)
-    # the probes: once, here, before one process or the group trains
-    checked = run_check(resolved, budget=0, progress=progress) if resolved.doctor.enabled else None
+    # the data once (one process), the probes once, here, before one process or the group trains
+    data = run.load_data(resolved.data, resolved.seed) if nproc == 1 else None
+    checked = run_check(resolved, budget=0, progress=progress, data=data) if resolved.doctor.enabled else None
     failed = None
     try:
         if nproc == 1:
-            result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
+            result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out), data=data)
         else:
             result = train_distributed(Plan(nproc, oversubscribe=oversubscribe), resolved, out, force=force,
-                                       progress=progress)
+                                       progress=progress, monitors=monitors)
     except CannotWrite:
         raise
     except TrainingFailed as e:
@@ -146,7 +147,7 @@ def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, npro
         failed, result = e, read_json(out / "final.json", "final")
     if checked is not None:
         write_json(out / "check.json", checked)
-    diagnosis = run_diagnose(out)
+    diagnosis = run_diagnose(out, checked)   # the check in memory, not read back from check.json
     write_json(out / "diagnosis.json", diagnosis)
     plot_curves(out)
     plot_instruments(out)

@@ -15,7 +15,7 @@ def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
           rounds: int = typer.Option(3, "--rounds", help="Changes to try at most (one check each)."),
           out: Optional[Path] = typer.Option(None, "--out", help="Dir for treated.yaml, treat.json, the runs "
                                              "(default: runs/<name>-treat, numbered if taken)."),
-          budget: float = typer.Option(15.0, help="Seconds of monitored training per check."),
+          budget: float = typer.Option(300.0, help="Safety cap in seconds on each check's monitored training (its length is counted in steps)."),
           force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """check -> apply the top finding's changes -> check again ... -> train original and treated in full."""

@@ -68,7 +68,7 @@ def alarms(report: dict) -> list[str]:
 
 
 def run_case(case: dict, budget: float) -> dict:
-    from babysitter.doctor.diagnose import check
+    from babysitter.doctor.spec_run import check
 
     t0 = time.perf_counter()
     report = watch_script(case["path"], budget) if case["path"].suffix == ".py" else check(case["path"], budget=budget)
@@ -78,7 +78,7 @@ def run_case(case: dict, budget: float) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def run_clinic(folder: str | Path | None = None, budget: float = 15.0, on_result=None, only: list[str] = ()) -> dict:
+def run_clinic(folder: str | Path | None = None, budget: float = 300.0, on_result=None, only: list[str] = ()) -> dict:
     """Run every case (``only``: those whose file name matches a pattern); ``on_result(row)`` is
     called as each finishes (progress). ``folder``: None, the public clinic."""
     folder = PUBLIC if folder is None else Path(folder).resolve()

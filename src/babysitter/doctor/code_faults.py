@@ -198,7 +198,8 @@ def _softmax(ev: Evidence) -> list[Finding]:
             "log_probabilities": "log-probabilities (rows <= 0, logsumexp 0): log_softmax applied twice",
             "scores": "raw scores (logsumexp of a row far from 0), not log-probabilities"}[kind]
     return [Finding("softmax_before_loss", "warning",
-                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice, score=0.9)]
+                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice, score=0.9,
+                    facts={"loss": name, "input": kind})]
 
 
 def _eval_mode(ev: Evidence) -> list[Finding]:

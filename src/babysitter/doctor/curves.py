@@ -53,19 +53,12 @@ from __future__ import annotations
 import math
 from statistics import median
 
-from babysitter.doctor.findings import Finding, rank, weaker_penalty
+from babysitter.doctor.findings import Finding, rank
 
-EXPLODE_FACTOR = 2.0
-RISE_FACTOR, RISE_SHARE = 1.25, 0.1
-EPOCHS_TO_OVERRULE, EPOCH_RISE = 3, 1.05
-FLAT_DROP = 0.05
-PLATEAU_BAND, PLATEAU_MIN_WINDOWS, PLATEAU_MIN_SHARE, PLATEAU_DROP = 0.10, 3, 0.15, 0.30
-NOISE_CV, NOISE_PROGRESS = 0.1, 0.2
-GAP_WARN, GAP_ALONE, VAL_RISE, MEMORIZED = 0.1, 0.25, 1.1, 0.99
-VAL_RISE_ALONE, VAL_EPOCHS = 1.3, 3
-UNDERFIT_ACC, UNDERFIT_GAP, PLATEAU_CHANGE = 0.8, 0.05, 0.02
-REG_SHARE = 0.5
-MOVING_RATIO = 1e-4
+from babysitter.doctor.thresholds import (  # noqa: F401  (every threshold once: doctor/thresholds.py)
+    EPOCH_RISE, EPOCHS_TO_OVERRULE, EXPLODE_FACTOR, FLAT_DROP, GAP_ALONE, GAP_WARN, MEMORIZED, MOVING_RATIO, NOISE_CV,
+    NOISE_PROGRESS, PLATEAU_BAND, PLATEAU_CHANGE, PLATEAU_DROP, PLATEAU_MIN_SHARE, PLATEAU_MIN_WINDOWS, REG_SHARE,
+    RISE_FACTOR, RISE_SHARE, UNDERFIT_ACC, UNDERFIT_GAP, VAL_EPOCHS, VAL_RISE, VAL_RISE_ALONE)
 
 
 def _windows(trace) -> tuple[list[float | None], list[float | None], float | None]:
@@ -96,7 +89,7 @@ def classify(trace, rows: list[dict], spec, summaries: dict | None = None) -> li
     if bad or bad_rows:
         where = f"window {bad[0] + 1} of {len(means)}" if bad else f"epoch {bad_rows[0]}"
         out.append(Finding("lr_too_high", "error", f"the training loss became non-finite ({where})",
-                           f"optim.lr: {_lr(spec):g} -> {_lr(spec) / 10:g}; train.clip_norm: 1.0", score=1.0))
+                           facts={"non_finite": True, "lr": _lr(spec)}, score=1.0))
         return rank(out + _epoch_findings(rows, spec, summaries, shape="exploded"))
     shape = None
     if len(means) >= 2:
@@ -120,12 +113,13 @@ def _shape(means, noise, first, spec, summaries) -> tuple[str | None, list[Findi
         out.append(Finding("lr_too_high", "warning",
                            f"the loss explodes: window mean {hi:.3g} = {hi / base:.1f}x the initial {base:.3g} "
                            f"(> {EXPLODE_FACTOR:g}x)",
-                           f"optim.lr: {lr:g} -> {lr / 10:g}", score=min(1.0, 0.5 + math.log10(hi / base / EXPLODE_FACTOR))))
+                           facts={"exploded": True, "ratio": hi / base, "lr": lr},
+                           score=min(1.0, 0.5 + math.log10(hi / base / EXPLODE_FACTOR))))
         return "exploded", out
     if n >= 4 and lo > 0 and tail > RISE_FACTOR * lo and tail - lo > RISE_SHARE * (start - lo):
         out.append(Finding("lr_too_high", "warning",
                            f"the loss rises again: last-quarter median {tail:.3g} = {tail / lo:.2f}x its minimum {lo:.3g}",
-                           f"optim.lr: {lr:g} -> {lr / 10:g}", score=min(1.0, 0.4 + (tail / lo - RISE_FACTOR))))
+                           facts={"rises": True, "ratio": tail / lo, "lr": lr}, score=min(1.0, 0.4 + (tail / lo - RISE_FACTOR))))
         return "rises", out
     drop = (start - lo) / start if start > 0 else 0.0
     if n >= 3 and drop < FLAT_DROP:
@@ -136,7 +130,7 @@ def _shape(means, noise, first, spec, summaries) -> tuple[str | None, list[Findi
         out.append(Finding("bad_init_plateau", "warning",
                            f"the loss stays within {PLATEAU_BAND:.0%} of {start:.3g} for the first {k} of {n} windows, "
                            f"then falls to {lo:.3g} ({drop:.0%} below)",
-                           "model.init: he (relu) or xavier (tanh); model.norm: batch", score=min(1.0, k / n + 0.3)))
+                           facts={"plateau_windows": k, "windows": n}, score=min(1.0, k / n + 0.3)))
         return "plateau", out
     noisy = _noisy(means, noise, start, lo)
     if noisy is not None:
@@ -145,7 +139,7 @@ def _shape(means, noise, first, spec, summaries) -> tuple[str | None, list[Findi
         out.append(Finding("noisy_loss", "warning",
                            f"within-window loss noise (detrended std): median {cv:.2f} of the loss and {rel:.2f} of "
                            f"its total drop (> {NOISE_CV:g} and > {NOISE_PROGRESS:g})",
-                           f"train.batch_size: {bs} -> {max(bs * 4, 32)}; optim.lr: lower it",
+                           facts={"batch_size": bs, "noise_cv": cv, "noise_share": rel},
                            score=min(1.0, 0.5 * cv / NOISE_CV * min(1.0, rel / NOISE_PROGRESS))))
         return "noisy", out
     return None, out
@@ -162,26 +156,36 @@ def _epochs_overrule(f: Finding, rows: list[dict]) -> Finding:
     return f
 
 
+def _pathology_ids(summaries: dict) -> list[str]:
+    """The finding ids of :func:`_pathologies` (the causes a flat or underfitting curve follows from)."""
+    return list(_pathology_map(summaries))
+
+
 def _pathologies(summaries: dict) -> list[str]:
-    """What the instruments say is broken in the network itself (then a flat or underfitting
-    curve is its symptom): symmetric units, vanishing gradients, saturated or dead units."""
+    """What the instruments say is broken in the network itself, in words (the facts: :func:`_pathology_ids`)."""
+    return list(_pathology_map(summaries).values())
+
+
+def _pathology_map(summaries: dict) -> dict[str, str]:
+    """{finding id: words} of what the instruments say is broken in the network itself (then a flat
+    or underfitting curve is its symptom): symmetric units, vanishing gradients, saturated or dead units."""
     from babysitter.doctor import instruments as ins
 
-    out = []
+    out = {}
     sym = [v for v in (summaries.get("SymmetricWeights") or {}).get("last", {}).values() if _finite(v)]
     if sym and max(sym) >= ins.SYMMETRIC_ERROR:
-        out.append("the units are symmetric (see symmetric_weights)")
+        out["symmetric_weights"] = "the units are symmetric (see symmetric_weights)"
     fl = (summaries.get("GradNorms") or {}).get("first_last_median")
     if _finite(fl) and fl < ins.VANISHING_RATIO:
-        out.append("the gradients vanish (see vanishing_gradients)")
+        out["vanishing_gradients"] = "the gradients vanish (see vanishing_gradients)"
     a = summaries.get("Activations") or {}
     kinds, last = a.get("kinds", {}), a.get("last", {})
     sat = [v for n, v in last.get("saturated", {}).items() if kinds.get(n) in ("tanh", "sigmoid") and _finite(v)]
     if sat and max(sat) >= ins.SATURATED_WARN:
-        out.append("the units are saturated (see saturated_units)")
+        out["saturated_units"] = "the units are saturated (see saturated_units)"
     dead = [v for n, v in last.get("dead", {}).items() if kinds.get(n) == "relu" and _finite(v)]
     if dead and max(dead) >= ins.DEAD_WARN:
-        out.append("the ReLUs are dead (see dead_relu)")
+        out["dead_relu"] = "the ReLUs are dead (see dead_relu)"
     return out
 
 
@@ -195,7 +199,9 @@ def _flat(drop, start, lo, n, spec, summaries) -> Finding:
         "; if the update ratio is not small, suspect the init or a bug"
     return Finding("lr_too_low", "info" if causes else "warning",
                    f"the loss is flat: {start:.3g} -> min {lo:.3g} ({drop:.1%} drop over {n} windows, < {FLAT_DROP:.0%}){note}",
-                   f"optim.lr: {lr:g} -> {lr * 10:g}", score=0.3 if causes else 0.5 + 0.5 * (1 - drop / FLAT_DROP))
+                   facts={"flat": True, "lr": lr, "moving": ur is not None and ur >= MOVING_RATIO,
+                          "causes": _pathology_ids(summaries)},
+                   score=0.3 if causes else 0.5 + 0.5 * (1 - drop / FLAT_DROP))
 
 
 def _noisy(means, noise, start, lo) -> tuple[float, float] | None:
@@ -245,28 +251,24 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
         else:
             out.append(Finding("overfitting", sev,
                                f"train acc {tr_acc:.3f} vs val acc {val_acc:.3f} (gap {gap:.3f} > {GAP_WARN:g}){rise}",
-                               "regularize.l2: raise it (e.g. 1e-4 -> 1e-3); model.dropout: 0.5; data.augment: [shift:4]; "
-                               "more training data (data.subset: null); train.epochs: stop at the best val epoch",
+                               facts={"gap": gap, "rising": rising, "train_acc": tr_acc},
                                score=min(1.0, gap / 0.5 + (0.2 if rising else 0.0))))
     if shape in ("flat", "exploded", "rises") or not _finite(tr_acc):
         return out
     plateau = _plateaued(list(means), rows)
     if plateau and tr_acc < UNDERFIT_ACC and (gap is None or gap < UNDERFIT_GAP):
-        m, causes = spec.model, _pathologies(summaries)
+        causes = _pathologies(summaries)
         note = ("; first fix the network: " + ", ".join(causes)) if causes else ""
-        more = "model.kind: linear -> mlp" if m.kind == "linear" else f"model.hidden: {m.hidden} -> {[w * 2 for w in m.hidden]}"
         out.append(Finding("underfitting", "info" if causes else "warning",
                            f"the training loss has plateaued at train acc {tr_acc:.3f} (< {UNDERFIT_ACC:g})"
                            + (f", val acc {val_acc:.3f} (no gap)" if gap is not None else "") + note,
-                           f"{more}; train.epochs: {spec.train.epochs} -> {spec.train.epochs * 2}; "
-                           "less regularisation (regularize.l2, model.dropout)",
+                           facts={"train_acc": tr_acc, "causes": _pathology_ids(summaries)},
                            score=0.3 + 0.4 * (UNDERFIT_ACC - tr_acc) / UNDERFIT_ACC))
         reg = _reg_share(summaries.get("RegShare"))
         if reg is not None and reg > REG_SHARE:
-            advice = weaker_penalty(spec)
             out.append(Finding("reg_too_strong", "warning",
                                f"the penalty reached {reg:.0%} of the objective (> {REG_SHARE:.0%}) and the model underfits",
-                               advice, score=min(1.0, reg)))
+                               facts={"reg_share": reg}, score=min(1.0, reg)))
     return out
 
 
@@ -290,9 +292,7 @@ def _val_loss_rises(rows: list[dict], vals: list[tuple]) -> list[Finding]:
     return [Finding("overfitting", "warning",
                     f"the validation loss rises from {best:.3g} (epoch {best_epoch}) to {now:.3g} (epoch {end_epoch}), "
                     f"{now / best:.2f}x (> {VAL_RISE_ALONE:g}x), while the training loss falls {at_best:.3g} -> {at_end:.3g}",
-                    "regularize.l2: raise it (e.g. 1e-4 -> 1e-3); model.dropout: 0.5; data.augment: [shift:4]; "
-                    "more training data (data.subset: null); train.epochs: stop at the best val epoch",
-                    score=min(1.0, 0.4 + (now / best - VAL_RISE_ALONE)))]
+                    facts={"val_rise": now / best}, score=min(1.0, 0.4 + (now / best - VAL_RISE_ALONE)))]
 
 
 def _reg_share(s: dict | None) -> float | None:

@@ -1,10 +1,12 @@
-"""What the doctor says: findings with an id from the fixed vocabulary, evidence and advice.
+"""What the doctor says: findings with an id from the fixed vocabulary, evidence, facts and advice.
 
-``Finding(id, severity, layer, evidence, advice, score, changes)``: ``evidence`` states the measured
-numbers, ``advice`` says what to change in spec keys ("optim.lr: 0.5 -> 0.05"), ``changes`` is
-that advice as spec edits ``{"optim.lr": [0.5, 0.05]}`` (empty for a code change); ``score`` in
-[0, 1] is how strongly the evidence points at this cause (findings are ranked by severity,
-then score). ``healthy`` is false when any finding is an error or a warning.
+``Finding(id, severity, evidence, advice, layer, score, changes, facts)``: ``evidence`` states the
+measured numbers for a person; ``facts`` holds them for the rules (``at_init``, ``non_finite``,
+``fraction``, ``batch_size``, ``causes``: the ids of the findings that explain this one, ...);
+``advice`` and ``changes`` are written by the remedy table (doctor/remedies.py) from the facts and
+the host, never by a reader; ``score`` in [0, 1] is how strongly the evidence points at this cause
+(findings are ranked by severity, then score). ``healthy`` is false when any finding is an error or
+a warning.
 """
 
 from __future__ import annotations
@@ -42,10 +44,10 @@ class Finding:
     id: str
     severity: str
     evidence: str
-    advice: str
+    advice: str = ""   # written from the chosen remedy (doctor/remedies.py)
     layer: str | None = None
     score: float = 0.5
-    changes: dict = field(default_factory=dict)  # the advice as spec edits {key: [old, new]} (doctor/advice.py)
+    changes: dict = field(default_factory=dict)  # the remedy as spec edits {key: [old, new]} (doctor/remedies.py)
     # the structured numbers the rules read (e.g. at_init, non_finite, batch_size); rules never read
     # evidence or advice text. loss_not_finite's facts["origin"] = {module, op, pass, input_nonfinite}
     facts: dict = field(default_factory=dict)
@@ -57,13 +59,21 @@ class Finding:
             raise ValueError(f"severity must be one of {SEVERITIES}, got '{self.severity}'")
         self.score = float(min(max(self.score, 0.0), 1.0))
 
-    def adjust(self, delta: float, evidence: str = "", severity: str | None = None) -> None:
-        """Move the score by ``delta`` (kept in [0, 1]), add evidence, optionally change severity."""
+    def adjust(self, delta: float, evidence: str = "", severity: str | None = None, cause: str | None = None) -> None:
+        """Move the score by ``delta`` (kept in [0, 1]), add evidence, optionally change severity;
+        ``cause``: the id of a finding that explains this one (``facts["causes"]``: :func:`rank` puts it first)."""
         self.score = float(min(max(self.score + delta, 0.0), 1.0))
+        if cause is not None and cause not in self.causes:
+            self.facts["causes"] = [*self.causes, cause]
         if evidence:
             self.evidence = f"{self.evidence}; {evidence}"
         if severity is not None:
             self.severity = severity
+
+    @property
+    def causes(self) -> list[str]:
+        """The ids of the findings that explain this one (its facts, never its wording)."""
+        return list(self.facts.get("causes", ()))
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -72,25 +82,15 @@ class Finding:
         return d
 
 
-def weaker_penalty(spec) -> str:
-    """The advice of reg_too_strong: a tenth of the penalty that dominates (L2, L1 or weight decay)."""
-    r, wd = spec.regularize, spec.optim.weight_decay
-    if r.l2 >= wd / 2 and r.l2 > 0:
-        return f"regularize.l2: {r.l2:g} -> {r.l2 / 10:g}"
-    if r.l1 > 0 and wd == 0:
-        return f"regularize.l1: {r.l1:g} -> {r.l1 / 10:g}"
-    return f"optim.weight_decay: {wd:g} -> {wd / 10:g}"
-
-
 def _cited(f: Finding, ids: set[str]) -> list[str]:
-    """The other findings ``f``'s evidence names as its cause ("see <id>")."""
-    return [i for i in ids if i != f.id and f"see {i}" in f.evidence]
+    """The other findings ``f``'s facts name as its cause (``facts["causes"]``)."""
+    return [i for i in f.causes if i in ids and i != f.id]
 
 
 def rank(findings: list[Finding]) -> list[Finding]:
     """Most likely first: warnings and errors before info; then causes before symptoms (TIER);
-    then errors before warnings; then by score. Finally a finding whose evidence says "see X"
-    (X its cause) comes after X."""
+    then errors before warnings; then by score. Finally a finding whose facts name X among its
+    causes comes after X."""
     ordered = sorted(findings, key=lambda f: (f.severity == "info", TIER.get(f.id, 1),
                                               SEVERITIES.index(f.severity), -f.score))
     ids = {f.id for f in ordered}

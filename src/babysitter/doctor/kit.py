@@ -4,7 +4,7 @@ copy, an optimizer to rebuild from its class and param_groups, a loss function a
 Three ways of making a kit: a watched script (:mod:`babysitter.doctor.watch`) and a Lightning run
 (:mod:`babysitter.integrations.lightning`) build theirs from torch's hooks (:meth:`Kit.from_run`);
 a spec builds a :class:`babysitter.doctor.probes.SpecKit`, whose copies train with the Trainer's own
-step (penalty, clipping, closure optimizers) and whose advice names spec keys. Every probe works on
+step (penalty, clipping, closure optimizers) (the remedies, doctor/remedies.py, name spec keys). Every probe works on
 deep copies and restores torch's RNG, so the run itself cannot tell it was probed.
 
 =================  ===================================================================================
@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import copy
 import math
-import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Callable
@@ -40,30 +39,14 @@ from typing import Callable
 import torch
 from torch import nn
 
+from babysitter.doctor import thresholds as T
 from babysitter.doctor.findings import Finding, json_safe
 from babysitter.doctor.instruments import weighted_layers
 
-TINY_EXAMPLES, TINY_STEPS = 20, 300
+from babysitter.doctor.thresholds import TINY_EXAMPLES, TINY_STEPS  # noqa: E402,F401
 
 # A fresh copy: (model, optimizer, step); step(x, y) -> (loss before the update, logits: (N, C))
 Step = Callable[[torch.Tensor, torch.Tensor], tuple[float, torch.Tensor]]
-
-CODE_ADVICE = {
-    "data_not_normalized": "standardize the inputs: x = (x - mean) / std with the training set's mean and std "
-                           "(e.g. transforms.Normalize(mean, std), or StandardScaler fitted on train)",
-    "init_loss_off": "scale the last layer's initial weights down (e.g. nn.init.normal_(last.weight, std=1e-2); "
-                     "nn.init.zeros_(last.bias)), or use nn.init.kaiming_normal_ for ReLU layers",
-    "vanishing_gradients": "initialise with nn.init.kaiming_normal_ (ReLU) or nn.init.xavier_normal_ (tanh), "
-                           "or add nn.BatchNorm1d/2d after the layers",
-    "exploding_gradients": "initialise with nn.init.kaiming_normal_ (ReLU) or nn.init.xavier_normal_ (tanh), "
-                           "or add nn.BatchNorm1d/2d after the layers; "
-                           "clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)",
-    "dead_relu": "do not shift the biases negative (nn.init.zeros_(layer.bias)); nn.init.kaiming_normal_; "
-                 "nn.LeakyReLU instead of ReLU",
-    "cannot_overfit_tiny": "the model cannot memorise 20 examples: check the lr (see lr_range), the loss's "
-                           "inputs, and that the optimizer holds the model's parameters",
-}
-
 
 @dataclass
 class Kit:
@@ -159,12 +142,6 @@ class Kit:
             return float(seen["loss"]), seen["out"]
         return model, opt, step
 
-    def advise(self, finding: str, suggested: float | None = None) -> str:
-        """What to change for ``finding``, as code; ``suggested``: the range test's lr."""
-        if finding in ("lr_too_high", "lr_too_low"):
-            return f"torch.optim.{self.optimizer_name}(..., lr={self.lr:g}) -> lr={float(f'{suggested:.2g}'):g}"
-        return CODE_ADVICE[finding]
-
     def xy(self, k: int | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """The first ``k`` batches (all when None) concatenated: ``x: (N, ...)``, ``y: (N, ...)``."""
         b = self.batches[:k] if k else self.batches
@@ -195,32 +172,33 @@ def _accuracy(model, x, y) -> float:
 
 
 # ---------------------------------------------------------------- input scale
-def normalization_findings(mean: float, std: float, advice: str) -> list[Finding]:
+def normalization_findings(mean: float, std: float) -> list[Finding]:
     """``data_not_normalized`` from the inputs' mean and std over all entries: warning when
     std > 5 or std < 0.2 (the scale is off) or |mean| > 2 std (an offset); info when
     0.5 std < |mean| <= 2 std (e.g. [0, 1] pixels)."""
-    scale_off = std > 5.0 or std < 0.2
+    scale_off = std > T.INPUT_STD_HIGH or std < T.INPUT_STD_LOW
     offset = abs(mean) / max(std, 1e-12)
-    if not scale_off and offset <= 0.5:
+    if not scale_off and offset <= T.INPUT_OFFSET_INFO:
         return []
-    severity = "warning" if scale_off or offset > 2.0 else "info"
+    severity = "warning" if scale_off or offset > T.INPUT_OFFSET_WARN else "info"
     score = max(min(1.0, abs(math.log10(max(std, 1e-12))) / 2), min(1.0, offset / 4))
     return [Finding("data_not_normalized", severity,
                     f"train inputs: mean {mean:.4g}, std {std:.4g} over all entries "
-                    f"(|mean|/std = {offset:.2f}; expected mean ~0, std ~1)", advice, score=score)]
+                    f"(|mean|/std = {offset:.2f}; expected mean ~0, std ~1)", facts={"mean": mean, "std": std},
+                    score=score)]
 
 
 def probe_input_scale(kit: Kit) -> tuple[dict, list[Finding]]:
     x, _ = kit.xy()
     x = x.float()
     mean, std = float(x.mean()), float(x.std())
-    found = normalization_findings(mean, std, kit.advise("data_not_normalized"))
+    found = normalization_findings(mean, std)
     return {"input_scale": {"mean": mean, "std": std, "min": float(x.min()), "max": float(x.max())}}, found
 
 
 # ---------------------------------------------------------------- init loss
-def init_loss_findings(loss: float, score_std: float, num_classes: int, advice: str) -> list[Finding]:
-    """The init loss against ln C; ``advice`` for a loss too high. With m = 0.5 + 0.1 ln C
+def init_loss_findings(loss: float, score_std: float, num_classes: int) -> list[Finding]:
+    """The init loss against ln C. With m = 0.5 + 0.1 ln C
     (C = 10: m = 0.73), ``init_loss_off``: warning when loss - ln C > 3m (C = 10: scores of std
     >~2.5, e.g. N(0, 1) weights); info when loss - ln C > m (scores of std >~1.2: He init without a
     small last layer gives ~1-1.5) or ln C - loss > m (better than chance untrained: pretrained, or
@@ -228,18 +206,18 @@ def init_loss_findings(loss: float, score_std: float, num_classes: int, advice: 
     expected = math.log(num_classes)
     if not math.isfinite(loss):
         return [Finding("loss_not_finite", "error", f"initial loss is {loss} (scores std {score_std})",
-                        "check the model's forward pass and the input data for overflow", score=1.0)]
-    margin = 0.5 + 0.1 * expected
+                        facts={"at_init": True, "non_finite": True}, score=1.0)]
+    margin = T.init_loss_margin(num_classes)
     gap = loss - expected
     where = f"initial loss {loss:.4f} vs ln C = ln {num_classes} = {expected:.4f} (scores std {score_std:.3g})"
     if gap > margin:
         severity = "warning" if gap > 3 * margin else "info"
         return [Finding("init_loss_off", severity, where + f"; {gap:.3f} above (margins {margin:.3f}, "
-                        f"{3 * margin:.3f})", advice, score=min(1.0, gap / (6 * margin)))]
+                        f"{3 * margin:.3f})", facts={"at_init": True, "gap": gap, "margin": margin},
+                        score=min(1.0, gap / (6 * margin)))]
     if -gap > margin:
         return [Finding("init_loss_off", "info", where + f"; {-gap:.3f} below chance (margin {margin:.3f})",
-                        "the untrained model beats chance: pretrained weights, a label leak into the "
-                        "inputs, or biases set to the class priors", score=0.3)]
+                        facts={"at_init": True, "gap": gap, "below_chance": True}, score=0.3)]
     return []
 
 
@@ -256,17 +234,14 @@ def probe_init_loss(kit: Kit) -> tuple[dict, list[Finding]]:
                "init_score_std": json_safe(score_std)}
     if not kit.classification:
         return numbers, []
-    return numbers, init_loss_findings(loss, score_std, kit.num_classes, kit.advise("init_loss_off"))
+    return numbers, init_loss_findings(loss, score_std, kit.num_classes)
 
 
 # ---------------------------------------------------------------- gradients at init
-VANISHING_AT_INIT = 1e-3   # first-layer gradient norm / last-layer gradient norm below this,
-VANISHED_TOTAL = 1e-4      # or every gradient ~0 (the lecture's small init: activations -> 0, so dW -> 0)
-EXPLODING_AT_INIT = 1e3    # total gradient norm above this (healthy nets: ~0.1..10 at init)
+from babysitter.doctor.thresholds import EXPLODING_AT_INIT, VANISHED_TOTAL, VANISHING_AT_INIT  # noqa: E402
 
 
-def init_gradient_findings(norms: dict[str, float], names: list[str], advice: str,
-                           explode_advice: str) -> tuple[dict, list[Finding]]:
+def init_gradient_findings(norms: dict[str, float], names: list[str]) -> tuple[dict, list[Finding]]:
     """(numbers, findings) from per-layer gradient norms at init, ``names`` in forward order:
     exploding when the total is non-finite or > EXPLODING_AT_INIT, vanishing when first/last
     < VANISHING_AT_INIT or the total < VANISHED_TOTAL."""
@@ -279,12 +254,14 @@ def init_gradient_findings(norms: dict[str, float], names: list[str], advice: st
              f"(ratio {ratio:.3g}), total {total:.3g}")
     if not math.isfinite(total) or total > EXPLODING_AT_INIT:
         return numbers, [Finding("exploding_gradients", "warning", where + f" (> {EXPLODING_AT_INIT:g})",
-                                 explode_advice,
+                                 facts={"at_init": True, "total": json_safe(total), "first_last": json_safe(ratio),
+                                        "non_finite": not math.isfinite(total)},
                                  layer=names[0], score=min(1.0, 0.6 + math.log10(max(total, 1.0) / EXPLODING_AT_INIT) / 10))]
     if ratio < VANISHING_AT_INIT or total < VANISHED_TOTAL:
         return numbers, [Finding("vanishing_gradients", "warning",
                                  where + f" (first/last < {VANISHING_AT_INIT:g} or total < {VANISHED_TOTAL:g})",
-                                 advice, layer=names[0], score=0.7)]
+                                 facts={"at_init": True, "total": total, "first_last": json_safe(ratio)},
+                                 layer=names[0], score=0.7)]
     return numbers, []
 
 
@@ -299,23 +276,22 @@ def probe_init_gradients(kit: Kit) -> tuple[dict, list[Finding]]:
         return {"init_grad_norms": None}, []
     kit.loss_fn(model(x), y).backward()
     norms = {n: float(w.grad.norm()) if w.grad is not None else 0.0 for n, w in layers}
-    numbers, found = init_gradient_findings(norms, [n for n, _ in layers], kit.advise("vanishing_gradients"),
-                                            kit.advise("exploding_gradients"))
+    numbers, found = init_gradient_findings(norms, [n for n, _ in layers])
     last_name, last_w = layers[-1]
     # a gradient that is there and exactly 0 (None: the loss does not reach the layer, another fault)
     if last_w.grad is not None and norms[last_name] == 0.0 and float(last_w.detach().norm()) > 0:
-        found = [dead_units_finding(last_name, kit.advise("dead_relu"))] + found   # explain_run: its symptoms
+        found = [dead_units_finding(last_name)] + found   # causes.py: its symptoms
     return numbers, found
 
 
-def dead_units_finding(last: str, advice: str = CODE_ADVICE["dead_relu"]) -> Finding:
+def dead_units_finding(last: str) -> Finding:
     """The last layer's weight gradient dL/dW = delta^T h (delta = dL/d(output), h its inputs) is
     exactly 0 with nonzero weights only when h = 0 for every example: the hidden units feeding it
     are all off (dead ReLUs, e.g. a negative bias), so no layer below gets a gradient either."""
     return Finding("dead_relu", "warning",
                    f"the last layer {last} has nonzero weights yet a weight gradient of exactly 0 at init: its inputs "
                    "(the last hidden activations) are 0 for every example, the ReLU units are dead",
-                   advice, layer=last, score=1.0)
+                   facts={"at_init": True, "last_grad_zero": True, "fraction": 1.0}, layer=last, score=1.0)
 
 
 # ---------------------------------------------------------------- overfit a tiny subset
@@ -346,48 +322,5 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
         return numbers, []
     return numbers, [Finding("cannot_overfit_tiny", "error",
                              f"after {seen} steps on {len(x)} examples: train accuracy {acc:.0%}, loss {loss:.4g} "
-                             f"({kit.optimizer_name}, lr {kit.lr})", kit.advise("cannot_overfit_tiny"), score=1.0 - acc)]
-
-
-def all_probes() -> tuple:
-    """(name, probe) in the order they run (the lr range test and the label probes live in
-    :mod:`~babysitter.doctor.lr_range` and :mod:`~babysitter.doctor.labels`, which build on this module)."""
-    from babysitter.doctor.labels import probe_labels, probe_shuffling
-    from babysitter.doctor.lr_range import probe_lr_range
-
-    return (("input_scale", probe_input_scale), ("init_loss", probe_init_loss),
-            ("init_gradients", probe_init_gradients), ("batch_labels", probe_shuffling),
-            ("lr_range", probe_lr_range), ("labels", probe_labels), ("overfit_tiny", probe_overfit_tiny))
-
-
-def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]:
-    """Every probe of :func:`all_probes` while ``budget`` seconds last, on copies, with torch's CPU (and
-    CUDA) RNG restored afterwards. A probe that fails is recorded under ``probes["errors"]``:
-    the run being watched must never fail because of the doctor."""
-    probes, found, seconds, errors = {}, [], {}, {}
-    t0 = time.perf_counter()
-    unshuffled = False
-    with kept_rng(), torch.enable_grad():
-        for name, probe in all_probes():
-            if time.perf_counter() - t0 > budget:
-                probes.setdefault("skipped", []).append(name)
-                continue
-            if name == "labels" and unshuffled:
-                continue   # later batches hold other classes: held-out accuracy would say nothing
-            t = time.perf_counter()
-            try:
-                numbers, f = probe(kit)
-            except Exception as e:  # noqa: BLE001 - a probe's failure is reported, never raised into the script
-                errors[name] = f"{type(e).__name__}: {e}"
-                continue
-            finally:
-                seconds[name] = round(time.perf_counter() - t, 3)
-            probes.update(numbers)
-            found += f
-            unshuffled = unshuffled or any(x.id == "unshuffled_data" for x in f)
-            if any(x.id == "lr_too_high" for x in f):   # labels_look_random asks about the labels, not the lr
-                kit.labels_lr = probes["lr_range"]["suggested"]
-    probes["seconds"] = seconds
-    if errors:
-        probes["errors"] = errors
-    return probes, found
+                             f"({kit.optimizer_name}, lr {kit.lr})", facts={"train_acc": acc, "steps": seen, "lr": kit.lr},
+                             score=1.0 - acc)]

@@ -146,8 +146,8 @@ def lr_findings(kit: Kit, band: dict) -> list[Finding]:
              f"({kit.optimizer_name}): the loss falls from lr {low:.3g} and is lowest at {high:.3g}")
     if lr > limit:
         return [Finding("lr_too_high", "warning", where + f"; {lr / high:.3g}x that (limit {limit / high:g}x)",
-                        kit.advise("lr_too_high", band["suggested"]), score=_outside(lr / high))]
+                        facts={"lr": lr, "suggested": band["suggested"]}, score=_outside(lr / high))]
     if lr < low / 10:
         return [Finding("lr_too_low", "warning", where + f"; {low / lr:.3g}x below where it starts to fall (limit 10x)",
-                        kit.advise("lr_too_low", band["suggested"]), score=_outside(low / lr))]
+                        facts={"lr": lr, "suggested": band["suggested"]}, score=_outside(low / lr))]
     return []

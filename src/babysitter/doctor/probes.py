@@ -2,7 +2,7 @@
 experiments run before training, each returning ``(numbers, findings)``; :func:`run_probes` runs
 them in order. The experiments that any run has are written once, in :mod:`babysitter.doctor.kit`;
 here a spec makes their kit (:func:`spec_kit`: a :class:`SpecKit`, whose copies are built with
-``make_model`` and trained with the Trainer's own step, and whose advice names spec keys), and adds
+``make_model`` and trained with the Trainer's own step, the remedies name spec keys: doctor/remedies.py), and adds
 what only a spec has:
 
 data            (spec level) train inputs over all entries: mean, std, min, max, non-finite count,
@@ -61,7 +61,8 @@ from babysitter.spec import RunSpec, override
 from babysitter.train.trainer import Trainer
 
 INIT_EXAMPLES = 1024
-GRADCHECK_EXAMPLES, GRADCHECK_SAMPLES, GRADCHECK_WRONG = 8, 20, 1e-2
+GRADCHECK_EXAMPLES, GRADCHECK_SAMPLES = 8, 20
+from babysitter.doctor.thresholds import GRADCHECK_WRONG  # noqa: E402
 
 ModelFactory = Callable[[RunSpec], nn.Module]
 
@@ -114,7 +115,7 @@ def _trainer(model, data, spec) -> Trainer:
 @dataclass
 class SpecKit(Kit):
     """A :class:`Kit` made from a spec (:func:`spec_kit`). ``spec``: as written (its lr, optimizer
-    and schedule are what the findings judge; advice names its keys); ``trains``: the spec the
+    and schedule are what the findings judge; the remedies edit its keys); ``trains``: the spec the
     copies train with; ``models[i]``: ``make_model(trains with seed spec.seed + i)``, one per seed.
     :meth:`fresh` copies one and builds the Trainer of ``trains`` on it: the spec's optimizer
     (make_optimizer over norm_groups) and the Trainer's train_step (penalty, clipping, max-norm,
@@ -147,22 +148,6 @@ class SpecKit(Kit):
             loss, logits = trainer.train_step(x, y)
             return float(loss.detach()), logits.detach()
         return trainer.model, trainer.optimizer, step
-
-    def advise(self, finding: str, suggested: float | None = None) -> str:
-        spec, m = self.spec, self.spec.model
-        if finding in ("lr_too_high", "lr_too_low"):
-            return f"optim.lr: {spec.optim.lr:g} -> {float(f'{suggested:.2g}'):g}"
-        if finding == "dead_relu" and m.kind == "python":
-            return "the model's own init: do not shift the biases negative; optim.lr lower"
-        return {"data_not_normalized": _preprocess_advice(spec),
-                "init_loss_off": _smaller_init(spec),
-                "vanishing_gradients": f"model.init: {m.init} -> he (relu) or xavier (tanh); model.norm: batch",
-                "exploding_gradients": f"model.init: {m.init} -> he (or xavier for tanh); model.norm: batch; "
-                                       "train.clip_norm: 1.0",
-                "dead_relu": f"model.activation: {m.activation} -> leaky_relu; model.init: {m.init} -> he",
-                "cannot_overfit_tiny": f"optim.lr: {spec.optim.lr} is probably too low or too high (see lr_range); "
-                                       "else model capacity (model.hidden) or the labels / loss are wrong",
-                }[finding]
 
 
 def spec_kit(spec: RunSpec, data: Dataset, make_model: ModelFactory, trains: RunSpec,
@@ -217,10 +202,10 @@ def probe_data(spec: RunSpec, data: Dataset) -> tuple[dict, list[Finding]]:
         "imbalance": float(present.max() / present.min()),
         "empty_classes": torch.nonzero(counts == 0).flatten().tolist(),
     }
-    return {"data": numbers}, normalization_findings(mean, std, _preprocess_advice(spec)) + _balance_findings(numbers)
+    return {"data": numbers}, normalization_findings(mean, std) + _balance_findings(numbers)
 
 
-IMBALANCE = 3.0  # largest / smallest class count above which accuracy stops being a fair summary
+from babysitter.doctor.thresholds import IMBALANCE  # noqa: E402
 
 
 def _balance_findings(numbers: dict) -> list[Finding]:
@@ -230,16 +215,7 @@ def _balance_findings(numbers: dict) -> list[Finding]:
         return []
     return [Finding("class_imbalance", "info",
                     f"training classes range from {min(c for c in counts if c)} to {max(counts)} examples "
-                    f"({ratio:.1f}:1 > {IMBALANCE:g}:1)",
-                    "read per-class accuracy, not only the overall one; more data for the small classes, "
-                    "or a class-balanced subset (data.subset)", score=min(1.0, ratio / 20))]
-
-
-def _preprocess_advice(spec: RunSpec) -> str:
-    steps = spec.data.preprocess
-    return (f"data.preprocess: {steps} -> ['standardize'] (zero mean, unit variance, fitted on train)"
-            if "standardize" not in steps and "whiten" not in steps else
-            "the inputs are off after preprocessing; check data.preprocess and the raw data's units")
+                    f"({ratio:.1f}:1 > {IMBALANCE:g}:1)", facts={"imbalance": ratio}, score=min(1.0, ratio / 20))]
 
 
 # ---------------------------------------------------------------- 2. init loss, gradients at init (kit probes)
@@ -259,7 +235,7 @@ def probe_init_gradients(spec: RunSpec, data: Dataset, make_model: ModelFactory)
 
 
 # ---------------------------------------------------------------- 2c. batch norm on tiny batches
-BN_MIN_BATCH = 8
+from babysitter.doctor.thresholds import BN_MIN_BATCH  # noqa: E402
 
 
 def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:
@@ -284,17 +260,7 @@ def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactor
         "noisy_loss", "error" if bs <= 4 else "warning",
         f"batch norm over batches of {bs}: its statistics come from {bs} examples; the loss at init "
         f"varies by std {spread:.3g} across 20 batches",
-        f"train.batch_size: {bs} -> 64 (or model.norm: none)", score=0.8)]
-
-
-def _smaller_init(spec: RunSpec) -> str:
-    """Advice in spec keys: the scores at init are not ~0 because the last layer's weights are too big."""
-    m = spec.model
-    if m.kind == "python":
-        return "the model's own init: scale the last layer's initial weights down (e.g. x0.01)"
-    if m.init == "small":
-        return f"model.init_scale: {m.init_scale} -> 0.01 (the last layer's weights are too big)"
-    return f"model.init: {m.init} -> small (N(0, 0.01^2) weights; the last layer's weights are too big)"
+        facts={"batch_size": bs, "batch_norm": True, "at_init": True, "loss_std": spread}, score=0.8)]
 
 
 # ---------------------------------------------------------------- 3. regularization
@@ -330,12 +296,11 @@ def probe_regularization(spec: RunSpec, data: Dataset, make_model: ModelFactory)
             "reg_does_not_raise_loss", "warning",
             f"{strengths} but the loss with the penalty minus without is {delta:.3g}: the penalty reaches "
             f"0 of the model's {weights} weight entries (it acts on nn.Linear / nn.Conv weights only)",
-            "build the model from nn.Linear / nn.Conv layers, or add your own penalty term; "
-            "optim.weight_decay acts on every parameter", score=0.9)]
+            facts={"penalized": 0, "delta": delta}, score=0.9)]
     return numbers, [Finding(
         "reg_does_not_raise_loss", "info",
         f"{strengths}; penalty at init {delta:.3g} (loss {loss:.4f}) over {penalized} penalized weight entries",
-        "the penalized weights are ~zero at init (model.init: zeros?); the penalty acts once they move", score=0.3)]
+        facts={"penalized": penalized, "delta": delta}, score=0.3)]
 
 
 # ---------------------------------------------------------------- 4. overfit a tiny subset (kit probe)
@@ -364,8 +329,7 @@ def probe_gradcheck(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> t
         "gradient_check_failed", "error",
         f"max relative error {result['max_rel_error']:.3g} over {result['checked']} entries ({result['reading']}); "
         f"worst {w['param']}[{w['index']}]: analytic {w['analytic']:.6g}, numeric {w['numeric']:.6g}",
-        "a custom layer's backward (or a non-differentiable op) is wrong; check the layer named here",
-        layer=w["param"].rpartition(".")[0] or None, score=min(1.0, result["max_rel_error"]))]
+        facts={"max_rel_error": result["max_rel_error"]}, layer=w["param"].rpartition(".")[0] or None, score=min(1.0, result["max_rel_error"]))]
 
 
 

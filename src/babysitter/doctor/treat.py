@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from babysitter.doctor.advice import FITTING_INIT, apply
+from babysitter.doctor.remedies import FITTING_INIT, apply, next_remedy
+from babysitter.doctor.thresholds import TIME_CAP
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.spec import RunSpec, load_spec
 from babysitter.train.history import TAKEN_NO_RESUME, History, prepare_run_dir, write_json, write_spec
@@ -57,20 +58,25 @@ def _key(changes: dict) -> str:
 
 
 def advised(spec: RunSpec, report: dict, tried: set) -> tuple[str | None, dict] | None:
-    """The doctor's choice: the first alarm (ranked) whose ``changes`` were not tried on this spec."""
+    """The doctor's choice: the first alarm (ranked) whose ``changes`` were not tried on this spec;
+    when they were (or it has none), the next remedy on the same finding's path
+    (:func:`~babysitter.doctor.remedies.next_remedy`: init, then normalisation, then activation)."""
     for f in alarms(report):
         if f.get("changes") and _key(f["changes"]) not in tried:
             return f["id"], f["changes"]
+        nxt = next_remedy(f["id"], spec, tried)
+        if nxt:
+            return f["id"], nxt
     return None
 
 
-def heal(spec, *, rounds: int = 3, budget: float = 15.0, choose: Chooser = advised,
+def heal(spec, *, rounds: int = 3, budget: float = TIME_CAP, choose: Chooser = advised,
          on_round: Callable[[int, str], None] | None = None) -> dict:
     """The check -> change -> check loop. Returns ``{"healthy", "rounds": [{"findings" (the alarms
     before), "treated" (the finding whose changes were applied; None: random), "why" (its evidence),
     "changes", "kept", "healthy", "found_after"}], "spec" (RunSpec), "report" (the last kept
     check), "checks", "seconds"}``. ``on_round(n, what)`` reports progress."""
-    from babysitter.doctor.diagnose import check
+    from babysitter.doctor.spec_run import check
 
     _check_rounds(rounds)
     spec, t0 = load_spec(spec), time.perf_counter()
@@ -160,7 +166,7 @@ def _draw(spec: RunSpec, rng: np.random.Generator) -> tuple[str, object]:
 def train_in_full(spec: RunSpec, out: Path | None, progress: bool = False) -> dict:
     """Train ``spec`` to the end (instruments attached, run dir ``out``); ``{"val_acc" (last epoch),
     "test_acc", "failed", "seconds"}``. A run that diverged counts as val/test accuracy 0."""
-    from babysitter.doctor.diagnose import monitors
+    from babysitter.doctor.spec_run import monitors
     from babysitter.train import run
 
     t0 = time.perf_counter()
@@ -179,12 +185,12 @@ def train_in_full(spec: RunSpec, out: Path | None, progress: bool = False) -> di
             "failed": failed, "seconds": round(time.perf_counter() - t0, 2)}
 
 
-def treat(spec, out: str | Path, *, rounds: int = 3, budget: float = 15.0, progress: bool = False,
+def treat(spec, out: str | Path, *, rounds: int = 3, budget: float = TIME_CAP, progress: bool = False,
           force: bool = False) -> dict:
     """The whole treatment; writes ``out/treated.yaml``, ``out/treat.json``, ``out/before/`` and
     ``out/after/`` (run dirs; the treated run's report.html says what was changed and why) and
     ``out/treat.png`` (both runs' curves). Returns treat.json's content."""
-    from babysitter.doctor.diagnose import diagnose
+    from babysitter.doctor.spec_run import diagnose
     from babysitter.report.html import write_report
     from babysitter.report.plots import plot_before_after
 

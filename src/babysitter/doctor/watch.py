@@ -46,7 +46,7 @@ from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import listeners
 
 DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
-LOSS_EVERY = 5         # a functional loss is seen on every 5th step: the Spy from the model's output to the step
+from babysitter.doctor.thresholds import LOSS_EVERY  # noqa: E402  (a functional loss is seen on every 5th step)
 KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
 LOSS_FUNCTIONS = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss", F.mse_loss: "mse_loss",
                   F.l1_loss: "l1_loss", F.smooth_l1_loss: "smooth_l1_loss", F.huber_loss: "huber_loss",
@@ -425,7 +425,8 @@ class Watch:
         was = torch.is_grad_enabled()
         self._arm(False)       # the probes' own forwards are not the script's
         try:
-            from babysitter.doctor.kit import Kit, run_kit_probes   # the probes' imports: only when they run
+            from babysitter.doctor.kit import Kit   # the probes' imports: only when they run
+            from babysitter.doctor.kit_probes import run_kit_probes
 
             kit = Kit.from_run(self.model, self.optimizer, self._loss_fn, self._batches, self._loss_name,
                                self._num_classes, copied=self._kit_model)

@@ -3,8 +3,9 @@ probes' -> one report (``{"healthy", "findings", "probes", "script", "steps", "r
 its run dir (diagnosis.json, doctor.json, metrics.jsonl, plots, report.html).
 
 The shared readers (:func:`instruments.findings`, :func:`curves.classify`) take a spec: a watched
-run gets a *shim* spec holding what the hooks saw (optimizer, lr, weight decay, batch size, epochs),
-and their advice, written in spec keys, is restated as the code change (:data:`CODE_ADVICE`).
+run gets a *shim* spec holding what the hooks saw (optimizer, lr, weight decay, batch size, epochs).
+The verdict is :func:`babysitter.doctor.verdict.verdict`'s, with the code change as the remedy
+(:class:`~babysitter.doctor.remedies.ScriptHost`).
 """
 
 from __future__ import annotations
@@ -17,33 +18,14 @@ from types import SimpleNamespace
 import torch
 
 from babysitter.doctor import code_faults, curves, instruments
-from babysitter.doctor.diagnose import explain, explain_run, merge
-from babysitter.doctor.findings import CODE_FAULTS, Finding, rank, report
+from babysitter.doctor.findings import Finding
+from babysitter.doctor.remedies import ScriptHost
+from babysitter.doctor.thresholds import LOSS_EVERY
+from babysitter.doctor.verdict import verdict
 from babysitter.doctor.instruments import LossTrace
 
 OPTIMIZER_NAMES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adam", "NAdam": "nadam", "Adamax": "adamax",
                    "Adagrad": "adagrad", "RMSprop": "rmsprop", "LBFGS": "lbfgs"}
-CODE_ADVICE = {
-    "lr_too_high": "lower the learning rate: torch.optim.{opt}(..., lr={lr:g}) -> lr={low:g}",
-    "lr_too_low": "raise the learning rate: torch.optim.{opt}(..., lr={lr:g}) -> lr={high:g}",
-    "loss_not_finite": "lower the learning rate ({lr:g} -> {low:g}) and clip: "
-                       "torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before optimizer.step()",
-    "exploding_gradients": "clip: torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0) before optimizer.step(); "
-                           "lower the lr 10x; nn.init.kaiming_normal_ / xavier_normal_ init; add batch norm",
-    "vanishing_gradients": "initialise with nn.init.kaiming_normal_ (ReLU) or xavier_normal_ (tanh); add "
-                           "nn.BatchNorm1d/2d; use ReLU instead of sigmoid/tanh",
-    "dead_relu": "lower the lr ({lr:g} -> {low:g}); nn.LeakyReLU instead of nn.ReLU; nn.init.kaiming_normal_",
-    "saturated_units": "nn.init.xavier_normal_ for tanh/sigmoid layers; add batch norm; or use ReLU",
-    "symmetric_weights": "do not initialise the weights to a constant: nn.init.kaiming_normal_ (break the symmetry)",
-    "overfitting": "regularise: weight_decay=1e-4 in the optimizer, nn.Dropout(0.5), more data or augmentation, "
-                   "or stop earlier",
-    "underfitting": "a bigger model (wider/deeper layers) or train longer; less regularisation",
-    "reg_too_strong": "lower weight_decay / the penalty 10x",
-    "noisy_loss": "a larger batch (DataLoader(batch_size=...) x4) or a lower lr",
-    "bad_init_plateau": "initialise with nn.init.kaiming_normal_ (ReLU) or xavier_normal_ (tanh); add batch norm",
-}
-
-
 def shim_spec(w) -> SimpleNamespace:
     """What the hooks saw, in the shape of the RunSpec keys that the instruments' and the curves'
     readers take (optim, regularize, train, model, schedule, doctor). Plain attributes, not a
@@ -76,11 +58,7 @@ def replay_trace(w) -> dict:
     # weigh as much as a full batch's in a window mean, and could make a falling curve "rise"
     train = [(s, loss) for s, loss, n in train if n >= SHORT_BATCH * full]
     if not dense:   # evenly spaced points only: the first steps are all read, and would crowd the first windows
-        from babysitter.doctor.watch import LOSS_EVERY
-
         train = [(s, loss) for s, loss in train if s % LOSS_EVERY == 0]
-    from babysitter.doctor.watch import LOSS_EVERY
-
     trace = LossTrace(w.every if dense else max(2, w.every // LOSS_EVERY))
     host = type("Host", (), {})()
     for n, (s, loss) in enumerate(train, 1):
@@ -129,12 +107,6 @@ def _mean(xs: list[tuple], k: int) -> float | None:
     return sum(v * n for v, n in got) / total if total else None
 
 
-def code_advice(f: Finding, lr: float, opt: str) -> Finding:
-    if f.id in CODE_ADVICE and f.id not in CODE_FAULTS and "torch" not in f.advice and "nn." not in f.advice:
-        f.advice = CODE_ADVICE[f.id].format(opt=opt, lr=lr, low=lr / 10, high=lr * 10)
-    return f
-
-
 def finish(w) -> dict:
     """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed."""
     if w.probes_on and not w._probed and w.step > 0:
@@ -156,12 +128,12 @@ def finish(w) -> dict:
                 if f.id == "noisy_loss":
                     f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
                              "cross entropy", severity="info")
+                    f.facts["classification"] = False
         found += curve
         found += code_faults.findings(w.evidence, w.step)
     found += list(w._probe_findings)
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
     opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
-    found = [code_advice(f, lr, opt) for f in explain_run(explain(merge(found)))]
     probes = dict(w._probes)
     probes["watch"] = {"steps": w.step, "epochs": len(rows), "evaluation_passes": w.evidence.eval_passes,
                        "backward_calls_seen": w.evidence.backwards, "loss": w._loss_name,
@@ -169,7 +141,7 @@ def finish(w) -> dict:
                        "optimizer": opt, "lr": lr, "seconds": round(time.perf_counter() - w.started, 3)}
     if w.step == 0:
         probes["watch"]["note"] = "no optimizer step was seen: nothing to diagnose"
-    out = report(rank(found), probes)
+    out = verdict(found, ScriptHost(opt, lr if math.isfinite(lr) else None), probes)
     run_dir = write_run_dir(w, out, sums, rows) if w.out is not None else None
     return {**out, "script": w.script, "steps": w.step, "run_dir": str(run_dir) if run_dir else None}
 

@@ -68,6 +68,13 @@ INITS = {
 WEIGHTED = (nn.Linear, _ConvNd)  # the layers with a weight matrix / kernel: init, penalties, instruments
 
 
+def weighted_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
+    """``(name, weight)`` of every Linear/Conv layer with a trainable weight, in module order
+    (for our nn.Sequential models and most user modules that is the forward order)."""
+    return [(name or type(m).__name__, m.weight) for name, m in model.named_modules()
+            if isinstance(m, WEIGHTED) and isinstance(m.weight, torch.Tensor) and m.weight.requires_grad]
+
+
 @torch.no_grad()
 def initialize(model: nn.Module, name: str, scale: float | None = None) -> nn.Module:
     """Initialise every Linear/Conv weight of ``model`` with ``name``; biases to zero."""

@@ -135,7 +135,7 @@ def _diagnosis(run_dir: Path) -> tuple[dict | None, str]:
     saved = _read_json(run_dir / "diagnosis.json")
     if saved is not None:
         return saved, ""
-    from babysitter.doctor.diagnose import diagnose
+    from babysitter.doctor.spec_run import diagnose
 
     try:
         return diagnose(run_dir), "made now from the run dir (no diagnosis.json)"

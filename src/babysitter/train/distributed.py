@@ -254,10 +254,12 @@ def port_in_use(port: int) -> bool:
 
 def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resume: str | Path | None = None,
                       force: bool = False, progress: bool = True, doctor: bool = True,
-                      changes: dict | None = None) -> dict | None:
+                      changes: dict | None = None, monitors=None) -> dict | None:
     """``babysit train SPEC --out DIR --nproc N`` (or ``--resume DIR --nproc N``): everything that can be
     wrong is checked here, in one process, before the group starts or the run dir is touched; then
-    :func:`launch`. ``doctor``: rank 0 carries the spec's instruments. ``changes``: what ``--set``
+    :func:`launch`. ``doctor``: rank 0 carries the callbacks ``monitors(spec, out) -> [Callback]`` (the
+    doctor's instruments, passed in by the caller: train/ never imports the doctor; a module-level
+    function, as each rank builds its own). ``changes``: what ``--set``
     changes on ``--resume`` (only ``train.epochs``, as for one process). Returns rank 0's final.json
     content (None on a node that does not hold rank 0)."""
     from babysitter.spec import load_spec
@@ -280,7 +282,7 @@ def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resu
 
         write_spec(out / "spec.yaml", spec.to_dict())
     job = {"spec": spec.to_dict(), "out": str(out) if out is not None else None, "resume": resume is not None,
-           "progress": progress, "doctor": doctor}
+           "progress": progress, "doctor": doctor, "monitors": monitors}
     return launch(plan, job)
 
 
@@ -365,7 +367,6 @@ def worker(job: dict) -> dict | None:
 
 def train_rank(job: dict, group: Group) -> dict:
     """This rank's share of the run: build (same seed on every rank), sync BN, train, finish."""
-    from babysitter.doctor.diagnose import monitors
     from babysitter.spec import load_spec
     from babysitter.train.checkpoint import load_checkpoint
     from babysitter.train.run import build, open_run_dir
@@ -383,7 +384,8 @@ def train_rank(job: dict, group: Group) -> dict:
         files.clean_stray_tmp(out)
     from babysitter.train.tensorboard import tensorboard_log
 
-    tools = monitors(spec, out) if group.writes and job["doctor"] else []
+    monitors = job.get("monitors")   # the doctor's callbacks, passed in by the caller (cli/train.py)
+    tools = monitors(spec, out) if group.writes and job["doctor"] and monitors is not None else []
     tools += tensorboard_log(spec, out) if group.writes else []  # rank 0 writes tb/ as it writes the run dir
     trainer = Trainer(model, data, spec, out if group.writes else None, callbacks=tools,
                       progress=job["progress"] and group.writes, group=group)

@@ -78,7 +78,7 @@ class TensorBoardLog(Callback):
             self.written[name] = max(steps)
 
     def _histograms(self, model, step: int) -> None:
-        from babysitter.doctor.instruments import weighted_layers
+        from babysitter.nn.init import weighted_layers
 
         for layer, weight in weighted_layers(model):
             self.writer.add_histogram(f"weights/{layer}", weight.detach().float().cpu(), step)

@@ -20,7 +20,7 @@ from torch import nn
 
 from babysitter.doctor.findings import json_safe
 from babysitter.nn.activations import Maxout
-from babysitter.nn.init import WEIGHTED
+from babysitter.nn.init import WEIGHTED  # noqa: F401  (read here by the instruments)
 from babysitter.train.events import Callback
 
 RELU = (nn.ReLU, nn.ReLU6)                                        # zero output -> zero gradient: can die
@@ -28,11 +28,7 @@ RELU_LIKE = (nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU)    # positive par
 SATURATING = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
 
 
-def weighted_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """``(name, weight)`` of every Linear/Conv layer with a trainable weight, in module order
-    (for our nn.Sequential models and most user modules that is the forward order)."""
-    return [(name or type(m).__name__, m.weight) for name, m in model.named_modules()
-            if isinstance(m, WEIGHTED) and isinstance(m.weight, torch.Tensor) and m.weight.requires_grad]
+from babysitter.nn.init import weighted_layers  # noqa: E402,F401  (the engine's; the instruments read it here)
 
 
 def activation_kind(m: nn.Module) -> str | None:

@@ -6,24 +6,17 @@ from __future__ import annotations
 import math
 from statistics import median
 
-from babysitter.doctor.findings import Finding, rank, weaker_penalty
+from babysitter.doctor.findings import Finding, rank
 
 # Thresholds, chosen from the lecture's rules of thumb and calibrated on real short runs (digits,
 # mnist1d, spirals; see the table in ``findings``). 17 healthy runs measured: update-ratio run median
 # 7e-4 .. 1.4e-2, largest single-step median 0.047 (Adam 1e-2, linear); median first/last grad
 # norm 0.14 .. 2.3; largest total grad norm 11; dead ReLU <= 0.02; tanh saturation <= 0.005;
 # duplicate units 0.
-UPDATE_LOW_WARN = 1e-5          # run median below: lr_too_low (warning)
-UPDATE_LOW_INFO = 1e-4          # ... below: lr_too_low (info)
-UPDATE_HIGH_PEAK = 0.1          # one due step's median above: lr_too_high (weights moved > 10 % in a step)
-UPDATE_HIGH_MEDIAN = 0.03       # run median above: lr_too_high
-VANISHING_RATIO = 1e-3          # median first/last layer grad norm below: vanishing_gradients
-COLLAPSE_RATIO = 1e-3           # some layer's activation std / the first's below: activations collapse
-EXPLODING_RATIO = 1e2           # median first/last layer grad norm above: exploding_gradients
-EXPLODING_NORM = 1e3            # a total grad norm above (healthy runs: <= 11): exploding_gradients
-DEAD_WARN, DEAD_INFO = 0.4, 0.1
-SATURATED_WARN, SATURATED_INFO = 0.5, 0.2
-SYMMETRIC_ERROR, SYMMETRIC_WARN = 0.5, 0.1
+from babysitter.doctor.thresholds import (  # noqa: F401  (every threshold once: doctor/thresholds.py)
+    COLLAPSE_RATIO, DEAD_INFO, DEAD_WARN, EXPLODING_NORM, EXPLODING_RATIO, SATURATED_INFO, SATURATED_WARN,
+    SYMMETRIC_ERROR, SYMMETRIC_WARN, UPDATE_HIGH_MEDIAN, UPDATE_HIGH_PEAK, UPDATE_LOW_INFO, UPDATE_LOW_WARN,
+    VANISHING_RATIO)
 
 
 def _log_score(x: float, threshold: float, decades: float = 2.0) -> float:
@@ -56,14 +49,15 @@ def update_ratio_findings(s: dict, spec, vanishing: bool = False) -> list[Findin
             "lr_too_high", "info" if by_reg else "warning",
             f"update/weight ratio ||dW||/||W||: run median {med:.2g}, largest step median {peak:.2g} "
             f"(lecture target ~1e-3; > {UPDATE_HIGH_PEAK:g} in one step or > {UPDATE_HIGH_MEDIAN:g} overall is too high){note}",
-            f"optim.lr: {lr:g} -> {lr / factor:g}",
+            facts={"lr": lr, "factor": factor, "update_ratio": med, "peak": peak,
+                   **({"causes": ["reg_too_strong"]} if by_reg else {})},
             score=_log_score(max(peak, med * 3), UPDATE_HIGH_PEAK) * (0.5 if by_reg else 1.0)))
         if by_reg:  # the cause the evidence cites is a finding of its own, ranked above its symptoms
             out.append(Finding(
                 "reg_too_strong", "warning",
                 f"the L2 penalty alone shrinks W by lr*(2*l2 + weight_decay) = {decay:.2g} per step, "
                 f">= half the measured update/weight ratio (largest step median {peak:.2g}, run median {med:.2g})",
-                weaker_penalty(spec), score=min(1.0, decay / max(peak, med, 1e-12))))
+                facts={"decay": decay, "update_ratio": med}, score=min(1.0, decay / max(peak, med, 1e-12))))
     elif med < UPDATE_LOW_INFO:
         warn = med < UPDATE_LOW_WARN and not vanishing
         factor = 100 if med < UPDATE_LOW_WARN / 10 else 10
@@ -71,7 +65,8 @@ def update_ratio_findings(s: dict, spec, vanishing: bool = False) -> list[Findin
         out.append(Finding(
             "lr_too_low", "warning" if warn else "info",
             f"update/weight ratio ||dW||/||W||: run median {med:.2g} (lecture target ~1e-3){note}",
-            f"optim.lr: {lr:g} -> {lr * factor:g}", score=_log_score(med, UPDATE_LOW_INFO) * (1 if warn else 0.5)))
+            facts={"lr": lr, "factor": factor, "update_ratio": med, **({"causes": ["vanishing_gradients"]} if vanishing else {})},
+            score=_log_score(med, UPDATE_LOW_INFO) * (1 if warn else 0.5)))
     return out
 
 
@@ -90,14 +85,14 @@ def grad_norm_findings(s: dict, activations: dict | None = None) -> list[Finding
         score = max(_log_score(ratio, VANISHING_RATIO, 3) if ratio is not None and ratio < VANISHING_RATIO else 0,
                      collapse[1] if collapse else 0)
         out.append(Finding("vanishing_gradients", "warning", "; ".join(parts),
-                           "model.init: he (relu) or xavier (tanh); model.norm: batch; model.activation: relu",
+                           facts={"first_last": ratio, "collapse": collapse is not None},
                            layer=layers[0] if layers else None, score=score))
     non_finite, peak = s.get("non_finite", 0), s.get("max_total")
     big_ratio = ratio is not None and ratio > EXPLODING_RATIO
     big_norm = peak is not None and peak > EXPLODING_NORM
     if non_finite:
         out.append(Finding("exploding_gradients", "error", f"{non_finite} non-finite layer gradient norm(s) recorded",
-                           "train.clip_norm: 1.0; optim.lr: lower it 10x", score=1.0))
+                           facts={"non_finite": True}, score=1.0))
     elif big_ratio or big_norm:
         ev = []
         if big_ratio:
@@ -107,8 +102,7 @@ def grad_norm_findings(s: dict, activations: dict | None = None) -> list[Finding
             ev.append(f"total gradient norm {peak:.3g} at step {at} (> {EXPLODING_NORM:g})")
         score = max(_log_score(ratio, EXPLODING_RATIO) if big_ratio else 0, _log_score(peak, EXPLODING_NORM) if big_norm else 0)
         out.append(Finding("exploding_gradients", "warning", "; ".join(ev),
-                           "train.clip_norm: 1.0; optim.lr: lower it 10x; model.init: he or xavier; model.norm: batch",
-                           score=score))
+                           facts={"first_last": ratio, "max_total": peak}, score=score))
     return out
 
 
@@ -140,8 +134,7 @@ def activation_findings(s: dict, spec) -> list[Finding]:
             out.append(Finding(
                 "dead_relu", "warning" if frac >= DEAD_WARN else "info",
                 f"ReLU units never active over the last {s.get('window')} due batches: {listed}",
-                f"optim.lr: {lr:g} -> {lr / 10:g}; model.activation: leaky_relu; model.init: he",
-                layer=worst, score=frac))
+                facts={"fraction": frac, "lr": lr}, layer=worst, score=frac))
     sat = {}
     for n in s.get("layers", []):
         if kinds.get(n) in ("tanh", "sigmoid"):
@@ -156,7 +149,7 @@ def activation_findings(s: dict, spec) -> list[Finding]:
             out.append(Finding(
                 "saturated_units", "warning" if frac >= SATURATED_WARN else "info",
                 f"saturated outputs (tanh |a| > 0.99, sigmoid a < 0.01 or > 0.99), median over the last half: {listed}",
-                "model.init: xavier; model.norm: batch; model.activation: relu", layer=worst, score=frac))
+                facts={"fraction": frac}, layer=worst, score=frac))
     return out
 
 
@@ -172,7 +165,7 @@ def symmetric_findings(s: dict) -> list[Finding]:
     listed = ", ".join(f"{n} {v:.0%}" for n, v in last.items() if v >= SYMMETRIC_WARN)
     return [Finding("symmetric_weights", "error" if frac >= SYMMETRIC_ERROR else "warning",
                     f"units whose incoming weights equal another unit's (rel. 1e-6): {listed}",
-                    "model.init: he", layer=worst, score=frac)]
+                    facts={"fraction": frac}, layer=worst, score=frac)]
 
 
 def non_finite_findings(s: dict, spec) -> list[Finding]:
@@ -183,7 +176,7 @@ def non_finite_findings(s: dict, spec) -> list[Finding]:
             if stopped.get("last_finite_step") is not None else "")
     lr = _lr(spec)
     return [Finding("loss_not_finite", "error", f"loss {stopped['loss']} at step {stopped['step']}{last}; run stopped",
-                    f"optim.lr: {lr:g} -> {lr / 10:g}; train.clip_norm: 1.0", score=1.0)]
+                    facts={"non_finite": True, "step": stopped["step"], "lr": lr}, score=1.0)]
 
 
 def findings(summaries: dict[str, dict], spec) -> list[Finding]:
@@ -228,7 +221,7 @@ def findings(summaries: dict[str, dict], spec) -> list[Finding]:
         if any(f.id == "reg_too_strong" for f in out):  # the penalty shrinks the weights: that kills the units
             for f in dead:
                 if f.id == "dead_relu":
-                    f.evidence += " (the penalty shrinks the weights toward 0: see reg_too_strong)"
+                    f.adjust(0.0, "the penalty shrinks the weights toward 0 (see reg_too_strong)", cause="reg_too_strong")
         out += dead
     if "SymmetricWeights" in summaries:
         out += symmetric_findings(summaries["SymmetricWeights"])
