@@ -9,7 +9,6 @@ imports, directly or through others, a module that imports it back (no cycles).
 import ast
 from pathlib import Path
 
-import pytest
 
 SRC = Path(__file__).resolve().parents[1] / "src"
 ENGINE = ("babysitter.nn", "babysitter.optim", "babysitter.data", "babysitter.train", "babysitter.spec")
@@ -63,8 +62,6 @@ def test_the_engine_never_imports_the_layers_above_it():
     assert upward == []
 
 
-@pytest.mark.xfail(reason="integrations/lightning.py imports cli.app's printer: moved onto the watch's public "
-                          "API by the integrations' own change (issue 23), not here", strict=False)
 def test_the_integrations_never_import_the_command_line():
     assert sorted(f"{m} -> {d}" for m, deps in graph().items() if _under(m, ("babysitter.integrations",))
                   for d in deps if _under(d, ("babysitter.cli",))) == []
@@ -109,12 +106,5 @@ def test_the_scan_finds_a_cycle_and_an_upward_import():
     assert _under("babysitter.train.trainer", ENGINE) and _under("babysitter.doctor.kit", ABOVE_ENGINE)
 
 
-# train/distributed.py holds both the group primitives the trainer uses and the launcher that runs the
-# trainer; the merge splits it into train/group.py (trainer -> group) and train/launch.py
-# (launch -> trainer). Until then this one edge is the engine's known cycle; delete it after the split.
-PENDING_SPLIT = {("babysitter.train.trainer", "babysitter.train.distributed")}
-
-
 def test_no_import_cycles():
-    g = {m: {d for d in deps if (m, d) not in PENDING_SPLIT} for m, deps in graph().items()}
-    assert cycles(g) == []
+    assert cycles(graph()) == []

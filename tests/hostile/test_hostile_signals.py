@@ -88,7 +88,7 @@ def test_nproc_above_the_cpus_granted_is_refused_before_anything_starts(tmp_path
 
 
 def test_oversubscribe_lifts_the_cpu_check_only():
-    from babysitter.train.distributed import Plan
+    from babysitter.train.launch import Plan
 
     Plan(nproc=cpu_threads() + 1, oversubscribe=True).check_cpus()
     with pytest.raises(Exception, match="granted"):

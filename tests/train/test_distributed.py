@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from babysitter.train.distributed import Group
+from babysitter.train.group import Group
 from babysitter.train.run import train
 from tests.conftest import BABYSIT, babysit
 

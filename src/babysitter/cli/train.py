@@ -13,7 +13,7 @@ from babysitter.cli.app import JSON, QUIET, SET, app, emit, set_pairs, spec_from
 from babysitter.errors import BadInput, CannotWrite, TrainingFailed
 from babysitter.files import dumps
 
-# DistributedDataParallel through torch's launcher (train/distributed.py)
+# DistributedDataParallel through torch's launcher (train/launch.py)
 NPROC = typer.Option(1, "--nproc", help="Processes on this machine (DDP through torch's elastic launcher).")
 NNODES = typer.Option(1, "--nnodes", help="Machines in the run (each starts its own babysit with --nproc).")
 NODE_RANK = typer.Option(0, "--node-rank", help="This machine's rank, 0 .. nnodes-1.")
@@ -35,7 +35,7 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
     from babysitter.doctor.spec_run import monitors
     from babysitter.spec import load_spec
     from babysitter.train import run
-    from babysitter.train.distributed import Plan, train_distributed
+    from babysitter.train.launch import Plan, train_distributed
 
     if resume is not None and (spec is not None or out is not None or force):
         raise BadInput("--resume DIR continues the run in DIR with its saved spec; give no SPEC, --out or --force with it")
@@ -99,7 +99,7 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
     from contextlib import nullcontext
 
     from babysitter.files import lock_dir
-    from babysitter.train.distributed import Plan
+    from babysitter.train.launch import Plan
     from babysitter.train.history import check_run_dir, fresh_run_dir
 
     resolved = spec_from(spec, sets)
@@ -125,7 +125,7 @@ def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, npro
     from babysitter.report.html import write_report
     from babysitter.report.plots import plot_curves, plot_instruments
     from babysitter.train import run
-    from babysitter.train.distributed import Plan, train_distributed
+    from babysitter.train.launch import Plan, train_distributed
     from babysitter.train.history import write_json
 
     progress = not (quiet or as_json)

@@ -6,9 +6,9 @@ Data stays in memory as tensors on the device; each epoch draws its order (and a
 from a generator seeded by (seed, epoch), and reseeds torch's global RNG (dropout masks) the
 same way, so a run resumed from an epoch checkpoint continues exactly as if never stopped.
 
-With ``group`` (a :class:`babysitter.train.distributed.Group` of N processes) each rank computes its
+With ``group`` (a :class:`babysitter.train.launch.Group` of N processes) each rank computes its
 part of every global batch and DDP sums the gradients, so N processes step as one would; see
-train/distributed.py for what is exact and what differs (dropout masks).
+train/group.py for what is exact and what differs (dropout masks).
 
 The step is kept free of per-step Python work a plain PyTorch loop does not do (bench/overhead.py
 measures the difference): no ``.item()`` sync, a hook is called only when an instrument listens,
@@ -34,7 +34,7 @@ from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer, norm_grou
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
 from babysitter.train.checkpoint import load_checkpoint, save_atomic
-from babysitter.train.distributed import DROPOUT_SEED_STRIDE, Group
+from babysitter.train.group import DROPOUT_SEED_STRIDE, Group
 from babysitter.train.ensemble import EMA, snapshot_schedule
 from babysitter.train.events import HOOKS, fire, listeners
 from babysitter.train.history import History, write_json
