@@ -6,7 +6,7 @@ Data stays in memory as tensors on the device; each epoch draws its order (and a
 from a generator seeded by (seed, epoch), and reseeds torch's global RNG (dropout masks) the
 same way, so a run resumed from an epoch checkpoint continues exactly as if never stopped.
 
-With ``group`` (a :class:`babysitter.train.launch.Group` of N processes) each rank computes its
+With ``group`` (a :class:`babysitter.train.group.Group` of N processes) each rank computes its
 part of every global batch and DDP sums the gradients, so N processes step as one would; see
 train/group.py for what is exact and what differs (dropout masks).
 
