@@ -42,6 +42,7 @@ from torch.utils.hooks import RemovableHandle
 from babysitter.doctor import code_faults
 from babysitter.doctor.code_faults import CLASS_LOSSES
 from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
+from babysitter.doctor.outputs import Call, Layout, ignore_index_of, logits_of, loss_of
 from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import listeners
 
@@ -136,6 +137,16 @@ class Watch:
         self._in_eval_segment = False
         self._short, self._full_bs, self._ever_train = False, 0, False
         self._pending_x: torch.Tensor | None = None
+        self._pending_call: Call | None = None
+        self._call: Call | None = None           # the script's call of the model (doctor/outputs.py)
+        self._layout: Layout | None = None       # how the loss reshaped the model's output and the targets
+        self._ignore_index: int | None = None
+        self._in_model = False                   # inside the model's forward (a loss computed there)
+        self._loss_in_model = False
+        self._output_kind = None
+        self._lr_peak = 0.0                      # the largest lr the run reached (after a warmup)
+        self._lr_changed = False
+        self._lr_first = math.nan
         self._batches: list = []
         self._kit_model = None
         self._loss_fn = None
@@ -240,13 +251,30 @@ class Watch:
     def _name(self, module) -> str:
         return self._names.get(id(module), type(module).__name__)
 
-    def _model_pre(self, module, inputs):
+    def _model_pre(self, module, inputs, kwargs):
         if self._post_spy:      # the Spy covered the loss after the last forward; the forward itself is not read
             self._post_spy = False
             self._arm(False)
+        self._in_model = True
+        if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
+                and torch.is_grad_enabled() and (module.training or not self._ever_train)):
+            # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
+            self._pending_x = inputs[0].detach().clone()
+            self._pending_call = Call.record(inputs, kwargs) if self._call is None else None
+        return None
 
     def _model_forward(self, module, inputs, output):
         """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
+        self._in_model = False
+        if self._output_kind is None:
+            from babysitter.doctor.outputs import output_kind
+
+            self._output_kind = output_kind(output)
+        if self._output_kind != "tensor":
+            inner = loss_of(output)
+            if inner is not None and self._loss_in_model and inner is not self._last_loss:
+                self._saw_inner_loss(inner, module)
+            output = logits_of(output)
         grad = torch.is_grad_enabled()
         self._ever_train = self._ever_train or (grad and module.training)
         # eval mode with gradients counts as training while the model was never in train mode (the fault
@@ -258,7 +286,7 @@ class Watch:
                 self.epoch_ends.append(self.step)
             self._in_eval_segment = True
             self.evidence.eval_passes += 1
-        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY
+        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY and not self._loss_in_model
                 and (not train or self.step % LOSS_EVERY == 0)):   # a functional loss: see it and its target
             self._spy = Spy(self)
             self._spy.__enter__()
@@ -272,7 +300,6 @@ class Watch:
                     self.epoch_ends.append(self.step)
                 self._short, self._full_bs = bs < self._full_bs, max(self._full_bs, bs)
             if len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor):
-                self._pending_x = inputs[0].detach().clone()
                 self._pending_out = output
 
     def _loss_module_hook(self, module, inputs, output):
@@ -281,15 +308,30 @@ class Watch:
                            module)
 
     # ------------------------------------------------------------------ losses and backward
+    def _saw_inner_loss(self, loss, module) -> None:
+        """A loss the model computed in its own forward and returned (``(logits, loss)``, ``.loss``):
+        seen on every step from the output, without the Spy."""
+        self._last_loss = loss
+        train = torch.is_grad_enabled() and loss.requires_grad and (module.training or not self._ever_train)
+        self.losses.append((self.step, loss.detach(), train, None))
+        self.loss_sizes.append(self._full_bs or 1)
+        if train:
+            self._loss_this_step = loss.detach()
+
     def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
         if loss is self._last_loss or not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             return
         self._last_loss = loss
-        train = self._train_pass and loss.requires_grad
+        if self._in_model and self.model is not None:
+            self._loss_in_model = True
+        train = (self._train_pass or self._in_model) and loss.requires_grad
         correct = None
         cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
         if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
-            correct = (input.detach().argmax(1) == target).float().mean()
+            hit = input.detach().argmax(1) == target
+            ignore = ignore_index_of(fn, kwargs)
+            keep = target != ignore if ignore is not None else None   # padding is not scored (per-token accuracy)
+            correct = hit[keep].float().mean() if keep is not None else hit.float().mean()
             if train:
                 self.evidence.loss_input(name, input.detach())
         self.losses.append((self.step, loss.detach(), train, correct))
@@ -300,17 +342,24 @@ class Watch:
         if self._loss_fn is None:
             self._loss_name = name
             self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
-                                 and input.ndim == 2 and not target.is_floating_point() else None)
+                                 and input.ndim >= 2 and not target.is_floating_point() else None)
+            self._ignore_index = ignore_index_of(fn, kwargs) if self._num_classes else None
             if isinstance(fn, nn.Module):
                 import copy
 
                 self._loss_fn = copy.deepcopy(fn)
             else:
                 self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
-        if self._pending_x is not None and len(self._batches) < KIT_BATCHES:
-            if input is not getattr(self, "_pending_out", None):
+        if self._pending_x is not None and len(self._batches) < KIT_BATCHES and isinstance(input, torch.Tensor):
+            if not self._in_model and input is not getattr(self, "_pending_out", None):
                 self.evidence.loss_not_on_output = True
-            self._batches.append((self._pending_x, target.detach().clone()))
+            b = int(self._pending_x.shape[0]) if self._pending_x.ndim else 1
+            if self._layout is None:
+                self._layout = Layout.seen(input, target, b)
+            if self._call is None and self._pending_call is not None:
+                self._call = self._pending_call
+                self._call.find_target(target)
+            self._batches.append((self._pending_x, self._layout.example_targets(target.detach().clone(), b)))
             self._pending_x = None
 
     def _saw_backward(self, tensor) -> None:
@@ -331,8 +380,8 @@ class Watch:
         read = self._read(index)
         self._read_now = read
         self.evidence.pre_step(index, self.model, optimizer, read=read)
-        if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES:
-            self._run_probes()
+        if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES and not self._lr_changed:
+            self._run_probes()   # a schedule moved the lr: the probes wait for the lr the run reaches (finish)
         for t in self._on_backward:
             t.after_backward(self)
 
@@ -345,6 +394,12 @@ class Watch:
         for t in self._on_step:
             if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
                 t.after_step(self)
+        lr = optimizer.param_groups[0].get("lr", math.nan)
+        lr = float(lr) if not isinstance(lr, torch.Tensor) else math.nan   # a tensor lr (capturable): not read each step
+        if lr == lr:
+            self._lr_changed = self._lr_changed or (index > 0 and lr != self._lr_first)
+            self._lr_first = lr if index == 0 else self._lr_first
+            self._lr_peak = max(self._lr_peak, lr)
         if index == 0 or index % self.every == 0:
             self.lrs.append((index, float(optimizer.param_groups[0].get("lr", math.nan))))
         self._loss_this_step = None
@@ -373,7 +428,7 @@ class Watch:
         self._names = {id(m): (n or type(m).__name__) for n, m in self.model.named_modules()}
         self._kit_model = _copy_model(self.model)     # before our own hooks are on it (a copy would copy them)
         self._handles.append(self.model.register_forward_hook(self._model_forward))
-        self._handles.append(self.model.register_forward_pre_hook(self._model_pre))
+        self._handles.append(self.model.register_forward_pre_hook(self._model_pre, with_kwargs=True))
         self.evidence.start(self.model, optimizer)
         for t in self.tools:
             t.before_fit(self)
@@ -392,8 +447,18 @@ class Watch:
         try:
             from babysitter.doctor.kit import Kit, run_kit_probes   # the probes' imports: only when they run
 
-            kit = Kit.from_run(self.model, self.optimizer, self._loss_fn, self._batches, self._loss_name,
-                               self._num_classes, copied=self._kit_model)
+            from babysitter.doctor.outputs import Replay
+
+            layout = self._layout or Layout((), ())
+            seen = self._loss_fn
+            kit = Kit.from_run(self.model, self.optimizer, lambda out, y: seen(out, layout.loss_target(y)),
+                               self._batches, self._loss_name, self._num_classes, copied=self._kit_model)
+            kit.forward, kit.targets, kit.ignore_index = Replay(self._call or Call(), layout), layout.loss_target, self._ignore_index
+            peak = self._lr_peak
+            if peak > (kit.lr or 0):   # judge (and train the copies at) the lr the run reached, not a warmup's
+                first = kit.lr
+                for g in kit.groups:      # groups keep their ratios (a decayed lr of 0 at the end: the peak)
+                    g["lr"] = g["lr"] * peak / first if first else peak
             if self.evidence.loss_not_on_output:
                 kit.notes.append("the loss's input is not the model's output (a function of it): probes use the output")
             self._probes, self._probe_findings = run_kit_probes(kit, self.budget)

@@ -17,6 +17,7 @@ from types import SimpleNamespace
 import torch
 
 from babysitter.doctor import code_faults, curves, instruments
+from babysitter.doctor.baselines import reconsider_underfitting, unigram_loss
 from babysitter.doctor.diagnose import explain, explain_run, merge
 from babysitter.doctor.findings import CODE_FAULTS, Finding, rank, report
 from babysitter.doctor.instruments import LossTrace
@@ -156,7 +157,8 @@ def finish(w) -> dict:
                 if f.id == "noisy_loss":
                     f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
                              "cross entropy", severity="info")
-        found += curve
+        found += reconsider_underfitting(curve, rows, sequence=bool(w._layout and w._layout.per_example > 1),
+                                         unigram=unigram_loss([y for _, y in w._batches], w._ignore_index))
         found += code_faults.findings(w.evidence, w.step)
     found += list(w._probe_findings)
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
