@@ -13,6 +13,9 @@ unigram loss      H(y) = -sum_c p_c ln p_c over the kit's targets (padding at ig
 underfitting      sequence targets: only when the train loss has plateaued at >= UNIGRAM_SHARE
                   x H(y) (it learnt no more than the label frequencies); one label per example:
                   curves' bar (train acc < 0.8)
+labels_look_     sequence targets: the train loss fell >= LEARNT_SHARE of the way from its first
+random           value to H(y) and plateaued there (>= UNIGRAM_SHARE H(y)): it learnt the label
+                 frequencies and nothing from x (underfitting becomes its symptom, info)
 ================  =======================================================================
 """
 
@@ -25,6 +28,7 @@ import torch
 from babysitter.doctor.findings import Finding
 
 UNIGRAM_SHARE = 0.95
+LEARNT_SHARE = 0.5     # fell >= half the way from its first loss to H(y): it learnt the frequencies
 
 
 def unigram_loss(targets: list[torch.Tensor], ignore_index: int | None = None) -> float | None:
@@ -51,10 +55,23 @@ def reconsider_underfitting(found: list[Finding], rows: list[dict], sequence: bo
     losses = [r["train_loss"] for r in rows if r.get("train_loss") is not None and math.isfinite(r["train_loss"])]
     last = losses[-1] if losses else None
     if unigram is not None and last is not None and last >= UNIGRAM_SHARE * unigram:
+        first = losses[0]
+        learnt_frequencies = first - last >= LEARNT_SHARE * (first - unigram) and first > unigram
         for f in found:
             if f.id == "underfitting":
-                f.facts.update({"train_loss": last, "unigram_loss": unigram, "sequence_targets": True})
+                f.facts.update({"train_loss": last, "unigram_loss": unigram, "first_loss": first,
+                                "sequence_targets": True, "learnt_frequencies": learnt_frequencies})
                 f.evidence += (f"; the train loss {last:.3g} is no lower than the unigram baseline H(y) = {unigram:.3g} "
                                "(what the label frequencies alone give)")
+                if learnt_frequencies:   # its cause: the targets carry nothing the inputs predict
+                    f.adjust(-0.2, "its cause: see labels_look_random", severity="info")
+        if learnt_frequencies:
+            found = found + [Finding(
+                "labels_look_random", "warning",
+                f"the train loss fell from {first:.3g} to the unigram baseline H(y) = {unigram:.3g} and stayed there "
+                f"({last:.3g}): the model learnt how often each target occurs and nothing from its inputs",
+                "the targets do not follow the inputs: check that x and y are sliced/shuffled together (one index for "
+                "both; y = the next tokens of the same x)", score=0.75,
+                facts={"train_loss": last, "unigram_loss": unigram, "first_loss": first, "source": "run"})]
         return found
     return [f for f in found if f.id not in ("underfitting", "reg_too_strong")]

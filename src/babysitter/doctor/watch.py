@@ -146,6 +146,9 @@ class Watch:
         self._output_kind = None
         self._lr_peak = 0.0                      # the largest lr the run reached (after a warmup)
         self._lr_changed = False
+        from babysitter.doctor.hand_updates import HandUpdates
+
+        self._hand = HandUpdates(self)           # a loop with no optimizer object (p.data.add_(...))
         self._lr_first = math.nan
         self._batches: list = []
         self._kit_model = None
@@ -183,6 +186,7 @@ class Watch:
         """Remove every hook, run the probes if not yet, diagnose, write the run dir (if ``out``)."""
         if self.report is not None:
             return self.report
+        self._hand.close()
         self._arm(False)
         for h in self._handles:
             h.remove()
@@ -230,6 +234,8 @@ class Watch:
 
     # ------------------------------------------------------------------ module hooks
     def _global_pre(self, module, inputs):
+        if self._depth == 0 and self.optimizer is None and self._hand.sentinel is not None:
+            self._hand.check()   # the parameters moved with no optimizer step: a hand-written update
         if self._depth == 0 and module not in self._roots.values():
             if isinstance(module, nn.modules.loss._Loss):
                 if id(module) not in self._loss_modules:
@@ -256,6 +262,7 @@ class Watch:
             self._post_spy = False
             self._arm(False)
         self._in_model = True
+        self._hand.before_forward()
         if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
                 and torch.is_grad_enabled() and (module.training or not self._ever_train)):
             # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
@@ -364,6 +371,8 @@ class Watch:
 
     def _saw_backward(self, tensor) -> None:
         self.evidence.backwards += 1
+        if self.optimizer is None:
+            self._hand.saw_backward()
         if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
             self.evidence.backward_without_graph += 1
 

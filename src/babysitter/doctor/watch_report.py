@@ -136,6 +136,20 @@ def code_advice(f: Finding, lr: float, opt: str) -> Finding:
     return f
 
 
+def no_training_seen(w) -> Finding:
+    """The doctor saw no optimizer step and no hand-written update: it cannot judge the run, and
+    a run it did not see is not called healthy (a warning)."""
+    facts = {"optimizer_steps": 0, "backward_calls": w.evidence.backwards,
+             "parameters_changed": w._hand.changed(), "model_calls_seen": bool(w._roots)}
+    what = (f"{facts['backward_calls']} backward() call(s) seen" if facts["backward_calls"] else "no backward() seen")
+    return Finding("no_training_seen", "warning",
+                   f"no optimizer step and no parameter update was seen ({what}): nothing of the training was "
+                   "measured, so nothing can be judged",
+                   "train inside the watched script (torch.optim optimizers and hand-written updates after "
+                   "loss.backward() are followed); a model trained in a subprocess or with torch.autograd.grad "
+                   "and no update is not seen", score=0.5, facts=facts)
+
+
 def finish(w) -> dict:
     """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed."""
     if w.probes_on and not w._probed and w.step > 0:
@@ -161,6 +175,8 @@ def finish(w) -> dict:
                                          unigram=unigram_loss([y for _, y in w._batches], w._ignore_index))
         found += code_faults.findings(w.evidence, w.step)
     found += list(w._probe_findings)
+    if w.step == 0:
+        found.append(no_training_seen(w))
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
     opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
     found = [code_advice(f, lr, opt) for f in explain_run(explain(merge(found)))]
