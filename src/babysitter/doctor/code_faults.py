@@ -124,14 +124,25 @@ class Evidence:
             entry[3].remove()
         self._fresh = {}
 
-    def loss_input(self, name: str, x: torch.Tensor) -> None:
-        """Classify the rows of a classification loss's input ``x: (N, C)`` (first 5 seen)."""
+    def loss_input(self, name: str, x: torch.Tensor, softmax_no_dim: bool = False) -> None:
+        """Classify the rows of a classification loss's input ``x: (N, C)`` (first 5 seen); a binary
+        cross entropy with logits: its entries. ``softmax_no_dim``: ``x`` is the output of an
+        ``F.softmax`` called without ``dim`` on a 1-D/3-D tensor (torch then normalises dim 0)."""
         if len(self.loss_inputs) >= 5 or x.ndim != 2 or not x.is_floating_point():
             return
         x = x.float()
+        unit = bool(((x >= 0) & (x <= 1)).all())   # every entry in [0, 1]: no logit layer gives that
+        if softmax_no_dim:
+            self.loss_inputs.append((name, "softmax_no_dim"))
+            return
+        if name == "binary_cross_entropy_with_logits":
+            self.loss_inputs.append((name, "probabilities" if unit and x.numel() >= 16 else "scores"))
+            return
         lse = torch.logsumexp(x, 1)
         if bool((x >= 0).all()) and float((x.sum(1) - 1).abs().max()) < 1e-3:
             kind = "probabilities"
+        elif unit and x.numel() >= 16:   # >= 0 and <= 1 yet rows not summing to 1: normalised over another axis
+            kind = "unit_interval"
         elif bool((x <= 0).all()) and float(lse.abs().max()) < 1e-3:
             kind = "log_probabilities"
         elif float(lse.abs().max()) > 0.1:
@@ -159,6 +170,9 @@ def findings(ev: Evidence, steps: int) -> list[Finding]:
     out += _softmax(ev)
     out += _eval_mode(ev)
     flow = _no_flow(ev)
+    if flow and any(f.id == "softmax_before_loss" for f in out):   # its cause: a constant softmax has no gradient
+        flow[0].adjust(-0.3, "the loss's input is a softmax's output (see softmax_before_loss)", severity="info")
+        flow[0].facts["caused_by"] = "softmax_before_loss"
     out += flow
     if not flow:
         out += _not_updated(ev, steps)
@@ -181,8 +195,9 @@ def _grad_not_zeroed(ev: Evidence) -> list[Finding]:
 
 def _softmax(ev: Evidence) -> list[Finding]:
     bad = [(n, k) for n, k in ev.loss_inputs
-           if (n == "cross_entropy" and k in ("probabilities", "log_probabilities"))
-           or (n == "nll_loss" and k in ("probabilities", "scores"))]
+           if (n == "cross_entropy" and k in ("probabilities", "log_probabilities", "unit_interval", "softmax_no_dim"))
+           or (n == "nll_loss" and k in ("probabilities", "scores", "unit_interval", "softmax_no_dim"))
+           or (n == "binary_cross_entropy_with_logits" and k == "probabilities")]
     if not bad or len(bad) * 2 < len(ev.loss_inputs):
         return []
     name, kind = bad[0]
@@ -193,12 +208,29 @@ def _softmax(ev: Evidence) -> list[Finding]:
               ("nll_loss", "probabilities"): "NLL takes log-probabilities: use log_softmax instead of softmax "
               "(or feed the raw scores to nn.CrossEntropyLoss)",
               ("nll_loss", "scores"): "NLL takes log-probabilities: apply log_softmax(dim=1) first, or use "
-              "nn.CrossEntropyLoss on the raw scores"}[(name, kind)]
+              "nn.CrossEntropyLoss on the raw scores",
+              ("cross_entropy", "unit_interval"): _NO_DIM_ADVICE, ("nll_loss", "unit_interval"): _NO_DIM_ADVICE,
+              ("cross_entropy", "softmax_no_dim"): _NO_DIM_ADVICE, ("nll_loss", "softmax_no_dim"): _NO_DIM_ADVICE,
+              ("binary_cross_entropy_with_logits", "probabilities"): "remove the sigmoid before the loss: "
+              "nn.BCEWithLogitsLoss / F.binary_cross_entropy_with_logits apply it themselves (or keep it and use "
+              "nn.BCELoss)"}[(name, kind)]
     what = {"probabilities": "probabilities (rows >= 0 summing to 1)",
             "log_probabilities": "log-probabilities (rows <= 0, logsumexp 0): log_softmax applied twice",
-            "scores": "raw scores (logsumexp of a row far from 0), not log-probabilities"}[kind]
+            "scores": "raw scores (logsumexp of a row far from 0), not log-probabilities",
+            "unit_interval": "all in [0, 1] with rows not summing to 1: normalised over another axis (a softmax "
+                             "over the wrong dim) or squashed by a sigmoid",
+            "softmax_no_dim": "the output of F.softmax called without dim on a 1-D/3-D tensor: torch normalised "
+                              "dim 0 (the batch, or a size-1 axis: every output exactly 1)"}[kind]
+    if name == "binary_cross_entropy_with_logits":
+        what = "probabilities (every entry in [0, 1]): a sigmoid before a loss that applies its own"
     return [Finding("softmax_before_loss", "warning",
-                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice, score=0.9)]
+                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice,
+                    score=1.0 if kind in ("softmax_no_dim", "unit_interval") else 0.9,
+                    facts={"loss": name, "input_kind": kind, "seen": len(bad), "of": len(ev.loss_inputs)})]
+
+
+_NO_DIM_ADVICE = ("give the softmax its dim and keep it out of the loss: F.softmax(x, dim=-1) for sampling only, "
+                  "and pass the raw logits to nn.CrossEntropyLoss / F.cross_entropy (it applies log_softmax itself)")
 
 
 def _eval_mode(ev: Evidence) -> list[Finding]:

@@ -63,6 +63,20 @@ NONLINEAR = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "rr
              "matmul", "bmm", "lstm", "gru", "rnn_tanh", "rnn_relu"}
 
 
+def _residual(w: "Watch", args) -> bool:
+    """``x + f(x)``: a layer's output combined with another computed tensor (one that carries a
+    gradient and is not a linear function of the same layer) is a residual stream, not that layer's
+    output passed on linearly (a block's non-linearity sits in f)."""
+    grads = [a for a in args if isinstance(a, torch.Tensor) and a.grad_fn is not None]   # not parameters (a bias)
+    if len(grads) < 2:
+        return False
+    srcs = {id(w._linear_outs[id(a)][0]) if id(a) in w._linear_outs else None for a in grads}
+    return len(srcs) > 1
+
+
+SOFTMAXES = (F.softmax, F.log_softmax, torch.softmax, torch.Tensor.softmax)
+
+
 class Spy(TorchFunctionMode):
     """Sees functional losses, ``Tensor.backward`` and, for the layer order, which tensors carry a
     weighted layer's output without a non-linearity since. Passes every call through unchanged."""
@@ -80,12 +94,16 @@ class Spy(TorchFunctionMode):
             w._saw_loss(out, args[0], args[1], name, kwargs, func)
         elif func is torch.Tensor.backward:
             w._saw_backward(args[0])
+        elif func in SOFTMAXES and kwargs.get("dim", args[1] if len(args) > 1 else None) is None:
+            x = args[0] if args else None   # torch's implicit dim: 0 for 0-D, 1-D and 3-D inputs
+            if isinstance(x, torch.Tensor) and x.ndim in (0, 1, 3) and isinstance(out, torch.Tensor):
+                w._softmax_no_dim.add(out.data_ptr())
         elif w._linear_outs and isinstance(out, torch.Tensor):
             fname = getattr(func, "__name__", "")
             if fname not in NONLINEAR:
                 src = next((w._linear_outs[id(a)][0] for a in args
                             if isinstance(a, torch.Tensor) and id(a) in w._linear_outs), None)
-                if src is not None:   # a view, dropout, batch norm... of a layer's output: still linear in it
+                if src is not None and not _residual(w, args):   # a view, dropout, batch norm...: still linear in it
                     w._linear_outs[id(out)] = (src, out)
         return out
 
@@ -130,6 +148,9 @@ class Watch:
         self._loss_modules: dict[int, nn.Module] = {}
         self._linear_outs: dict[int, tuple[nn.Module, torch.Tensor]] = {}   # id(output) -> (layer, output)
         self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
+        self._layer_root: dict[int, int] = {}    # id(layer) -> id(the root module whose forward called it)
+        self._current_root = None
+        self._softmax_no_dim: set[int] = set()   # data_ptr of F.softmax outputs computed without dim
         self._names: dict[int, str] = {}
         self._last_loss = None
         self._loss_this_step = None
@@ -149,6 +170,10 @@ class Watch:
         from babysitter.doctor.hand_updates import HandUpdates
 
         self._hand = HandUpdates(self)           # a loop with no optimizer object (p.data.add_(...))
+        from babysitter.doctor.instruments.nan_origin import NanOrigin
+
+        self._nan = NanOrigin()                  # where a non-finite loss started (replayed at the end)
+        self._last_call = None                   # (model, args, kwargs) of the latest forward (references)
         self._lr_first = math.nan
         self._batches: list = []
         self._kit_model = None
@@ -234,6 +259,10 @@ class Watch:
 
     # ------------------------------------------------------------------ module hooks
     def _global_pre(self, module, inputs):
+        if self._depth == 0:
+            self._current_root = id(module)
+            if self.model is None:
+                self._last_call = (module, inputs, {})
         if self._depth == 0 and self.optimizer is None and self._hand.sentinel is not None:
             self._hand.check()   # the parameters moved with no optimizer step: a hand-written update
         if self._depth == 0 and module not in self._roots.values():
@@ -246,8 +275,11 @@ class Watch:
         self._depth += 1
         if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
             prev = self._linear_outs.get(id(inputs[0]))
-            if prev is not None and torch.is_grad_enabled():   # names are known after the first step
+            if (prev is not None and torch.is_grad_enabled()   # names are known after the first step
+                    and self._layer_root.get(id(prev[0])) == self._current_root   # not across two models (a GAN)
+                    and not _bottleneck(prev[0], module)):
                 self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
+            self._layer_root[id(module)] = self._current_root
 
     def _global_post(self, module, inputs, output):
         self._depth = max(0, self._depth - 1)
@@ -262,6 +294,7 @@ class Watch:
             self._post_spy = False
             self._arm(False)
         self._in_model = True
+        self._last_call = (module, inputs, kwargs)
         self._hand.before_forward()
         if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
                 and torch.is_grad_enabled() and (module.training or not self._ever_train)):
@@ -324,6 +357,14 @@ class Watch:
         self.loss_sizes.append(self._full_bs or 1)
         if train:
             self._loss_this_step = loss.detach()
+            self._check_finite(loss)
+
+    def _check_finite(self, loss) -> None:
+        """On read steps: a non-finite training loss keeps the state and the call for NanOrigin."""
+        if self._reading and self._nan.captured is None and self._last_call is not None \
+                and not bool(torch.isfinite(loss.detach()).all()):
+            module, args, kwargs = self._last_call
+            self._nan.capture(module, args, kwargs, self.step, self._loss_name)
 
     def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
         if loss is self._last_loss or not isinstance(loss, torch.Tensor) or loss.ndim != 0:
@@ -340,21 +381,27 @@ class Watch:
             keep = target != ignore if ignore is not None else None   # padding is not scored (per-token accuracy)
             correct = hit[keep].float().mean() if keep is not None else hit.float().mean()
             if train:
-                self.evidence.loss_input(name, input.detach())
+                self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
+        elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()
+              and (name == "binary_cross_entropy_with_logits" or (name in CLASS_LOSSES and input.ndim == 2))
+              and self._train_pass and loss.requires_grad):   # a sigmoid before BCE with logits; soft targets
+            self.evidence.loss_input(name, input.detach().reshape(input.shape[0], -1),
+                                     input.data_ptr() in self._softmax_no_dim)
         self.losses.append((self.step, loss.detach(), train, correct))
         self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
         if not train:
             return
         self._loss_this_step = loss.detach()
+        if self._loss_name is None:
+            self._loss_name = name
+        self._check_finite(loss)
         if self._loss_fn is None:
             self._loss_name = name
             self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
                                  and input.ndim >= 2 and not target.is_floating_point() else None)
             self._ignore_index = ignore_index_of(fn, kwargs) if self._num_classes else None
             if isinstance(fn, nn.Module):
-                import copy
-
-                self._loss_fn = copy.deepcopy(fn)
+                self._loss_fn = _hookless_copy(fn)
             else:
                 self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
         if self._pending_x is not None and len(self._batches) < KIT_BATCHES and isinstance(input, torch.Tensor):
@@ -475,6 +522,36 @@ class Watch:
             torch.set_grad_enabled(was)
             self._arm(self._read(self.step))
         self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)
+
+
+def _hookless_copy(module: nn.Module) -> nn.Module:
+    """A shallow copy of a loss module without its hooks: a deep copy would copy our own hook,
+    bound to this Watch (and the tensors it holds, some not graph leaves), and the probes' losses
+    must not reach the hook that records the run's."""
+    import copy
+    from collections import OrderedDict
+
+    c = copy.copy(module)
+    c._forward_hooks, c._forward_pre_hooks = OrderedDict(), OrderedDict()
+    for k in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
+        if hasattr(c, k):
+            setattr(c, k, OrderedDict())
+    return c
+
+
+def _widths(m: nn.Module) -> tuple[int, int] | None:
+    if isinstance(m, nn.Linear):
+        return m.in_features, m.out_features
+    if isinstance(m, nn.modules.conv._ConvNd):
+        return m.in_channels, m.out_channels
+    return None
+
+
+def _bottleneck(first: nn.Module, second: nn.Module) -> bool:
+    """Two linear maps through a narrower middle, ``d_mid < min(d_in, d_out)``, are a low-rank
+    factorisation (a linear autoencoder's code, an adapter), not one layer written twice."""
+    a, b = _widths(first), _widths(second)
+    return a is not None and b is not None and a[1] < min(a[0], b[1])
 
 
 def _copy_model(model):

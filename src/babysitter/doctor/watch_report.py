@@ -150,6 +150,24 @@ def no_training_seen(w) -> Finding:
                    "and no update is not seen", score=0.5, facts=facts)
 
 
+def probes_not_run(probes: dict) -> list[Finding]:
+    """One info finding per probe that raised or was skipped, with the reason: a verdict without
+    an experiment must say it lacks it (``probes.errors`` alone is read by nobody)."""
+    out = [Finding("probe_failed", "info", f"the {name} probe could not run: {why}",
+                   "nothing to change in the script; the verdict lacks this experiment's evidence",
+                   score=0.1, facts={"probe": name, "reason": why})
+           for name, why in (probes.get("errors") or {}).items()]
+    skipped = probes.get("skipped")
+    if isinstance(skipped, str):
+        out.append(Finding("probe_failed", "info", f"the probes did not run: {skipped}",
+                           "nothing to change in the script", score=0.1, facts={"probe": "all", "reason": skipped}))
+    elif skipped:
+        out.append(Finding("probe_failed", "info", f"the {', '.join(skipped)} probe(s) did not run: the probes' time "
+                           "budget (--budget seconds) ran out", "a larger --budget", score=0.1,
+                           facts={"probe": list(skipped), "reason": "budget"}))
+    return out
+
+
 def finish(w) -> dict:
     """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed."""
     if w.probes_on and not w._probed and w.step > 0:
@@ -177,6 +195,15 @@ def finish(w) -> dict:
     found += list(w._probe_findings)
     if w.step == 0:
         found.append(no_training_seen(w))
+    found += probes_not_run(w._probes)
+    origin = w._nan.origin()
+    for f in found:
+        if f.id == "loss_not_finite" and origin is not None and "origin" not in f.facts:
+            f.facts["origin"] = origin
+            where = (f"{origin['module']}" + (f" ({origin['op']})" if origin.get("op") else "")
+                     + ("; the input batch already held NaN/Inf" if origin.get("input_nonfinite") else "")
+                     + ("; its weights were already non-finite" if origin.get("parameters_nonfinite") else ""))
+            f.evidence += f"; it started in {where}, {origin['pass']} pass at step {origin['step']}"
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
     opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
     found = [code_advice(f, lr, opt) for f in explain_run(explain(merge(found)))]
