@@ -66,6 +66,7 @@ class Evidence:
         self.accumulated: list[tuple[int, float, float]] = []   # (step, r(g, g_new), r(g, g_prev + g_new))
         self.loss_inputs: list[tuple[str, str]] = []       # (loss name, "probabilities" | "log_probabilities" | "scores")
         self.no_activation: set[tuple[str, str]] = set()
+        self.orphans: list[str] = []                       # models with gradients in no optimizer that stepped
         self._fresh: dict[int, list] = {}                  # id(param) -> [param, g_prev, g_new sum, handle]
         self._start: list[tuple[str, torch.Tensor, torch.Tensor]] = []
         self._had_grad = False
@@ -267,6 +268,12 @@ def _not_updated(ev: Evidence, steps: int) -> list[Finding]:
                         f"{len(ev.outside)} checked steps",
                         "build the optimizer over all trained parameters: torch.optim.X(model.parameters(), ...) "
                         "(or freeze the others with requires_grad_(False))", layer=names[0].rsplit(".", 1)[0], score=0.85)]
+    if ev.orphans:
+        return [Finding("parameters_not_updated", "warning",
+                        f"the model(s) {', '.join(ev.orphans)} got gradients in training but none of their parameters is "
+                        "in an optimizer that stepped", "build each model's optimizer over its own parameters: "
+                        "torch.optim.X(that_model.parameters(), ...)", layer=ev.orphans[0], score=0.85,
+                        facts={"models": list(ev.orphans)})]
     same = ev.unchanged()
     if same and steps >= 5 and ev._had_grad and same[0] == same[1]:
         return [Finding("parameters_not_updated", "warning",

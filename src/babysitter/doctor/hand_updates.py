@@ -34,6 +34,7 @@ class HandUpdates:
         self.backwards = 0
         self._pending = False
         self._queued = False
+        self._probe = None
         self._handles: list = []
 
     # ------------------------------------------------------------------ finding one
@@ -89,12 +90,26 @@ class HandUpdates:
         if self._pending:   # two backwards with no forward between: one step
             return
         self._pending = True
+        if self.w._read(self.w.step):   # the sentinel's gradient (before any clipping) and the total norm
+            from babysitter.doctor.clipping import total_norm
+
+            p = self.sentinel[0]
+            if p.grad is not None:
+                self._probe = (p.detach().clone(), p.grad.detach().clone(), total_norm(self.optimizer.param_groups[0]["params"]))
         self.w._pre_step(self.optimizer, (), {})
 
     def before_forward(self) -> None:
         """The model's next forward: the script's update is done."""
         if self._pending:
             self._pending = False
+            if self._probe is not None:   # the effective lr of this update: clipping shows as a varying one
+                p0, g, norm = self._probe
+                g = g.double().flatten()
+                gg = float(torch.dot(g, g))
+                if gg > 0:
+                    lr = -float(torch.dot((self.sentinel[0].detach() - p0).double().flatten(), g)) / gg
+                    self.w.clipping.hand.append((lr, norm))
+                self._probe = None
             self.w._post_step(self.optimizer, (), {})
 
     def close(self) -> None:

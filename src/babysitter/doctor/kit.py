@@ -99,6 +99,7 @@ class Kit:
     forward: Callable | None = None
     targets: Callable | None = None
     ignore_index: int | None = None
+    clip_norm: float | None = None      # the run clips the total gradient norm to this before its step
 
     LR_KEY = "the optimizer's lr"       # how evidence names the lr
 
@@ -184,6 +185,8 @@ class Kit:
                 opt.step(closure)
             else:
                 closure()
+                if self.clip_norm is not None:   # as the run steps: an lr that trains clipped may diverge unclipped
+                    torch.nn.utils.clip_grad_norm_(model.parameters(), self.clip_norm)
                 opt.step()
             return float(seen["loss"]), seen["out"]
         return model, opt, step
@@ -387,7 +390,7 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
     # perfect; its loss falling below SEQUENCE_MEMORISED of where it began says the net learns
     reachable = reachable_accuracy(x, kit.flat(y)) if kit.per_example else 1.0
     numbers["overfit_tiny"]["reachable_acc"] = reachable
-    if acc >= reachable - 1e-9 or (not kit.per_example and math.isfinite(loss) and loss < SEQUENCE_MEMORISED * first):
+    if acc >= reachable - 1e-4 or (not kit.per_example and math.isfinite(loss) and loss < SEQUENCE_MEMORISED * first):
         return numbers, []
     return numbers, [Finding("cannot_overfit_tiny", "error",
                              f"after {seen} steps on {len(x)} examples: train accuracy {acc:.0%}, loss {loss:.4g} "

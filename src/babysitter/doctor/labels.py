@@ -44,6 +44,7 @@ def probe_shuffling(kit: Kit) -> tuple[dict, list[Finding]]:
 
 
 LABELS_STEPS = 150
+SEQUENCE_MARGIN = 0.03   # next-token targets: held-out accuracy within this of chance (thousands of tokens scored)
 
 
 def chance(kit: Kit, y: torch.Tensor, hy: torch.Tensor) -> float:
@@ -63,8 +64,9 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
     """Do the labels carry signal? Train a copy on all batches but the last quarter (at the run's
     optimizer and lr) and score it on the held-out quarter; the same with the training labels
     permuted. ``labels_look_random``: warning when the copy learnt (its training loss fell by
-    > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = :func:`chance`
-    (the majority class's share, >= 1/C), and no better than the permuted copy + that margin. Skipped
+    > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = 1/C. Sequence
+    targets: p = :func:`chance` (the majority token's share), the margin max(SEQUENCE_MARGIN,
+    3 sqrt(p (1 - p) / n)) over the n tokens scored, and no better than the permuted copy + it. Skipped
     when the batches look unshuffled (later batches hold other classes) or fewer than 4 batches."""
     if not kit.classification or len(kit.batches) < 4:
         return {}, []
@@ -89,15 +91,20 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
         first, last = np.mean(losses[:10]), np.mean(losses[-10:])
         result[name] = {"held_out_acc": _accuracy(model, hx, hy, kit), "train_loss_first": json_safe(float(first)),
                         "train_loss_last": json_safe(float(last))}
-    p = chance(kit, y, hy)
-    scored = kit.flat(hy).reshape(-1)   # one row per target (a sequence's tokens), padding left out
-    n = int((scored != kit.ignore_index).sum()) if kit.ignore_index is not None else scored.numel()
-    margin = max(0.1, 3 * math.sqrt(p * (1 - p) / max(n, 1)))
+    if kit.per_example:   # one label per example: chance 1/C, margin >= 0.1 (calibrated on the clinic)
+        p = 1 / kit.num_classes
+        margin = max(0.1, 3 * math.sqrt(p * (1 - p) / len(hy)))
+    else:                 # next-token targets: the majority token's share; a margin over the tokens scored
+        p = chance(kit, y, hy)
+        scored = kit.flat(hy).reshape(-1)
+        n = int((scored != kit.ignore_index).sum()) if kit.ignore_index is not None else scored.numel()
+        margin = max(SEQUENCE_MARGIN, 3 * math.sqrt(p * (1 - p) / max(n, 1)))
     real = result["real"]
     learnt = (math.isfinite(real["train_loss_first"] or math.nan) and math.isfinite(real["train_loss_last"] or math.nan)
               and real["train_loss_last"] < 0.8 * min(real["train_loss_first"], math.log(kit.num_classes)))
     numbers = {"labels": {**result, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}}
-    if not learnt or real["held_out_acc"] > p + margin or real["held_out_acc"] > result["permuted"]["held_out_acc"] + margin:
+    if not learnt or real["held_out_acc"] > p + margin or (
+            not kit.per_example and real["held_out_acc"] > result["permuted"]["held_out_acc"] + margin):
         return numbers, []
     return numbers, [Finding(
         "labels_look_random", "warning",

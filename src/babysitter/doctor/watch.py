@@ -75,6 +75,7 @@ def _residual(w: "Watch", args) -> bool:
 
 
 SOFTMAXES = (F.softmax, F.log_softmax, torch.softmax, torch.Tensor.softmax)
+SIGMOIDS = (torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid)
 
 
 class Spy(TorchFunctionMode):
@@ -94,6 +95,8 @@ class Spy(TorchFunctionMode):
             w._saw_loss(out, args[0], args[1], name, kwargs, func)
         elif func is torch.Tensor.backward:
             w._saw_backward(args[0])
+        elif func in SIGMOIDS and isinstance(out, torch.Tensor):
+            w._sigmoid_outs.add(out.data_ptr())
         elif func in SOFTMAXES and kwargs.get("dim", args[1] if len(args) > 1 else None) is None:
             x = args[0] if args else None   # torch's implicit dim: 0 for 0-D, 1-D and 3-D inputs
             if isinstance(x, torch.Tensor) and x.ndim in (0, 1, 3) and isinstance(out, torch.Tensor):
@@ -150,7 +153,9 @@ class Watch:
         self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
         self._layer_root: dict[int, int] = {}    # id(layer) -> id(the root module whose forward called it)
         self._current_root = None
+        self._other_optimizers: dict[int, set[int]] = {}
         self._softmax_no_dim: set[int] = set()   # data_ptr of F.softmax outputs computed without dim
+        self._sigmoid_outs: set[int] = set()     # data_ptr of sigmoid outputs (a sigmoid before BCE with logits)
         self._names: dict[int, str] = {}
         self._last_loss = None
         self._loss_this_step = None
@@ -173,6 +178,9 @@ class Watch:
         from babysitter.doctor.instruments.nan_origin import NanOrigin
 
         self._nan = NanOrigin()                  # where a non-finite loss started (replayed at the end)
+        from babysitter.doctor.clipping import Clipping
+
+        self.clipping = Clipping()               # gradients before clipping; the clip norm the probes use
         self._last_call = None                   # (model, args, kwargs) of the latest forward (references)
         self._lr_first = math.nan
         self._batches: list = []
@@ -212,6 +220,7 @@ class Watch:
         if self.report is not None:
             return self.report
         self._hand.close()
+        self.clipping.close()
         self._arm(False)
         for h in self._handles:
             h.remove()
@@ -219,11 +228,26 @@ class Watch:
         self.evidence.stop_fresh()
         for first, second in self._pairs.values():
             self.evidence.no_activation_between(self._name(first), self._name(second))
+        self._orphan_models()
         from babysitter.doctor.watch_report import finish
 
         self.report = finish(self)
         self.findings = self.report["findings"]
         return self.report
+
+    def _orphan_models(self) -> None:
+        """Models called in training whose trainable parameters got gradients but are in no optimizer
+        that stepped (a GAN's generator left out of every optimizer): evidence for parameters_not_updated."""
+        if self.optimizer is None or self._hand.optimizer is not None:
+            return
+        held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        for ids in self._other_optimizers.values():
+            held |= ids
+        for root in self._roots.values():
+            params = [p for p in root.parameters() if p.requires_grad]
+            if (params and root is not self.model and not any(id(p) in held for p in params)
+                    and any(p.grad is not None and bool(torch.count_nonzero(p.grad)) for p in params)):
+                self.evidence.orphans.append(type(root).__name__)
 
     def _collecting(self) -> bool:
         return self.probes_on and not self._probed and len(self._batches) < KIT_BATCHES
@@ -383,7 +407,8 @@ class Watch:
             if train:
                 self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
         elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()
-              and (name == "binary_cross_entropy_with_logits" or (name in CLASS_LOSSES and input.ndim == 2))
+              and ((name == "binary_cross_entropy_with_logits" and input.data_ptr() in self._sigmoid_outs)
+                   or (name in CLASS_LOSSES and input.ndim == 2))
               and self._train_pass and loss.requires_grad):   # a sigmoid before BCE with logits; soft targets
             self.evidence.loss_input(name, input.detach().reshape(input.shape[0], -1),
                                      input.data_ptr() in self._softmax_no_dim)
@@ -428,6 +453,8 @@ class Watch:
         if self.model is None:
             self._discover(optimizer)
         if optimizer is not self.optimizer:
+            if id(optimizer) not in self._other_optimizers:   # a GAN's second optimizer: whose parameters it holds
+                self._other_optimizers[id(optimizer)] = {id(p) for g in optimizer.param_groups for p in g["params"]}
             return
         index = self.step
         self._pre_count += 1
@@ -436,6 +463,8 @@ class Watch:
         read = self._read(index)
         self._read_now = read
         self.evidence.pre_step(index, self.model, optimizer, read=read)
+        if read and self.clipping.pre:
+            self.clipping.at_step(index, [p for g in optimizer.param_groups for p in g["params"]])
         if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES and not self._lr_changed:
             self._run_probes()   # a schedule moved the lr: the probes wait for the lr the run reaches (finish)
         for t in self._on_backward:
@@ -488,6 +517,16 @@ class Watch:
         self.evidence.start(self.model, optimizer)
         for t in self.tools:
             t.before_fit(self)
+        first = next((p for g in optimizer.param_groups for p in g["params"] if p.requires_grad), None)
+        if first is not None and self._optimizer_hooks:
+            self.clipping.watch(first, self._backward_end)
+
+    def _backward_end(self) -> None:
+        """Every gradient of a backward is accumulated (before any clipping): its total norm, on read steps."""
+        if self._read(self.step) and self.optimizer is not None and self._hand.optimizer is None:
+            from babysitter.doctor.clipping import total_norm
+
+            self.clipping.pre[self.step] = total_norm(p for g in self.optimizer.param_groups for p in g["params"])
 
     def _run_probes(self) -> None:
         self._probed = True
@@ -510,7 +549,9 @@ class Watch:
             kit = Kit.from_run(self.model, self.optimizer, lambda out, y: seen(out, layout.loss_target(y)),
                                self._batches, self._loss_name, self._num_classes, copied=self._kit_model)
             kit.forward, kit.targets, kit.ignore_index = Replay(self._call or Call(), layout), layout.loss_target, self._ignore_index
-            peak = self._lr_peak
+            kit.clip_norm = self.clipping.clip_norm()
+            hand_lr = self.clipping.hand_lr() if self._hand.optimizer is not None else None
+            peak = max(self._lr_peak, hand_lr or 0.0)
             if peak > (kit.lr or 0):   # judge (and train the copies at) the lr the run reached, not a warmup's
                 first = kit.lr
                 for g in kit.groups:      # groups keep their ratios (a decayed lr of 0 at the end: the peak)

@@ -150,6 +150,32 @@ def no_training_seen(w) -> Finding:
                    "and no update is not seen", score=0.5, facts=facts)
 
 
+def clipped_run(found: list[Finding], w) -> list[Finding]:
+    """A run that clips its gradients: plain SGD's step is then bounded by lr x the clip norm, so a
+    large update ratio is the regime the script chose (info; the loss curve and the range test, run
+    with the same clipping, judge the lr); and gradients that exploded before clipping are named
+    (the clipped ones the instruments read would hide it)."""
+    from babysitter.doctor.instruments.findings import EXPLODING_NORM
+
+    clip = w.clipping.clip_norm()
+    if clip is None:
+        return found
+    facts = w.clipping.facts()
+    sgd = type(w.optimizer) is torch.optim.SGD
+    for f in found:
+        if f.id == "lr_too_high" and sgd and f.severity == "warning":
+            f.adjust(-0.3, f"the run clips the gradient norm to {clip:.3g}: each SGD step is at most lr x that",
+                     severity="info")
+            f.facts.update(facts)
+    top = facts["max_norm_before_clip"]
+    if top is not None and top > EXPLODING_NORM and not any(f.id == "exploding_gradients" for f in found):
+        found.append(Finding("exploding_gradients", "warning",
+                             f"total gradient norm {top:.3g} before clipping (> {EXPLODING_NORM:g}); clipping to "
+                             f"{clip:.3g} hides it from the step", "lower the lr 10x; nn.init.kaiming_normal_ / "
+                             "xavier_normal_ init; add normalisation layers", score=0.7, facts=facts))
+    return found
+
+
 def probes_not_run(probes: dict) -> list[Finding]:
     """One info finding per probe that raised or was skipped, with the reason: a verdict without
     an experiment must say it lacks it (``probes.errors`` alone is read by nobody)."""
@@ -181,7 +207,7 @@ def finish(w) -> dict:
     if w.step > 0:
         spec = shim_spec(w)
         classification = w._num_classes is not None
-        found += instruments.findings(sums, spec)
+        found += clipped_run(instruments.findings(sums, spec), w)
         curve = curves.classify(sums["LossTrace"], rows if classification else
                                 [{**r, "train_acc": None, "val_acc": None} for r in rows], spec, sums)
         if not classification:   # the noise threshold is cross entropy's: a batch's squared error scatters ~sqrt(2/B)

@@ -8,9 +8,10 @@ every module and a TorchFunctionMode on every op:
 ===============  ==================================================================================
 fact             how
 ===============  ==================================================================================
-module           the first module to *finish* with a non-finite output (hooks fire innermost
-                 first, so this is the deepest module where it appeared), else ``loss`` when
-                 every output was finite and the loss itself was not
+module           the first module to *finish* with a NaN output from NaN-free inputs (else with a
+                 non-finite output from finite inputs: a mask's -inf is not the start) (hooks
+                 fire innermost first: the deepest module whose own computation made it), else
+                 ``loss`` when every output was finite and the loss itself was not
 op               the first op whose output was non-finite while its tensor inputs were finite
                  (``softmax``, ``rsqrt``, ``log``, ...), where one was seen
 pass             ``forward`` (the replay sees the forward only; a forward that stays finite
@@ -49,15 +50,25 @@ def _nonfinite(obj) -> bool:
     return any(t.is_floating_point() and not bool(torch.isfinite(t).all()) for t in _tensors(obj))
 
 
+def _nan(obj) -> bool:
+    return any(t.is_floating_point() and bool(torch.isnan(t).any()) for t in _tensors(obj))
+
+
 class _FirstBadOp(TorchFunctionMode):
+    """The first op making a NaN from NaN-free inputs, and the first making any non-finite value
+    from finite inputs (an attention mask's -inf is one: a NaN is looked for first)."""
+
     def __init__(self):
         super().__init__()
-        self.op = None
+        self.nan_op = self.op = None
 
     def __torch_function__(self, func, types, args=(), kwargs=None):
         out = func(*args, **(kwargs or {}))
-        if self.op is None and _nonfinite(out) and not _nonfinite(args) and not _nonfinite(kwargs or {}):
-            self.op = getattr(func, "__name__", str(func))
+        name = getattr(func, "__name__", str(func))
+        if self.nan_op is None and _nan(out) and not _nan((args, kwargs or {})):
+            self.nan_op = name
+        if self.op is None and _nonfinite(out) and not _nonfinite((args, kwargs or {})):
+            self.op = name
         return out
 
 
@@ -88,10 +99,13 @@ class NanOrigin:
         copied.load_state_dict(state)
         names = {id(m): (n or type(m).__name__) for n, m in copied.named_modules()}
         first: list = []
+        first_nan: list = []
 
         def hook(module, inputs, output):
-            if not first and _nonfinite(output):
+            if not first and _nonfinite(output) and not _nonfinite(inputs):
                 first.append(module)
+            if not first_nan and _nan(output) and not _nan(inputs):
+                first_nan.append(module)
         handles = [m.register_forward_hook(hook) for m in copied.modules()]
         spy = _FirstBadOp()
         try:
@@ -100,8 +114,9 @@ class NanOrigin:
         finally:
             for h in handles:
                 h.remove()
-        module = first[0] if first else None
+        module = first_nan[0] if first_nan else first[0] if first else None
+        op = spy.nan_op if first_nan or spy.nan_op else spy.op
         params_bad = module is not None and any(not bool(torch.isfinite(p).all()) for p in module.parameters())
         return {"module": names.get(id(module)) if module is not None else (f"loss ({loss})" if loss else "loss"),
-                "op": spy.op, "pass": "forward", "input_nonfinite": _nonfinite((args, kwargs)),
+                "op": op, "pass": "forward", "input_nonfinite": _nonfinite((args, kwargs)),
                 "parameters_nonfinite": bool(params_bad), "step": step}
