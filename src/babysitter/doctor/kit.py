@@ -413,6 +413,31 @@ def reachable_accuracy(x: torch.Tensor, y: torch.Tensor) -> float:
     return best / len(x)
 
 
+def past_the_minimum(kit: Kit, probes: dict) -> bool:
+    """Sequence targets, and the kit's lr beyond the lr where the range test's loss was lowest."""
+    high = (probes.get("lr_range") or {}).get("high")
+    return not kit.per_example and bool(high) and bool(kit.lr) and kit.lr > high
+
+
+def lr_past_minimum(kit: Kit, probes: dict, found: list[Finding]) -> list[Finding]:
+    """A sequence model that cannot memorise 20 sequences at the run's lr, an lr beyond the range
+    test's minimum (warmup and clipping do not bound AdamW's step): ``lr_too_high`` (warning), and
+    cannot_overfit_tiny becomes its symptom. Only for sequence targets: the constant-lr limit (3x
+    the minimum, :func:`~babysitter.doctor.lr_range.lr_findings`) stays as calibrated for the rest."""
+    if not past_the_minimum(kit, probes) or any(f.id == "lr_too_high" for f in found):
+        return []
+    tiny = next((f for f in found if f.id == "cannot_overfit_tiny"), None)
+    if tiny is None:
+        return []
+    high, suggested = probes["lr_range"]["high"], probes["lr_range"]["suggested"]
+    tiny.adjust(0.0, "at an lr past the range test's minimum (see lr_too_high)")
+    return [Finding("lr_too_high", "warning",
+                    f"{kit.LR_KEY} {kit.lr:.3g} is {kit.lr / high:.3g}x the lr where the range test's loss was lowest "
+                    f"({high:.3g}), and a copy at it cannot memorise {TINY_EXAMPLES} sequences",
+                    kit.advise("lr_too_high", suggested), score=0.6,
+                    facts={"lr": kit.lr, "range_minimum": high, "overfit_tiny_failed": True})]
+
+
 def all_probes() -> tuple:
     """(name, probe) in the order they run (the lr range test and the label probes live in
     :mod:`~babysitter.doctor.lr_range` and :mod:`~babysitter.doctor.labels`, which build on this module)."""
@@ -453,6 +478,9 @@ def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]
             unshuffled = unshuffled or any(x.id == "unshuffled_data" for x in f)
             if any(x.id == "lr_too_high" for x in f):   # labels_look_random asks about the labels, not the lr
                 kit.labels_lr = probes["lr_range"]["suggested"]
+            elif name == "lr_range" and past_the_minimum(kit, probes):   # a sequence model past the range
+                kit.labels_lr = probes["lr_range"]["suggested"]              # test's minimum: the same question
+    found += lr_past_minimum(kit, probes, found)
     probes["seconds"] = seconds
     if errors:
         probes["errors"] = errors

@@ -154,6 +154,7 @@ class Watch:
         self._layer_root: dict[int, int] = {}    # id(layer) -> id(the root module whose forward called it)
         self._current_root = None
         self._other_optimizers: dict[int, set[int]] = {}
+        self._loss_rows = 0
         self._softmax_no_dim: set[int] = set()   # data_ptr of F.softmax outputs computed without dim
         self._sigmoid_outs: set[int] = set()     # data_ptr of sigmoid outputs (a sigmoid before BCE with logits)
         self._names: dict[int, str] = {}
@@ -378,7 +379,8 @@ class Watch:
         self._last_loss = loss
         train = torch.is_grad_enabled() and loss.requires_grad and (module.training or not self._ever_train)
         self.losses.append((self.step, loss.detach(), train, None))
-        self.loss_sizes.append(self._full_bs or 1)
+        # in the units of the losses the Spy read (the loss's rows: B*T for a flattened sequence)
+        self.loss_sizes.append(self._loss_rows or self._full_bs or 1)
         if train:
             self._loss_this_step = loss.detach()
             self._check_finite(loss)
@@ -414,6 +416,8 @@ class Watch:
                                      input.data_ptr() in self._softmax_no_dim)
         self.losses.append((self.step, loss.detach(), train, correct))
         self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
+        if train:
+            self._loss_rows = self.loss_sizes[-1]
         if not train:
             return
         self._loss_this_step = loss.detach()

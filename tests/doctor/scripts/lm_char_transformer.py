@@ -68,7 +68,7 @@ decay = [p for n, p in model.named_parameters() if p.dim() >= 2]
 no_decay = [p for n, p in model.named_parameters() if p.dim() < 2]
 opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1}, {"params": no_decay, "weight_decay": 0.0}],
                         lr=LR, betas=(0.9, 0.95))
-WARM, STEPS = 20, 200
+WARM, STEPS = 20, int(__import__("os").environ.get("STEPS", 200))
 sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / WARM) * 0.5 * (1 + math.cos(math.pi * s / STEPS)))
 for step in range(STEPS):
     x, y = batch()
