@@ -467,8 +467,6 @@ def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]
             try:
                 numbers, f = probe(kit)
             except Exception as e:  # noqa: BLE001 - a probe's failure is reported, never raised into the script
-                import os, traceback  # DEBUG
-                if os.environ.get("BABYSIT_DEBUG"): traceback.print_exc()
                 errors[name] = f"{type(e).__name__}: {e}"
                 continue
             finally:
