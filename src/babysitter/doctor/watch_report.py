@@ -152,8 +152,9 @@ def no_training_seen(w) -> Finding:
 
 def clipped_run(found: list[Finding], w) -> list[Finding]:
     """A run that clips its gradients: plain SGD's step is then bounded by lr x the clip norm, so a
-    large update ratio is the regime the script chose (info; the loss curve and the range test, run
-    with the same clipping, judge the lr); and gradients that exploded before clipping are named
+    large update ratio, or an lr beyond a constant-lr range test's, is the regime the script chose
+    (info; the run's own loss curve judges the lr: it stays a warning when the curve explodes or
+    rises); and gradients that exploded before clipping are named
     (the clipped ones the instruments read would hide it)."""
     from babysitter.doctor.instruments.findings import EXPLODING_NORM
 
@@ -162,8 +163,9 @@ def clipped_run(found: list[Finding], w) -> list[Finding]:
         return found
     facts = w.clipping.facts()
     sgd = type(w.optimizer) is torch.optim.SGD
+    curve_says = any(f.id == "lr_too_high" and f.facts.get("source") == "curve" for f in found)
     for f in found:
-        if f.id == "lr_too_high" and sgd and f.severity == "warning":
+        if f.id == "lr_too_high" and sgd and f.severity == "warning" and not curve_says:
             f.adjust(-0.3, f"the run clips the gradient norm to {clip:.3g}: each SGD step is at most lr x that",
                      severity="info")
             f.facts.update(facts)
@@ -207,7 +209,7 @@ def finish(w) -> dict:
     if w.step > 0:
         spec = shim_spec(w)
         classification = w._num_classes is not None
-        found += clipped_run(instruments.findings(sums, spec), w)
+        found += instruments.findings(sums, spec)
         curve = curves.classify(sums["LossTrace"], rows if classification else
                                 [{**r, "train_acc": None, "val_acc": None} for r in rows], spec, sums)
         if not classification:   # the noise threshold is cross entropy's: a batch's squared error scatters ~sqrt(2/B)
@@ -215,10 +217,14 @@ def finish(w) -> dict:
                 if f.id == "noisy_loss":
                     f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
                              "cross entropy", severity="info")
+        for f in curve:
+            f.facts.setdefault("source", "curve")   # the run's own loss curve (causal rules read it)
         found += reconsider_underfitting(curve, rows, sequence=bool(w._layout and w._layout.per_example > 1),
                                          unigram=unigram_loss([y for _, y in w._batches], w._ignore_index))
         found += code_faults.findings(w.evidence, w.step)
     found += list(w._probe_findings)
+    if w.step > 0:
+        found = clipped_run(found, w)
     if w.step == 0:
         found.append(no_training_seen(w))
     found += probes_not_run(w._probes)
