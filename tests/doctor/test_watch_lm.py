@@ -231,3 +231,46 @@ def test_a_non_finite_loss_says_where_it_started():
     (f,) = [f for f in doctor.findings if f["id"] == "loss_not_finite"]
     assert f["origin"]["op"] == "log" and f["origin"]["input_nonfinite"] is False
     assert f["origin"]["module"] == "LogOfLinear" and f["origin"]["pass"] == "forward"
+
+
+def clipped_sgd_run(scale, clip, steps=12):
+    torch.manual_seed(0)
+    X, Y = torch.randn(64, 5) * scale, torch.randn(64, 1)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(steps):
+            loss = F.mse_loss(model(X), Y)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+    return doctor
+
+
+def test_the_clip_norm_is_read_and_an_explosion_before_clipping_is_not_hidden():
+    doctor = clipped_sgd_run(scale=1e4, clip=0.5)
+    assert math.isclose(doctor.clipping.clip_norm(), 0.5, rel_tol=1e-4)   # what clip_grad_norm_ was given
+    (f,) = [f for f in doctor.findings if f["id"] == "exploding_gradients"]
+    assert f["facts"]["max_norm_before_clip"] > 1e3 and f["severity"] == "warning"
+    assert clipped_sgd_run(scale=1.0, clip=100.0).clipping.clip_norm() is None   # never reached: no clipping
+
+
+def test_a_model_trained_by_no_optimizer_that_stepped_is_named():
+    torch.manual_seed(0)
+    G, D = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)), nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt_d, opt_g = torch.optim.Adam(D.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)   # BUG: G's over D
+    bce = nn.BCEWithLogitsLoss()
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(10):
+            real, fake = torch.randn(16, 2), G(torch.randn(16, 2))
+            d_loss = bce(D(real), torch.ones(16, 1)) + bce(D(fake.detach()), torch.zeros(16, 1))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = bce(D(G(torch.randn(16, 2))), torch.ones(16, 1))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+    (f,) = [f for f in doctor.findings if f["id"] == "parameters_not_updated"]
+    assert f["facts"]["models"] == ["Sequential"]
