@@ -17,6 +17,7 @@ UPDATE_LOW_WARN = 1e-5          # run median below: lr_too_low (warning)
 UPDATE_LOW_INFO = 1e-4          # ... below: lr_too_low (info)
 UPDATE_HIGH_PEAK = 0.1          # one due step's median above: lr_too_high (weights moved > 10 % in a step)
 UPDATE_HIGH_MEDIAN = 0.03       # run median above: lr_too_high
+FIRST_STEP_PEAK = 1.0           # the first due step alone above UPDATE_HIGH_PEAK counts only beyond this
 VANISHING_RATIO = 1e-3          # median first/last layer grad norm below: vanishing_gradients
 COLLAPSE_RATIO = 1e-3           # some layer's activation std / the first's below: activations collapse
 EXPLODING_RATIO = 1e2           # median first/last layer grad norm above: exploding_gradients
@@ -44,8 +45,12 @@ def update_ratio_findings(s: dict, spec, vanishing: bool = False) -> list[Findin
     if med is None or not steps:
         return out
     # the first due step starts from the init, where small weights make any update large relative to
-    # them (a makemore MLP at SGD 0.1: 0.27 at step 1, <= 0.08 after): the peak is read from the later ones
-    peak = max(steps[1:]) if len(steps) > 1 else steps[0]
+    # them (a makemore MLP at SGD 0.1: 0.27 at step 1, <= 0.08 after): when it alone is above the
+    # limit and below FIRST_STEP_PEAK, the peak is read from the later steps (digits MLP, Adam at lr
+    # 0.5: ~3 at step 1, the weights more than doubled: still read)
+    later = steps[1:]
+    first_only = later and max(later) <= UPDATE_HIGH_PEAK < steps[0] <= FIRST_STEP_PEAK
+    peak = max(later) if first_only else max(steps)
     lr = _lr(spec)
     if peak > UPDATE_HIGH_PEAK or med > UPDATE_HIGH_MEDIAN:
         factor = 100 if max(peak, med * UPDATE_HIGH_PEAK / UPDATE_HIGH_MEDIAN) > 10 else 10
