@@ -12,7 +12,7 @@ install: $(STAMP)
 $(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt torch==2.13.0
-	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,export,tensorboard,lightning]"
+	$(BIN)/pip install --quiet --disable-pip-version-check -c constraints.txt -e ".[test,export,tensorboard,lightning,transformers,notebook]"
 	touch $(STAMP)
 
 demo: install

@@ -84,7 +84,7 @@ def summarize(rows: list[dict], method: str, train_seconds: float) -> dict:
 
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--clinic", default=str(ROOT / "clinic"))
+    ap.add_argument("--clinic", default=str(ROOT / "src" / "babysitter" / "clinic"))
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seeds", type=int, default=3, help="random-baseline seeds")
     ap.add_argument("--budget", type=float, default=15.0, help="seconds of monitored training per check")
@@ -102,7 +102,8 @@ def main(argv=None) -> int:
         args.epochs = args.epochs or 2
     torch.set_num_threads(args.threads)
     clinic = Path(args.clinic).resolve()
-    sys.path.insert(0, str(clinic.parent))   # the clinic's python factories: "clinic.models:..."
+    if clinic.name == "clinic" and clinic.parent.name != "babysitter":
+        sys.path.insert(0, str(clinic.parent))   # a copy's python factories: "clinic.models:..."
     where = lambda c: f"{c['path'].parent.name}/{c['path'].name}"  # noqa: E731  ("faulty/..." or "healthy/...")
     chosen = [c for c in cases(clinic) if not args.only or any(s in where(c) for s in args.only)]
     chosen = chosen[:args.limit] if args.limit else chosen

@@ -47,7 +47,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from machine import guarded, machine  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
-DEFAULT_SCRIPT = ROOT / "clinic" / "scripts" / "healthy--mnist1d-cnn-dataloader-onecycle.py"
+DEFAULT_SCRIPT = ROOT / "src" / "babysitter" / "clinic" / "scripts" / "healthy--mnist1d-cnn-dataloader-onecycle.py"
 CONFIGS = ("plain", "watch", "probes")
 LM_SCRIPTS = (ROOT / "clinic" / "scripts" / "healthy--charlm-transformer-stdlib-docstrings.py",
               ROOT / "tests" / "doctor" / "scripts" / "lm_char_transformer.py")

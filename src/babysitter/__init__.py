@@ -5,6 +5,13 @@ from babysitter.errors import BadInput
 __all__ = ["BadInput", "RunSpec", "load_spec", "fit", "resume", "Trainer", "load", "watch"]
 
 
+def load_ipython_extension(ipython):
+    """``%load_ext babysitter`` in IPython/Jupyter: the ``%%babysit`` cell magic."""
+    from babysitter.integrations.notebook import load_ipython_extension as load
+
+    load(ipython)
+
+
 def __getattr__(name):  # torch- and pydantic-heavy parts load on first use: `babysit --help` and
     if name in ("RunSpec", "load_spec"):  # a watched script's process stay fast
         from babysitter import spec

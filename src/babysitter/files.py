@@ -24,6 +24,7 @@ import json
 import math
 import os
 import shutil
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -138,7 +139,8 @@ def atomic_file(path: str | Path):
     """A binary file to write ``path`` through: a temp file ``.NAME.XXXX.tmp`` beside it, fsync'd
     and renamed over ``path`` when the block ends, so readers see the old file or the new one,
     never half of one. A failure removes the temp file and leaves the old file as it was
-    (an OSError is CannotWrite naming ``path``). The file gets the umask's mode, as open() would."""
+    (an OSError is CannotWrite naming ``path``). A new file gets the umask's mode, as open() would;
+    a replaced file keeps its own mode."""
     path = Path(path)
     if path.is_dir():
         raise BadInput(f"{path} is a directory; babysitter writes a file there: move the directory away")
@@ -146,9 +148,7 @@ def atomic_file(path: str | Path):
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
         try:
-            umask = os.umask(0)
-            os.umask(umask)
-            os.fchmod(fd, 0o666 & ~umask)  # mkstemp makes 0600; the user's other files follow the umask
+            os.fchmod(fd, new_file_mode(path))  # mkstemp makes 0600; the user's other files follow the umask
             with os.fdopen(fd, "wb") as f:
                 yield f
                 f.flush()
@@ -157,6 +157,17 @@ def atomic_file(path: str | Path):
         except BaseException:
             Path(tmp).unlink(missing_ok=True)
             raise
+
+
+def new_file_mode(path: str | Path) -> int:
+    """The mode a write of ``path`` should leave: the existing file's (a replacement keeps it),
+    else 0666 less the umask (what open() gives a new file)."""
+    try:
+        return stat.S_IMODE(os.stat(path).st_mode)
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def write_atomic(path: str | Path, data: str | bytes) -> None:

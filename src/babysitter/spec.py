@@ -156,7 +156,10 @@ class TrainSpec(Section):
     ensemble: EnsembleSpec | None = None
     # --nproc N > 1: batch norm over the global batch (SyncBatchNorm); null means true when N > 1
     sync_bn: bool | None = None
-    threads: Literal["auto"] | Annotated[int, Field(ge=1)] = "auto"  # CPU threads: auto = timed (train/threads.py)
+    # CPU threads. null: a fixed count (torch's, capped at the CPUs granted), written into the run dir's
+    # spec.yaml so a resume keeps it: bitwise reproducible. auto: timed while training (train/threads.py),
+    # faster on a shared machine, not bitwise reproducible (a different count sums in a different order)
+    threads: Literal["auto"] | Annotated[int, Field(ge=1)] | None = None
     precision: Literal["32", "bf16", "16-mixed", "auto"] = "32"  # train/precision.py
     compile: bool = False                 # torch.compile the model
     ema: float | None = Field(None, gt=0.0, lt=1.0)  # EMA evaluation: weight-average decay per step

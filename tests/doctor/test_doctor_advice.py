@@ -1,17 +1,15 @@
 """doctor/advice.py: every finding's ``changes`` gives a valid spec for every clinic spec, picks the
 alternative that fits the spec, and carries the numbers its evidence measured."""
 
-from pathlib import Path
-
 import pytest
 import torch
 
 from babysitter.doctor.advice import FITTING_INIT, apply, changes_for, parse_edits
+from babysitter.doctor.clinic import PUBLIC
 from babysitter.doctor.findings import VOCABULARY, Finding
 from babysitter.spec import load_spec
 
-ROOT = Path(__file__).resolve().parents[2]
-CLINIC = sorted((ROOT / "clinic").glob("*/*.yaml"))
+CLINIC = sorted(PUBLIC.glob("*/*.yaml"))
 
 # Advice texts as the doctor writes them (probes.py, instruments.py, curves.py), for a spec at lr 0.05.
 ADVICE = {"lr_too_high": "optim.lr: 0.05 -> 0.005", "lr_too_low": "optim.lr: 0.05 -> 0.5",
@@ -22,7 +20,6 @@ PROBES = {"lr_range": {"suggested": 0.01, "low": 1e-4, "high": 0.1}}
 
 @pytest.mark.parametrize("path", CLINIC, ids=[p.stem for p in CLINIC])
 def test_every_finding_gives_a_valid_spec_on_every_clinic_spec(path, monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT))  # the clinic's python factories
     spec = load_spec(path)
     for fid in VOCABULARY:
         for severity in ("warning", "error"):
@@ -37,7 +34,7 @@ def test_every_finding_gives_a_valid_spec_on_every_clinic_spec(path, monkeypatch
 
 
 def test_the_lr_goes_to_the_range_tests_suggestion_on_the_right_side():
-    spec = load_spec(ROOT / "clinic/faulty/lr_too_high--sgd-mlp-digits.yaml")   # lr 8
+    spec = load_spec(PUBLIC / "faulty/lr_too_high--sgd-mlp-digits.yaml")   # lr 8
     high = Finding("lr_too_high", "warning", "", "optim.lr: 8 -> 0.8")
     assert changes_for(high, spec, {"lr_range": {"suggested": 0.0391}}) == {"optim.lr": [8.0, 0.039]}
     # a suggestion above the lr cannot treat an lr that is too high: the advice's own number
@@ -99,7 +96,7 @@ def test_a_real_checks_findings_carry_changes_that_load(name):
     the advice's batch size for batch norm over 2 examples)."""
     from babysitter.doctor.diagnose import check
 
-    spec = load_spec(ROOT / f"clinic/faulty/{name}.yaml")
+    spec = load_spec(PUBLIC / f"faulty/{name}.yaml")
     report = check(spec, budget=1.0)
     assert all("changes" in f for f in report["findings"])
     for f in report["findings"]:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from babysitter.doctor.clinic import run_clinic
+from babysitter.doctor.clinic import PUBLIC, run_clinic
 from babysitter.doctor.diagnose import check, diagnose
 from babysitter.doctor.findings import VOCABULARY
 from tests.conftest import run_main
@@ -57,15 +57,15 @@ def test_clinic_scores_a_small_clinic(tmp_path):
     clinic = tmp_path / "clinic"
     (clinic / "faulty").mkdir(parents=True)
     (clinic / "healthy").mkdir()
-    shutil.copy(ROOT / "clinic" / "faulty" / "symmetric_weights--zeros-mlp-digits.yaml", clinic / "faulty")
-    shutil.copy(ROOT / "clinic" / "healthy" / "linear-digits.yaml", clinic / "healthy")
+    shutil.copy(PUBLIC / "faulty" / "symmetric_weights--zeros-mlp-digits.yaml", clinic / "faulty")
+    shutil.copy(PUBLIC / "healthy" / "linear-digits.yaml", clinic / "healthy")
     result = run_clinic(clinic, budget=10)
     assert (result["faults_named"], result["faults"], result["false_alarms"], result["healthy"]) == (1, 1, 0, 1)
 
 
 def test_public_clinic_has_the_size_the_issue_asks_for():
-    faulty = list((ROOT / "clinic" / "faulty").glob("*.yaml"))
-    healthy = list((ROOT / "clinic" / "healthy").glob("*.yaml"))
+    faulty = list((PUBLIC / "faulty").glob("*.yaml"))
+    healthy = list((PUBLIC / "healthy").glob("*.yaml"))
     assert len(faulty) >= 20 and len(healthy) >= 10
     specs = [yaml.safe_load(p.read_text()) for p in faulty + healthy]
     assert len({s["data"]["source"] for s in specs}) >= 3

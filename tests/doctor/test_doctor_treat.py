@@ -2,18 +2,17 @@
 leaves a healthy spec alone, and the CLI writes treated.yaml / treat.json / treat.png / report.html."""
 
 import json
-from pathlib import Path
 
 import numpy as np
 import yaml
 
 from babysitter.doctor.advice import apply
 from babysitter.doctor.treat import advised, burden, heal, random_change, worse
+from babysitter.doctor.clinic import PUBLIC
 from babysitter.spec import load_spec
 from tests.conftest import run_main
 
-ROOT = Path(__file__).resolve().parents[2]
-LR8 = ROOT / "clinic/faulty/lr_too_high--sgd-mlp-digits.yaml"   # plain SGD at lr 8: diverges
+LR8 = PUBLIC / "faulty/lr_too_high--sgd-mlp-digits.yaml"   # plain SGD at lr 8: diverges
 HEALTHY = {"name": "well", "data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [64]}, "train": {"epochs": 3}}
 
 

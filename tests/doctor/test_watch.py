@@ -34,7 +34,7 @@ def test_the_script_sees_python_s_own_set_up_and_exit_codes(tmp_path):
     assert raised.returncode == 1 and raised.stderr.rstrip().endswith("ValueError: the script's own error")
     assert "runner.py" not in raised.stderr          # the traceback is the script's, as python prints it
     assert babysit("watch", "--quiet", "--out", tmp_path / "r3", SCRIPTS / "echo_argv.py", "exit", "0").returncode == 0
-    assert babysit("watch", "--quiet", "--out", tmp_path / "r4", SCRIPTS / "echo_argv.py", "exit", "3").returncode == 1
+    assert babysit("watch", "--quiet", "--out", tmp_path / "r4", SCRIPTS / "echo_argv.py", "exit", "3").returncode == 3
 
 
 def test_bad_input_is_one_line_and_overwrites_nothing(tmp_path):

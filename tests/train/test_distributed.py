@@ -1,6 +1,7 @@
 """DDP through torch's launcher, 2 gloo processes on loopback: the split run ends where one process
 ends (weights, metrics rows), a killed rank stops the group and --resume completes it, and a
-2-node run (two launcher processes) matches too. The references are plain one-process runs."""
+2-node run (two launcher processes) matches too. The references are plain one-process runs.
+(--oversubscribe: the groups of 2 start on a machine granting one CPU too.)"""
 
 import json
 import os
@@ -77,7 +78,7 @@ def test_two_processes_end_where_one_ends(reference, tmp_path, write_spec):
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     out = tmp_path / "two"  # TensorBoard on: it only reads, so the run is the reference's
-    p = launch("train", write_spec({**MLP, "log": {"tensorboard": True}}), "--out", out, "--nproc", "2", "--json")
+    p = launch("train", write_spec({**MLP, "log": {"tensorboard": True}}), "--out", out, "--nproc", "2", "--oversubscribe", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)  # stdout holds the JSON alone
     assert_same_run(reference / "ddp-mlp", out, atol=1e-5)
@@ -93,7 +94,7 @@ def test_two_processes_end_where_one_ends(reference, tmp_path, write_spec):
 
 def test_sync_batchnorm_and_augmentation_match_one_process(reference, tmp_path, write_spec):
     out = tmp_path / "two"
-    p = launch("train", write_spec(BN), "--out", out, "--nproc", "2", "--quiet")
+    p = launch("train", write_spec(BN), "--out", out, "--nproc", "2", "--oversubscribe", "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
     assert_same_run(reference / "ddp-bn", out, atol=1e-4)
 
@@ -120,7 +121,7 @@ def _rank_pid(parent: int, rank: int, deadline: float) -> int | None:
 
 def test_kill_9_of_rank_1_stops_the_group_then_resume(reference, tmp_path, write_spec):
     out = tmp_path / "killed"
-    proc = subprocess.Popen([*BABYSIT, "train", str(write_spec(MLP)), "--out", str(out), "--nproc", "2", "--quiet"],
+    proc = subprocess.Popen([*BABYSIT, "train", str(write_spec(MLP)), "--out", str(out), "--nproc", "2", "--oversubscribe", "--quiet"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=ENV)
     deadline = time.time() + 240
     metrics = out / "metrics.jsonl"
@@ -138,7 +139,7 @@ def test_kill_9_of_rank_1_stops_the_group_then_resume(reference, tmp_path, write
     assert 1 <= done < MLP["train"]["epochs"], "the run must be killed mid-way for this test to mean anything"
     assert not (out / "final.json").exists()
 
-    p = launch("train", "--resume", out, "--nproc", "2", "--quiet")
+    p = launch("train", "--resume", out, "--nproc", "2", "--oversubscribe", "--quiet")
     assert p.returncode == 0, p.stderr[-2000:]
     assert_same_run(reference / "ddp-mlp", out, atol=1e-5)
 
@@ -182,7 +183,7 @@ def test_a_master_port_in_use_is_bad_input(tmp_path, write_spec):
 
 def test_run_nproc_2_probes_once_then_the_group_trains(reference, tmp_path, write_spec):
     out = tmp_path / "run"
-    p = launch("run", write_spec(MLP), "--out", out, "--nproc", "2", "--json")
+    p = launch("run", write_spec(MLP), "--out", out, "--nproc", "2", "--oversubscribe", "--json")
     assert p.returncode == 0, p.stderr[-2000:]
     result = json.loads(p.stdout)
     assert set(result["diagnosis"]) >= {"healthy", "findings", "probes"}

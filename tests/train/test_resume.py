@@ -1,14 +1,19 @@
 """kill -9 mid-run, then --resume: the final weights equal an uninterrupted run's, bit for bit.
 
-Bit for bit holds at a fixed thread count (``train.threads: 1`` here): the float sums inside torch's
-ops are split across threads, so ``threads: auto`` (a timed choice that varies with the machine's
-load) agrees only to float rounding (tests/train/test_threads.py)."""
+Bit for bit holds at a fixed thread count: ``train.threads: 1`` in the first test, and the default
+(null: the CPUs granted, recorded in spec.yaml) with another CPU-bound process beside the runs in
+:func:`test_the_default_spec_is_bitwise_reproducible_under_load`. The float sums inside torch's ops
+are split across threads, so ``threads: auto`` (a timed choice that varies with the machine's load)
+agrees only to float rounding (tests/train/test_threads.py)."""
 
 import json
 import os
 import signal
 import subprocess
+import sys
 import time
+
+import yaml
 
 import torch
 
@@ -61,3 +66,48 @@ def test_resume_of_a_finished_run_changes_nothing(tmp_path, write_spec):
     babysit("train", "--resume", out, "--quiet", check=True)
     after = _weights(out)
     assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def _kill_9_mid_run(spec, out, env, epochs_before_kill=2):
+    proc = subprocess.Popen([*BABYSIT, "train", str(spec), "--out", str(out), "--quiet"], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    metrics = out / "metrics.jsonl"
+    deadline = time.time() + 300
+    while time.time() < deadline and not (metrics.exists() and len(metrics.read_text().splitlines()) >= epochs_before_kill):
+        time.sleep(0.01)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+
+
+def test_the_default_spec_is_bitwise_reproducible_under_load(tmp_path, write_spec):
+    """No train.threads in the spec, torch's own thread count (no OMP_NUM_THREADS), a busy loop
+    beside the runs: uninterrupted twice and killed + resumed give the same weights, bit for bit."""
+    spec = write_spec({k: v for k, v in SPEC.items() if k != "train"} | {"train": {"epochs": 6, "batch_size": 32}})
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    burner = subprocess.Popen([sys.executable, "-c", "while True: pass"])
+    try:
+        first, second, killed = tmp_path / "first", tmp_path / "second", tmp_path / "killed"
+        for out in (first, second):
+            p = subprocess.run([*BABYSIT, "train", str(spec), "--out", str(out), "--quiet"], env=env,
+                               capture_output=True, text=True, timeout=600)
+            assert p.returncode == 0, p.stderr
+        _kill_9_mid_run(spec, killed, env)
+        done = torch.load(killed / "checkpoints" / "last.pt", weights_only=True)["epoch"]
+        assert 1 <= done < 6, "the run must be killed mid-way for this test to mean anything"
+        p = subprocess.run([*BABYSIT, "train", "--resume", str(killed), "--quiet"], env=env,
+                           capture_output=True, text=True, timeout=600)
+        assert p.returncode == 0, p.stderr
+    finally:
+        burner.kill()
+        burner.wait()
+    from babysitter.train.trainer import cpu_threads
+
+    recorded = yaml.safe_load((first / "spec.yaml").read_text())["train"]["threads"]
+    assert recorded == json.loads((first / "final.json").read_text())["threads"]   # the count it trained on
+    assert 1 <= recorded <= cpu_threads()
+    a = _weights(first)
+    for other in (second, killed):
+        b = _weights(other)
+        assert a.keys() == b.keys()
+        for k in a:
+            assert torch.equal(a[k], b[k]), (other.name, k)

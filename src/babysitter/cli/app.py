@@ -15,7 +15,7 @@ from typing import Optional
 
 import typer
 
-from babysitter.errors import BadInput, CannotWrite, TrainingFailed
+from babysitter.errors import BadInput, CannotWrite, Interrupted, Terminated, TrainingFailed
 from babysitter.files import dumps
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False,
@@ -80,17 +80,9 @@ def verdict(report: dict, as_json: bool, quiet: bool, title: str, **options) -> 
     """The findings, most likely first (``options``: the Console's, e.g. ``stderr=True``)."""
     if (console := console_for(report, as_json, quiet, highlight=False, **options)) is None:
         return
-    console.print(f"[bold]{title}[/bold]")
-    colour = {"error": "red", "warning": "yellow", "info": "cyan"}
-    for n, f in enumerate(report["findings"], 1):
-        where = f" (layer {f['layer']})" if f["layer"] else ""
-        console.print(f"{n}. [{colour[f['severity']]}]{f['severity']}[/] [bold]{f['id']}[/bold]{where}")
-        console.print(f"   evidence: {f['evidence']}", markup=False)
-        console.print(f"   advice:   {f['advice']}", markup=False)
-        if f.get("changes"):   # the advice as spec edits (what babysit treat applies)
-            console.print("   changes:  " + "; ".join(f"{k}: {o} -> {v}" for k, (o, v) in f["changes"].items()), markup=False)
-    console.print("[green]healthy[/green]" if report["healthy"] else "[red]NOT healthy[/red]: fix the first finding first")
+    from babysitter.report.console import print_verdict
 
+    print_verdict(report, title, console)
 
 
 def quiet_libraries() -> None:
@@ -181,9 +173,23 @@ def run_fast(parsed) -> int:
     return 0
 
 
+def on_sigterm() -> None:
+    """SIGTERM raises :class:`Terminated` in the main thread (python's default would die at once,
+    mid-write, with the lock file's holder gone but no line said): the run unwinds as for Ctrl-C."""
+    import signal
+
+    def terminated(signum, frame):
+        raise Terminated()
+
+    try:
+        signal.signal(signal.SIGTERM, terminated)
+    except ValueError:  # not the main thread (an embedding host): leave its handler alone
+        pass
+
+
 def main() -> None:
     """Run the app; exit 0 done, 1 the run failed (or a file could not be written), 2 bad input
-    or a usage error (one line, no usage block), 130 interrupted."""
+    or a usage error (one line, no usage block), 130 interrupted (Ctrl-C), 143 terminated (SIGTERM)."""
     # typer >= 0.2x vendors its click as typer._click (no `click` package): its exception classes
     from typer._click.exceptions import ClickException, NoArgsIsHelpError, UsageError
 
@@ -191,6 +197,8 @@ def main() -> None:
     # `watch` passes its arguments to the user's script, whose own output must stay untouched
     if args[:1] != ["watch"] and {"--quiet", "-q", "--json"} & set(args):
         quiet_libraries()
+    if args[:1] != ["watch"]:  # a watched script gets python's own SIGTERM (it dies, 143)
+        on_sigterm()
     try:
         parsed = fast_parse(args)
         code = run_fast(parsed) if parsed else app(standalone_mode=False)  # usage errors come here, in one line
@@ -215,7 +223,20 @@ def main() -> None:
     except OSError as e:  # a fault of the machine no classified path caught: still one line
         print(f"babysit: error: {e.filename or 'I/O'}: {e.strerror or e}", file=sys.stderr)
         sys.exit(1)
-    except (KeyboardInterrupt, typer.Abort):
+    except Interrupted as e:  # a training run: its last good checkpoint kept, the way to go on named
+        print(f"babysit: {e}", file=sys.stderr)
+        sys.exit(e.status)
+    except Terminated:
+        print("babysit: terminated", file=sys.stderr)
+        sys.exit(143)
+    except typer.Abort as e:
+        if isinstance(e.__cause__, EOFError):  # click turns an EOFError (an empty file read by a library) into Abort
+            print(f"babysit: internal error: EOFError: {e.__cause__} (a bug in babysitter; BABYSIT_TRACEBACK=1 "
+                  f"shows where)", file=sys.stderr)
+            sys.exit(1)
+        print("babysit: interrupted", file=sys.stderr)
+        sys.exit(130)
+    except KeyboardInterrupt:
         print("babysit: interrupted", file=sys.stderr)
         sys.exit(130)
     except Exception as e:  # noqa: BLE001  a bug of ours, not the user's: still one line (git's "BUG:")
@@ -224,4 +245,6 @@ def main() -> None:
         print(f"babysit: internal error: {type(e).__name__}: {' '.join(str(e).split())[:300]} "
               f"(a bug in babysitter; BABYSIT_TRACEBACK=1 shows where)", file=sys.stderr)
         sys.exit(1)
+    if code == 130 and parsed is None:  # typer turned a Ctrl-C outside a training run into Exit(130), silently
+        print("babysit: interrupted", file=sys.stderr)
     sys.exit(code if isinstance(code, int) else 0)

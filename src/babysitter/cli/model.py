@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import csv
-import os
-import tempfile
 from pathlib import Path
 from typing import Optional
 
@@ -30,16 +28,17 @@ def predictions(run_dir: Path, inputs: Path, checkpoint: str = "last") -> dict:
 
 
 def write_csv(rows: list[dict], out: Path) -> None:
-    """id,class,probability rows, written to a temp file and renamed (never half-written)."""
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", newline="") as f:
-            w = csv.DictWriter(f, fieldnames=["id", "class", "probability"])
-            w.writeheader()
-            w.writerows(rows)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
+    """id,class,probability rows, written to a temp file and renamed (never half-written; the
+    umask's mode, or the replaced file's)."""
+    import io
+
+    from babysitter.files import write_atomic
+
+    text = io.StringIO(newline="")
+    w = csv.DictWriter(text, fieldnames=["id", "class", "probability"])
+    w.writeheader()
+    w.writerows(rows)
+    write_atomic(out, text.getvalue())
 
 
 @app.command()
@@ -78,7 +77,7 @@ def predict(run_dir: Path = typer.Argument(..., help="Run dir of a trained run."
 @app.command("export")
 def export_cmd(run_dir: Path = typer.Argument(..., help="Run dir of a trained run."),
                format: str = typer.Option("onnx", "--format", help="onnx | torchscript"),
-               out: Optional[Path] = typer.Option(None, "--out", help="Model file (default <run dir>/model.onnx or model.torchscript.pt)."),
+               out: Optional[Path] = typer.Option(None, "--out", help="Model file, or a folder for FOLDER/model.<ext> (default <run dir>/model.onnx or model.torchscript.pt)."),
                force: bool = typer.Option(False, "--force", help="Replace an existing --out file."),
                as_json: bool = JSON, quiet: bool = QUIET):
     """A self-contained model file: raw input in, scores out (preprocessing and batch norm folded in)."""

@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Optional
 
 import typer
 
 from babysitter.cli.app import JSON, QUIET, SET, app, console_for, emit, spec_from
 from babysitter.errors import BadInput, TrainingFailed
 
+DIR_HELP = ("Clinic folder (faulty/ and healthy/ specs, scripts/ for babysit watch); "
+            "default: the public clinic shipped with the package.")
+ONLY_HELP = "Only the cases whose file name matches this shell pattern (repeatable), e.g. --only 'lr_too_high--*'."
+
+
 @app.command()
-def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic folder (faulty/ and healthy/ specs, scripts/ for babysit watch)."),
+def clinic(folder: Optional[Path] = typer.Option(None, "--dir", help=DIR_HELP),
            budget: float = typer.Option(15.0, help="Seconds of monitored training per spec."),
+           only: list[str] = typer.Option([], "--only", help=ONLY_HELP),
            as_json: bool = JSON, quiet: bool = QUIET):
     """Score the doctor on the clinic's faulty and healthy specs and scripts."""
     import math
@@ -26,7 +33,7 @@ def clinic(folder: Path = typer.Option(Path("clinic"), "--dir", help="Clinic fol
     progress = Console(stderr=True, quiet=quiet or as_json)
     show = lambda r: progress.print(f"{'ok  ' if r['ok'] else 'MISS'} {r['spec']:55s} {r['expect']:24s} "  # noqa: E731
                                    f"top: {', '.join(r['top']) or '-'}  ({r['seconds']} s)", markup=False)
-    result = run_clinic(folder, budget=budget, on_result=show)
+    result = run_clinic(folder, budget=budget, on_result=show, only=only)
     if (console := console_for(result, as_json, quiet)) is not None:
         console.print(f"faults named in the top two: {result['faults_named']}/{result['faults']} "
                       f"({result['named_fraction']:.0%}); false alarms: {result['false_alarms']}/{result['healthy']}; "
@@ -55,8 +62,12 @@ def gradcheck(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
 
 
 @app.command("list")
-def list_cmd(as_json: bool = JSON, quiet: bool = QUIET):
-    """Every technique by its spec key."""
+def list_cmd(findings: bool = typer.Option(False, "--findings", help="The doctor's finding ids: what each means, "
+                                                                     "where it comes from, its usual remedy."),
+             as_json: bool = JSON, quiet: bool = QUIET):
+    """Every technique by its spec key (or, with --findings, the doctor's vocabulary)."""
+    if findings:
+        return list_findings(as_json, quiet)
     from babysitter.catalog import catalog
 
     entries = catalog()
@@ -82,3 +93,20 @@ def report(run_dir: Path = typer.Argument(..., help="Run dir (finished or killed
     if console_for(result, as_json, quiet) is not None:
         print(result["report"])
 
+
+
+def list_findings(as_json: bool, quiet: bool) -> None:
+    from babysitter.doctor.vocabulary import table
+
+    entries = table()
+    if (console := console_for({"findings": entries}, as_json, quiet)) is None:
+        return
+    from rich.table import Table
+    from rich.text import Text
+
+    view = Table("from", "means", "remedy")
+    view.add_column("id", no_wrap=True)
+    view.columns.insert(0, view.columns.pop())
+    for e in entries:
+        view.add_row(*(Text(e[k]) for k in ("id", "source", "meaning", "remedy")))
+    console.print(view)

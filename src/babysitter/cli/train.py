@@ -18,6 +18,9 @@ NPROC = typer.Option(1, "--nproc", help="Processes on this machine (DDP through 
 NNODES = typer.Option(1, "--nnodes", help="Machines in the run (each starts its own babysit with --nproc).")
 NODE_RANK = typer.Option(0, "--node-rank", help="This machine's rank, 0 .. nnodes-1.")
 MASTER = typer.Option(None, "--master", help="HOST:PORT of node 0, where the group meets (--nnodes > 1).")
+RUN_TAKEN = ("run dir {out} already exists; use --force to replace it (or continue its training with "
+             "babysit train --resume {out})")
+OVERSUBSCRIBE = typer.Option(False, "--oversubscribe", help="Allow --nproc above the CPUs this process is granted.")
 
 
 @app.command()
@@ -26,7 +29,8 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
           resume: Optional[Path] = typer.Option(None, "--resume", help="Run dir of a killed run to continue."),
           force: bool = typer.Option(False, "--force", help="Replace an existing run dir."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET,
-          nproc: int = NPROC, nnodes: int = NNODES, node_rank: int = NODE_RANK, master: Optional[str] = MASTER):
+          nproc: int = NPROC, nnodes: int = NNODES, node_rank: int = NODE_RANK, master: Optional[str] = MASTER,
+          oversubscribe: bool = OVERSUBSCRIBE):
     """Train with the doctor's instruments attached; writes a run dir."""
     from babysitter.doctor.diagnose import monitors
     from babysitter.spec import load_spec
@@ -38,7 +42,7 @@ def train(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML)."),
     if (nproc, nnodes, master) != (1, 1, None):
         if resume is None and (spec is None or out is None):
             raise BadInput("usage: babysit train SPEC --out DIR --nproc N   (or: babysit train --resume DIR --nproc N)")
-        result = train_distributed(Plan(nproc, nnodes, node_rank, master), None if resume else spec_from(spec, sets),
+        result = train_distributed(Plan(nproc, nnodes, node_rank, master, oversubscribe), None if resume else spec_from(spec, sets),
                                    out, resume, force=force, progress=not (quiet or as_json),
                                    changes=set_pairs(sets) if resume else None)
         emit({**(result or {"node_rank": node_rank}), "run_dir": str(resume or out)}, as_json, quiet, f"trained: {resume or out}")
@@ -79,11 +83,18 @@ def diagnose(run_dir: Path = typer.Argument(..., help="Run dir of a finished or 
 
 
 
+def torch_cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()
+
+
 @app.command("run")
 def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); the built-in default recipe if omitted."),
             out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default: runs/<name>, numbered if taken)."),
             force: bool = typer.Option(False, "--force", help="Replace an existing --out dir."),
-            sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET, nproc: int = NPROC):
+            sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET, nproc: int = NPROC,
+            oversubscribe: bool = OVERSUBSCRIBE):
     """The whole protocol: check (the probes) -> train (monitored) -> diagnose -> plots -> report.html."""
     from contextlib import nullcontext
 
@@ -93,15 +104,19 @@ def run_cmd(spec: Optional[Path] = typer.Argument(None, help="Run spec (YAML); t
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", resolved.name)
-    check_run_dir(out, force)  # the one-line error, before any work
-    Plan(nproc).check_args()
+    check_run_dir(out, force, RUN_TAKEN)  # the one-line error, before any work
+    plan = Plan(nproc, oversubscribe=oversubscribe)
+    plan.check_args()
+    if nproc > 1 and (resolved.device == "cpu" or not torch_cuda()):
+        plan.check_cpus()  # before the probes: nothing runs for a group that cannot start
     # one writer from the training through report.html (with --nproc N, rank 0 holds the lock while
     # the group trains: it creates the run dir)
     with lock_dir(out) if nproc == 1 else nullcontext():
-        _protocol(resolved, out, force, as_json, quiet, nproc)
+        _protocol(resolved, out, force, as_json, quiet, nproc, oversubscribe)
 
 
-def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, nproc: int = 1) -> None:
+def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, nproc: int = 1,
+              oversubscribe: bool = False) -> None:
     """check -> train -> diagnose -> plots -> report.html in ``out`` (locked by the caller)."""
     from babysitter.doctor.diagnose import check as run_check
     from babysitter.doctor.diagnose import diagnose as run_diagnose
@@ -121,7 +136,8 @@ def _protocol(resolved, out: Path, force: bool, as_json: bool, quiet: bool, npro
         if nproc == 1:
             result = run.train(resolved, out, force=force, progress=progress, callbacks=monitors(resolved, out))
         else:
-            result = train_distributed(Plan(nproc), resolved, out, force=force, progress=progress)
+            result = train_distributed(Plan(nproc, oversubscribe=oversubscribe), resolved, out, force=force,
+                                       progress=progress)
     except CannotWrite:
         raise
     except TrainingFailed as e:

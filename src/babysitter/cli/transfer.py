@@ -20,7 +20,7 @@ def transfer_cmd(spec: Path = typer.Argument(..., help="Target run spec (YAML); 
                  sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """Transfer learning: fine-tune from a pretrained run dir or checkpoint (strategy or the lecture's 2x2 table), or --pretrain a source."""
     from babysitter.files import lock_dir
-    from babysitter.train.history import check_run_dir, fresh_run_dir
+    from babysitter.train.history import TAKEN_NO_RESUME, check_run_dir, fresh_run_dir
     from babysitter.transfer import PRETRAIN, STRATEGIES, pretrain as run_pretrain, transfer
 
     if (source is None) == (pretrain is None):
@@ -33,7 +33,7 @@ def transfer_cmd(spec: Path = typer.Argument(..., help="Target run spec (YAML); 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-{pretrain or 'transfer'}")
     progress = not (quiet or as_json)
-    check_run_dir(out, force)  # before the source is read or any data loaded
+    check_run_dir(out, force, TAKEN_NO_RESUME)  # before the source is read or any data loaded (no --resume here)
     with lock_dir(out):  # one writer through the plots
         if pretrain is not None:
             result = run_pretrain(resolved, out, pretrain, force=force, progress=progress)

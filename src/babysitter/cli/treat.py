@@ -20,12 +20,21 @@ def treat(spec: Path = typer.Argument(..., help="Run spec (YAML)."),
           sets: list[str] = SET, as_json: bool = JSON, quiet: bool = QUIET):
     """check -> apply the top finding's changes -> check again ... -> train original and treated in full."""
     from babysitter.doctor.treat import treat as run_treat
-    from babysitter.train.history import check_run_dir, fresh_run_dir
+    from babysitter.train.history import TAKEN_NO_RESUME, check_run_dir, fresh_run_dir
 
     resolved = spec_from(spec, sets)
     out = out if out is not None else fresh_run_dir("runs", f"{resolved.name}-treat")
-    check_run_dir(out, force)  # the one-line error, before any work
-    result = run_treat(resolved, out, rounds=rounds, budget=budget, progress=not (quiet or as_json), force=force)
+    check_run_dir(out, force, TAKEN_NO_RESUME)  # the one-line error, before any work (treat has no --resume)
+    from babysitter.errors import CannotWrite, Interrupted
+
+    again = f"babysit treat starts over: run it again with --force --out {out}"
+    try:
+        result = run_treat(resolved, out, rounds=rounds, budget=budget, progress=not (quiet or as_json), force=force)
+    except Interrupted as e:  # its runs' own hint names babysit train --resume: treat itself starts over
+        how = str(e).split(";")[0].split(" before")[0]
+        raise Interrupted(f"{how}; {again}", e.status) from None
+    except CannotWrite as e:
+        raise CannotWrite(f"{str(e).split('; the last good checkpoint')[0].split('; no checkpoint')[0]}; {again}") from None
     if (console := console_for(result, as_json, quiet, highlight=False)) is None:
         return
     for n, r in enumerate(result["rounds"], 1):

@@ -1,9 +1,14 @@
 """``babysit watch [--out DIR] [--json] [--quiet] [--probes/--no-probes] [--budget S] SCRIPT [ARGS...]``:
-a user's unmodified PyTorch script, run as ``python SCRIPT ARGS`` would, with the doctor attached."""
+a user's unmodified PyTorch script, run as ``python SCRIPT ARGS`` would, with the doctor attached.
+
+Before the script starts, every input of watch's own is checked (exit 2, the script never runs)
+and the run dir is made absolute, created, marked and locked (a second watch on it stops with
+"in use by pid N"). The exit status is then the script's own, as ``python`` gives it."""
 
 from __future__ import annotations
 
 import contextlib
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +23,7 @@ from babysitter.cli.app import JSON, QUIET, app, verdict
                                "allow_interspersed_args": False})
 def watch(ctx: typer.Context,
           script: Path = typer.Argument(..., help="The training script; what follows it is its own argv."),
-          out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default runs/watch-<script>-<time>)."),
+          out: Optional[Path] = typer.Option(None, "--out", help="Run dir (default runs/watch-<script>-<time>-<pid>)."),
           probes: bool = typer.Option(True, "--probes/--no-probes", help="Preflight probes at the first steps, on copies."),
           budget: float = typer.Option(30.0, "--budget", help="Seconds the probes may take."),
           every: int = typer.Option(25, "--every", help="The instruments read every N-th step."),
@@ -30,7 +35,6 @@ def watch(ctx: typer.Context,
     from babysitter.doctor import runner
     from babysitter.doctor.watch import Watch
     from babysitter.errors import BadInput
-    from babysitter.train.history import check_run_dir
 
     if budget < 0:
         raise BadInput(f"--budget must be >= 0 seconds, got {budget}")
@@ -39,9 +43,7 @@ def watch(ctx: typer.Context,
     if every < 1:
         raise BadInput(f"--every must be >= 1, got {every}")
     code = runner.load(script)
-    if out is None:
-        out = Path("runs") / f"watch-{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}"
-    check_run_dir(out)  # an existing run dir is never overwritten: the one-line error, before the script runs
+    out = take_run_dir(out, script)  # absolute and locked before the script runs (it may chdir)
     # --json: stdout holds the JSON alone, so the script's own stdout goes to stderr
     redirect = contextlib.redirect_stdout(sys.stderr) if as_json else contextlib.nullcontext()
     doctor = Watch(out=out, probes=probes, budget=budget, every=every, script=str(script), quiet=quiet,
@@ -51,4 +53,26 @@ def watch(ctx: typer.Context,
             status, _ = runner.run(script, list(ctx.args), code)
     report = doctor.report
     verdict(report, as_json, quiet, f"doctor: {script} ({report['steps']} steps) -> {report['run_dir']}", stderr=True)
-    raise typer.Exit(0 if status == 0 else (130 if status == 130 else 1))
+    raise typer.Exit(status)  # the script's own status, as python gives it
+
+
+WATCH_TAKEN = "run dir {out} already exists; watch never replaces one: give --out a new folder"
+
+
+def take_run_dir(out: Path | None, script: Path) -> Path:
+    """The run dir, absolute, created, marked ours and locked by this process (until it ends):
+    ``out``, or ``runs/watch-<script>-<time>-<pid>`` (two watches started in one second differ by
+    pid; ``-2``, ``-3``... if even that is taken). BadInput if ``out`` holds anything or another
+    process holds its lock ("in use by pid N")."""
+    from babysitter.files import prepare_dir
+    from babysitter.train.history import check_run_dir
+
+    if out is None:
+        base = Path("runs") / f"watch-{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
+        out, n = base, 1
+        while out.exists():
+            n += 1
+            out = base.with_name(f"{base.name}-{n}")
+    out = Path(os.path.abspath(out))
+    check_run_dir(out, message=WATCH_TAKEN)  # a folder of the user's: refused before a lock file is made in it
+    return prepare_dir(out, taken=WATCH_TAKEN)  # checked again under the lock

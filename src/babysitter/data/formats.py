@@ -10,6 +10,7 @@ from __future__ import annotations
 import gzip
 import pickle
 import zipfile
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -103,13 +104,60 @@ CIFAR_TRAIN = tuple(f"data_batch_{i}" for i in range(1, 6))
 CIFAR_TEST = "test_batch"
 
 
+# what np.load raises for a file that is empty, cut short or not what its name says
+_DAMAGED = (OSError, ValueError, EOFError, zipfile.BadZipFile, zlib.error, KeyError, RuntimeError, TypeError)
+
+
 def read_npz(path: Path) -> dict[str, np.ndarray]:
-    """The arrays of an ``.npz`` file (no pickled objects allowed)."""
+    """The arrays of an ``.npz`` file: numbers only (no pickled objects, strings or records).
+    An empty, truncated or foreign file is BadInput naming it."""
+    path = Path(path)
+    _not_empty(path, ".npz")
     try:
         loaded = np.load(path, allow_pickle=False)
         if not isinstance(loaded, np.lib.npyio.NpzFile):
             raise ValueError("it holds a single array, not named arrays")
         with loaded as f:
-            return {k: f[k] for k in f.files}
-    except (OSError, ValueError, zipfile.BadZipFile) as e:
-        raise BadInput(f"cannot read {path} as .npz: {e}") from None
+            arrays = {k: f[k] for k in f.files}
+    except _DAMAGED as e:
+        raise BadInput(f"cannot read {path} as .npz: {_why(e)}") from None
+    for k, a in arrays.items():
+        numeric(a, f"{path}: array '{k}'")
+    return arrays
+
+
+def read_npy(path: Path) -> np.ndarray:
+    """The one array of an ``.npy`` file, numbers only; BadInput naming the file otherwise."""
+    path = Path(path)
+    _not_empty(path, ".npy")
+    try:
+        a = np.load(path, allow_pickle=False)
+        if isinstance(a, np.lib.npyio.NpzFile):
+            a.close()
+            raise ValueError("it is an .npz archive of named arrays, not one .npy array")
+    except _DAMAGED as e:
+        raise BadInput(f"cannot read {path} as .npy: {_why(e)}") from None
+    return numeric(a, f"{path}")
+
+
+def numeric(a: np.ndarray, what: str) -> np.ndarray:
+    """``a`` if it holds numbers (bool, int, float); BadInput (``what`` names it) for strings,
+    bytes, records, dates or complex numbers."""
+    if a.dtype.kind not in "biuf":
+        raise BadInput(f"{what} holds {a.dtype} values ({_KINDS.get(a.dtype.kind, 'not numbers')}); "
+                       f"babysitter reads numeric arrays only")
+    return a
+
+
+_KINDS = {"U": "strings", "S": "bytes", "O": "objects", "V": "records", "M": "dates", "m": "time spans",
+          "c": "complex numbers"}
+
+
+def _not_empty(path: Path, kind: str) -> None:
+    if path.is_file() and path.stat().st_size == 0:
+        raise BadInput(f"cannot read {path} as {kind}: the file is empty (0 bytes)")
+
+
+def _why(e: BaseException) -> str:
+    text = " ".join(str(e).split())[:160]
+    return f"{type(e).__name__}: {text}" if not text or isinstance(e, (EOFError, KeyError, zlib.error)) else text

@@ -1,6 +1,7 @@
 """The public clinic: faulty specs with the finding they should produce, and healthy specs.
 
-Layout of a clinic folder (default ``clinic/`` in the repo):
+Layout of a clinic folder (default: the public clinic shipped inside the package,
+``babysitter/clinic/``, see :data:`PUBLIC`; ``babysit clinic --dir DIR`` scores another):
 
     faulty/<expected_id>--<description>.yaml    the doctor must name <expected_id> among its top two
                                                 warning/error findings
@@ -20,9 +21,12 @@ from pathlib import Path
 
 from babysitter.errors import BadInput
 
+PUBLIC = Path(__file__).resolve().parents[1] / "clinic"   # package data: works from any folder once installed
 
-def cases(folder: str | Path) -> list[dict]:
-    """[{"path", "expect" (finding id or None for healthy)}] from a clinic folder."""
+
+def cases(folder: str | Path = PUBLIC, only: list[str] = ()) -> list[dict]:
+    """[{"path", "expect" (finding id or None for healthy)}] from a clinic folder; ``only``: shell
+    patterns on the file name (``lr_too_high--*``, ``*.py``), a case kept when any matches."""
     folder = Path(folder)
     if not any((folder / d).is_dir() for d in ("faulty", "healthy", "scripts")):
         raise BadInput(f"{folder} is not a clinic folder: it needs faulty/ and/or healthy/ with YAML specs, "
@@ -31,7 +35,15 @@ def cases(folder: str | Path) -> list[dict]:
     healthy = [{"path": p, "expect": None} for p in sorted((folder / "healthy").glob("*.yaml"))]
     scripts = [{"path": p, "expect": None if p.name.startswith("healthy--") else p.name.split("--")[0]}
                for p in sorted((folder / "scripts").glob("*.py"))]
-    return faulty + healthy + scripts
+    chosen = faulty + healthy + scripts
+    if only:
+        from fnmatch import fnmatch
+
+        chosen = [c for c in chosen if any(fnmatch(c["path"].name, pat) for pat in only)]
+        if not chosen:
+            raise BadInput(f"--only {' '.join(only)}: no case of {folder} matches (names look like "
+                           "lr_too_high--sgd-mlp-digits.yaml, healthy--iris-small-data-manual-batches.py)")
+    return chosen
 
 
 def watch_script(path: Path, budget: float) -> dict:
@@ -66,13 +78,14 @@ def run_case(case: dict, budget: float) -> dict:
             "seconds": round(time.perf_counter() - t0, 1)}
 
 
-def run_clinic(folder: str | Path = "clinic", budget: float = 15.0, on_result=None) -> dict:
-    """Run every case; ``on_result(row)`` is called as each finishes (progress)."""
-    folder = Path(folder).resolve()
-    if str(folder.parent) not in sys.path:  # python factories of the clinic: "clinic.models:..."
+def run_clinic(folder: str | Path | None = None, budget: float = 15.0, on_result=None, only: list[str] = ()) -> dict:
+    """Run every case (``only``: those whose file name matches a pattern); ``on_result(row)`` is
+    called as each finishes (progress). ``folder``: None, the public clinic."""
+    folder = PUBLIC if folder is None else Path(folder).resolve()
+    if folder != PUBLIC and str(folder.parent) not in sys.path:  # a copy's factories: "clinic.models:..."
         sys.path.insert(0, str(folder.parent))
     rows = []
-    for case in cases(folder):
+    for case in cases(folder, only):
         rows.append(run_case(case, budget))
         if on_result:
             on_result(rows[-1])

@@ -293,3 +293,23 @@ def _missing_activation(ev: Evidence) -> list[Finding]:
                     "together they are one linear map",
                     "put a non-linearity between the layers (nn.ReLU() in the nn.Sequential, or F.relu in forward)",
                     layer=pairs[0][1], score=0.7)]
+
+
+def nothing_to_step(model: torch.nn.Module, optimizer) -> list[Finding]:
+    """parameters_not_updated before the first step, for a host that builds the optimizer itself (the
+    Hugging Face Trainer): the optimizer holds none of ``model``'s parameters (a frozen model gives
+    the Trainer's optimizer empty param groups; its backward then fails: no tensor requires grad)."""
+    params = list(model.parameters())
+    stepped = {id(p) for g in optimizer.param_groups for p in g["params"]}
+    if not params or any(id(p) in stepped for p in params):
+        return []
+    trainable = sum(p.requires_grad for p in params)
+    why = (f"all {len(params)} parameter tensors of the model are frozen (requires_grad=False)" if not trainable else
+           f"{trainable} of its {len(params)} parameter tensors require grad")
+    return [Finding("parameters_not_updated", "error",
+                    f"the optimizer holds none of the model's {len(params)} parameter tensors "
+                    f"({sum(len(g['params']) for g in optimizer.param_groups)} in its param groups); {why}",
+                    "unfreeze what should train (model.requires_grad_(True), or the layers to fine-tune) before "
+                    "the optimizer is built: the Trainer builds it from the parameters that require grad",
+                    score=1.0, facts={"model_parameters": len(params), "trainable": trainable,
+                                      "optimizer_parameters": len(stepped)})]

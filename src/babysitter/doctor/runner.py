@@ -1,6 +1,11 @@
 """Run somebody else's script so that it cannot tell (coverage.py's ``PyRunner``): as ``__main__``,
-with ``sys.argv = [SCRIPT, *ARGS]``, the script's folder first on ``sys.path``, ``__file__`` set,
-and its exit code, exceptions and Ctrl-C handled as ``python SCRIPT ARGS`` would handle them.
+with ``sys.argv = [SCRIPT, *ARGS]`` (SCRIPT as given), the script's folder first on ``sys.path``,
+``__file__`` absolute (as python >= 3.9 sets it, so a script that chdirs can still find its own
+files), and its exit code, exceptions and Ctrl-C handled as ``python SCRIPT ARGS`` would handle them.
+
+What the caller needs of its own (the run dir, its lock) is made absolute and taken *before*
+:func:`run`: the script may chdir, and a second watch on the same run dir must stop before its
+script starts (``cli/watch.py``).
 """
 
 from __future__ import annotations
@@ -24,7 +29,7 @@ def load(path: str | Path):
     except OSError as e:
         raise BadInput(f"cannot read {path}: {e.strerror}") from None
     try:
-        return compile(source, str(path), "exec", dont_inherit=True)
+        return compile(source, os.path.abspath(path), "exec", dont_inherit=True)
     except (SyntaxError, ValueError) as e:
         raise BadInput(f"{path} is not a Python script: {type(e).__name__}: {e}") from None
 
@@ -32,13 +37,14 @@ def load(path: str | Path):
 def run(path: str | Path, args: list[str], code=None) -> tuple[int, BaseException | None]:
     """Execute the script; returns (exit status, the exception that ended it or None).
 
-    Status as ``python`` gives it: 0 at the end; ``sys.exit(n)``: n (a non-int message is printed
-    to stderr, status 1); an uncaught exception: its traceback on stderr, status 1; Ctrl-C: 130.
+    Status as ``python`` gives it: 0 at the end; ``sys.exit(n)``: n (an argparse error: 2; a
+    non-int message is printed to stderr, status 1); an uncaught exception: its traceback on
+    stderr, status 1; Ctrl-C: 130.
     sys.argv, sys.path[0] and sys.modules["__main__"] are restored afterwards."""
     path = Path(path)
     code = code if code is not None else load(path)
     main = types.ModuleType("__main__")
-    main.__file__ = str(path)
+    main.__file__ = os.path.abspath(path)
     main.__builtins__ = sys.modules["builtins"]
     main.__spec__ = None
     main.__loader__ = None

@@ -24,7 +24,7 @@ import numpy as np
 from babysitter.doctor.advice import FITTING_INIT, apply
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.spec import RunSpec, load_spec
-from babysitter.train.history import History, prepare_run_dir, write_json, write_spec
+from babysitter.train.history import TAKEN_NO_RESUME, History, prepare_run_dir, write_json, write_spec
 
 SEVERITY_WEIGHT = {"error": 2, "warning": 1}
 VAL_DROP = 0.02   # monitored val accuracy lower by more than this, with no fewer alarms: worse
@@ -190,7 +190,7 @@ def treat(spec, out: str | Path, *, rounds: int = 3, budget: float = 15.0, progr
 
     spec = load_spec(spec)
     _check_rounds(rounds)   # before the dir is made: bad input creates nothing
-    out = prepare_run_dir(out, force=force)
+    out = prepare_run_dir(out, force=force, message=TAKEN_NO_RESUME)
     bar = _Progress(progress, rounds)
     with bar:
         healed = heal(spec, rounds=rounds, budget=budget, on_round=bar.round)

@@ -125,8 +125,10 @@ class Watch:
                  model: nn.Module | None = None, render: str = "now", tensorboard: bool = False):
         """``render``: the plots and report.html "now", in a "background" process (the run dir's JSON
         files are written first, the pictures a moment later), or "none".
-        ``optimizer_hooks=False``: the host calls :meth:`_pre_step` (gradients ready) and
-        :meth:`_post_step` itself (Lightning); ``model``: the model, when the host knows it."""
+        ``optimizer_hooks=False``: the host calls :meth:`before_optimizer_step` (gradients ready) and
+        :meth:`after_optimizer_step` itself (Lightning, the Hugging Face Trainer); ``model``: the model,
+        when the host knows it; ``quiet``: the watch displays nothing itself in a notebook (a host that
+        shows its own verdict)."""
         if budget < 0:
             raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
         self.out, self.probes_on, self.budget, self.every = out, probes, budget, every
@@ -231,10 +233,43 @@ class Watch:
             self.evidence.no_activation_between(self._name(first), self._name(second))
         self._orphan_models()
         from babysitter.doctor.watch_report import finish
+        from babysitter.report.notebook import Report, show
 
-        self.report = finish(self)
+        self.report = Report(finish(self))
         self.findings = self.report["findings"]
+        show(self)   # in a notebook, the verdict is the cell's output
         return self.report
+
+    # ------------------------------------------------------------------ the public host API
+    # A host that runs the optimizer itself (Lightning, the Hugging Face Trainer) builds the Watch with
+    # ``optimizer_hooks=False`` and ``model=``, then: start() once, before_optimizer_step(opt) when the
+    # step's gradients are final, after_optimizer_step() once the step is done, close() at the end.
+    def start(self) -> "Watch":
+        """Attach the doctor (what ``with`` does on entering); returns the watch."""
+        return self.__enter__()
+
+    def before_optimizer_step(self, optimizer: torch.optim.Optimizer) -> None:
+        """The host is about to call ``optimizer.step()``: the gradients are final (the doctor reads
+        them: code faults, gradient instruments, the probes once enough batches were seen)."""
+        self._pre_step(getattr(optimizer, "optimizer", optimizer), (), {})
+
+    def after_optimizer_step(self) -> None:
+        """The step is done: the update instruments read it. Nothing when no step is pending (the
+        host skipped it, e.g. an fp16 overflow)."""
+        if self.optimizer is not None and self._stepped_since_post():
+            self._post_step(self.optimizer, (), {})
+
+    def __repr__(self) -> str:
+        if self.report is None:
+            return f"<babysitter watch: watching, {self.step} steps so far>"
+        from babysitter.report.notebook import compact
+
+        return f"<babysitter watch: {compact(self.report)}>"
+
+    def _repr_html_(self) -> str:
+        from babysitter.report.notebook import watch_html
+
+        return watch_html(self)
 
     def _orphan_models(self) -> None:
         """Models called in training whose trainable parameters got gradients but are in no optimizer
@@ -615,6 +650,20 @@ LOSS_MODULES = {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn
 
 def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
           tensorboard: bool = False) -> Watch:
-    """``with babysitter.watch() as doctor: <train>`` then ``doctor.report`` / ``doctor.findings``.
-    ``tensorboard``: event files in ``<out>/tb`` too."""
+    """The doctor on whatever trains in this process: ``with babysitter.watch() as doctor: train()``,
+    then ``doctor.report`` (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``,
+    docs/formats.md) and ``doctor.findings`` (most likely first). Nothing the loop computes changes.
+
+    Args:
+        out: the run dir to write when the block ends (diagnosis.json, doctor.json, metrics.jsonl, the
+            plots, report.html); None writes nothing.
+        probes: run the preflight probes (init loss vs ln C, overfit 20 examples, lr range test, ...)
+            on copies of the model, from the first training batches; torch's RNG is restored.
+        budget: seconds the probes may take (a safety cap; 0 skips them).
+        every: read the instruments every ``every`` optimizer steps (the first steps are all read).
+        tensorboard: write TensorBoard event files to ``<out>/tb`` too.
+
+    In a notebook the verdict is displayed when the block ends (``%load_ext babysitter`` also gives
+    the ``%%babysit`` cell magic).
+    """
     return Watch(out=out, probes=probes, budget=budget, every=every, tensorboard=tensorboard)

@@ -270,6 +270,10 @@ def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
         import subprocess
         import sys
 
+        from babysitter.files import release
+
+        release(d)  # the report process locks the dir itself (babysit watch took it before the script)
+
         subprocess.Popen([sys.executable, "-m", "babysitter.cli", "report", "--quiet", str(d)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})

@@ -25,12 +25,24 @@ from pathlib import Path
 import pytorch_lightning as pl
 
 from babysitter.doctor.watch import Watch
+from babysitter.report.console import print_verdict
+from babysitter.report.notebook import show
 
 
 class Doctor(pl.Callback):
-    """``out``: the run dir (diagnosis.json, doctor.json, metrics.jsonl, plots, report.html);
-    ``probes``, ``budget`` (seconds for the probes) and ``every`` as for ``babysit watch``;
-    ``quiet``: print nothing. After fit: ``report`` and ``findings``."""
+    """The doctor on a Lightning run: ``pl.Trainer(callbacks=[Doctor(out=DIR)])``.
+
+    Args:
+        out: the run dir to write after fit (diagnosis.json, doctor.json, metrics.jsonl, the plots,
+            report.html); None writes nothing.
+        probes: run the preflight probes on copies of the LightningModule (as ``babysit watch``).
+        budget: seconds the probes may take (a safety cap; 0 skips them).
+        every: read the instruments every ``every`` optimizer steps.
+        quiet: print nothing (the verdict goes to stderr otherwise).
+
+    After fit: ``report`` (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``) and
+    ``findings`` (most likely first).
+    """
 
     def __init__(self, out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
                  quiet: bool = False):
@@ -42,17 +54,16 @@ class Doctor(pl.Callback):
 
     def on_fit_start(self, trainer, pl_module):
         self.watch = Watch(out=self.out, probes=self.probes, budget=self.budget, every=self.every,
-                           script=type(pl_module).__name__, optimizer_hooks=False, model=pl_module)
-        self.watch.__enter__()
+                           script=type(pl_module).__name__, optimizer_hooks=False, model=pl_module, quiet=True)
+        self.watch.start()
 
     def on_before_optimizer_step(self, trainer, pl_module, optimizer):
         if self.watch is not None:
-            self.watch._pre_step(getattr(optimizer, "optimizer", optimizer), (), {})
+            self.watch.before_optimizer_step(optimizer)
 
     def on_train_batch_end(self, trainer, pl_module, outputs, batch, batch_idx):
-        w = self.watch
-        if w is not None and w.optimizer is not None and w._stepped_since_post():
-            w._post_step(w.optimizer, (), {})
+        if self.watch is not None:
+            self.watch.after_optimizer_step()
 
     def on_fit_end(self, trainer, pl_module):
         self._finish()
@@ -65,8 +76,5 @@ class Doctor(pl.Callback):
             return
         self.report = self.watch.close()
         self.findings = self.report["findings"]
-        if not self.quiet:
-            from babysitter.cli.app import verdict
-
-            verdict(self.report, False, False, f"doctor: {self.report['script']} ({self.report['steps']} steps)",
-                    stderr=True)
+        if not self.quiet and not show(self.watch, self.report):   # a notebook: the verdict as HTML
+            print_verdict(self.report, f"doctor: {self.report['script']} ({self.report['steps']} steps)", stderr=True)

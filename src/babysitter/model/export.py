@@ -2,6 +2,9 @@
 
     export(run_dir, "onnx")         -> <run dir>/model.onnx              (input "x", output "scores")
     export(run_dir, "torchscript")  -> <run dir>/model.torchscript.pt    (torch.jit.load)
+    export(run_dir, fmt, out=DIR)   -> DIR/model.onnx (or .torchscript.pt) when DIR is a folder
+
+The file follows the umask as open() would (a replaced file, ``force``, keeps its own mode).
 
 The module exported is ``Sequential(Preprocess, fold_batchnorm(model))``: the fitted
 preprocessing (``data.preprocess``) as a layer whose statistics are buffers, then the network in
@@ -14,15 +17,16 @@ only the ``onnx`` package (``pip install 'babysitter[export]'``).
 from __future__ import annotations
 
 import os
-from collections import OrderedDict
 import tempfile
+from collections import OrderedDict
 import warnings
 from pathlib import Path
 
 import torch
 from torch import nn
 
-from babysitter.errors import BadInput
+from babysitter.errors import BadInput, CannotWrite
+from babysitter.files import new_file_mode, reason, writing
 
 FORMATS = {"onnx": "model.onnx", "torchscript": "model.torchscript.pt"}
 OPSET = 17
@@ -64,25 +68,41 @@ def export(run_dir: str | Path, format: str = "onnx", out: str | Path | None = N
     if format not in FORMATS:
         raise BadInput(f"export: unknown format '{format}'; valid: {', '.join(FORMATS)}")
     predictor = load(run_dir)
-    out = Path(out) if out is not None else Path(run_dir) / FORMATS[format]
+    out = target(run_dir, format, out, force)
+    module = exportable(predictor)
+    example = torch.zeros(2, *predictor.input_shape)
+    mode = new_file_mode(out)
+    with writing(out):
+        fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+        os.close(fd)
+        try:
+            if format == "onnx":
+                _onnx(module, example, tmp)
+            else:
+                with torch.no_grad(), warnings.catch_warnings():
+                    warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit: still the TorchScript format
+                    torch.jit.trace(module, example).save(tmp)
+            os.chmod(tmp, mode)  # mkstemp made it 0600
+            os.replace(tmp, out)
+        except RuntimeError as e:  # torch's writers report a short write (full disk) as a RuntimeError
+            raise CannotWrite(f"could not write {out}: {reason(e)[:160]}") from None
+        finally:
+            Path(tmp).unlink(missing_ok=True)
+    return out
+
+
+def target(run_dir: str | Path, format: str, out: str | Path | None, force: bool) -> Path:
+    """Where the model file goes: ``out``, ``out/<model file>`` when ``out`` is a folder, or
+    ``<run dir>/<model file>``; BadInput (one line) if it exists and not ``force``, or cannot be a file."""
+    out = Path(out) if out is not None else Path(run_dir)
+    if out.is_dir():
+        out = out / FORMATS[format]
+    if out.is_dir():
+        raise BadInput(f"export: {out} is a folder; give --out a file name or another folder")
     if out.exists() and not force:
         raise BadInput(f"export: {out} exists; pass --force to replace it")
     if not out.parent.is_dir():
         raise BadInput(f"export: no folder {out.parent}")
-    module = exportable(predictor)
-    example = torch.zeros(2, *predictor.input_shape)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        if format == "onnx":
-            _onnx(module, example, tmp)
-        else:
-            with torch.no_grad(), warnings.catch_warnings():
-                warnings.simplefilter("ignore", DeprecationWarning)  # torch.jit: still the TorchScript format
-                torch.jit.trace(module, example).save(tmp)
-        os.replace(tmp, out)
-    finally:
-        Path(tmp).unlink(missing_ok=True)
     return out
 
 

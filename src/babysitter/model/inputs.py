@@ -54,6 +54,8 @@ def _npz(predictor, path: Path):
     if key not in arrays:
         raise BadInput(f"predict: {path} holds no array x or x_test; it has {', '.join(arrays) or 'none'}")
     x = arrays[key]
+    if x.ndim == 0:
+        raise BadInput(f"predict: {path}: {key} holds one number, not examples (N, ...)")
     labels = arrays.get("y_test" if key == "x_test" else "y")
     y = _labels(predictor, labels, path) if labels is not None else None
     if y is not None and len(y) != len(x):
@@ -62,10 +64,11 @@ def _npz(predictor, path: Path):
 
 
 def _npy(path: Path):
-    try:
-        x = np.load(path, allow_pickle=False)
-    except (OSError, ValueError) as e:
-        raise BadInput(f"cannot read {path} as .npy: {e}") from None
+    from babysitter.data.formats import read_npy
+
+    x = read_npy(path)
+    if x.ndim == 0:
+        raise BadInput(f"predict: {path} holds one number, not examples (N, ...)")
     return x, None, [str(i) for i in range(len(x))]
 
 

@@ -10,7 +10,8 @@ shape, class names, the CSV columns or image size), ``preprocess.pt`` (the stati
 train) and a checkpoint, loaded with ``weights_only=True``: ``checkpoints/last.pt`` -- the weights
 final.json's test accuracy was measured on -- or ``best.pt`` (``checkpoint="best"``, the best
 validation epoch). Scores are computed as the trainer evaluates: preprocessing on the whole input,
-then the model in batches of ``train.eval_batch_size``.
+then the model in batches of ``train.eval_batch_size``. An independent ensemble (``members/<m>/``)
+loads as one :class:`AveragedSoftmax` of its members: its probabilities are the members' average.
 """
 
 from __future__ import annotations
@@ -44,6 +45,12 @@ class Predictor:
     def __repr__(self) -> str:
         return (f"Predictor({str(self.run_dir)!r}, {self.checkpoint.name}, input {self.input_shape}, "
                 f"{self.num_classes} classes)")
+
+    def _repr_html_(self) -> str:
+        """In a notebook: the run's final numbers, its diagnosis and its plots (embedded images)."""
+        from babysitter.report.notebook import run_html
+
+        return run_html(self.run_dir, repr(self))
 
     # ------------------------------------------------------------------ inputs
     def as_tensor(self, x) -> torch.Tensor:
@@ -97,11 +104,17 @@ def _read_json(path: Path) -> dict:
 
 
 def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> Predictor:
-    """The :class:`Predictor` of a trained run dir.
+    """The :class:`Predictor` of a trained run dir; ``babysitter.load``.
 
-    ``checkpoint``: ``"last"`` (default; the weights final.json's test numbers were measured on,
-    best.pt when there is no last.pt) or ``"best"`` (the best validation epoch's weights).
-    BadInput (one line) when the dir is not a finished run of this version.
+    Args:
+        run_dir: a run dir written by ``babysit train`` / ``run`` / ``babysitter.fit`` (spec.yaml,
+            data.json, checkpoints/).
+        checkpoint: ``"last"`` (default; the weights final.json's test numbers were measured on,
+            best.pt when there is no last.pt) or ``"best"`` (the best validation epoch's weights).
+        device: where the model runs (``"cpu"``, ``"cuda"``, ...).
+
+    BadInput (one line) when the dir is not a finished run of this version. In a notebook the
+    Predictor displays the run's final numbers, diagnosis and plots.
     """
     from babysitter.data.preprocess import Preprocessor
     from babysitter.nn.models import build_model
@@ -112,27 +125,53 @@ def load(run_dir: str | Path, checkpoint: str = "last", device: str = "cpu") -> 
     if not (run_dir / "spec.yaml").is_file():
         raise BadInput(f"{run_dir} is not a run dir: no spec.yaml there")
     spec = load_spec(run_dir / "spec.yaml")
-    if spec.train.ensemble is not None and spec.train.ensemble.kind == "independent":
-        raise BadInput(f"{run_dir} is an independent ensemble; load one member: {run_dir}/members/1")
+    independent = spec.train.ensemble is not None and spec.train.ensemble.kind == "independent"
     if not (run_dir / "data.json").is_file():
         raise BadInput(f"{run_dir} has no data.json (trained before babysitter.load existed); train it again")
     meta = _read_json(run_dir / "data.json")
     if checkpoint not in ("last", "best"):
         raise BadInput(f"checkpoint must be 'last' or 'best', got {checkpoint!r}")
     order = ("last.pt", "best.pt") if checkpoint == "last" else ("best.pt",)
-    file = next((run_dir / "checkpoints" / n for n in order if (run_dir / "checkpoints" / n).is_file()), None)
-    if file is None:
-        raise BadInput(f"{run_dir} has no checkpoints/{order[0]}: the run ended before its first epoch")
+    homes = ([run_dir / "members" / str(m) for m in range(1, spec.train.ensemble.members + 1)] if independent
+             else [run_dir])
+    files = [next((h / "checkpoints" / n for n in order if (h / "checkpoints" / n).is_file()), None) for h in homes]
+    if None in files:
+        where = homes[files.index(None)]
+        raise BadInput(f"{where} has no checkpoints/{order[0]}: the run ended before "
+                       f"{'this member' if independent else 'its first epoch'} finished")
     pre = None
     if (run_dir / "preprocess.pt").is_file():
         pre = Preprocessor.from_state_dict(load_checkpoint(run_dir / "preprocess.pt"))
     raw = torch.zeros(1, *meta["input_shape"])
     sample_shape = (pre(raw) if pre is not None else raw).shape[1:]
-    with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
-        model = build_model(spec.model, sample_shape, int(meta["num_classes"]))
-    state = load_checkpoint(file)
-    try:
-        model.load_state_dict(state["model"])
-    except (KeyError, RuntimeError) as e:
-        raise BadInput(f"{file} does not fit the model spec.yaml describes: {str(e).splitlines()[0][:200]}") from None
-    return Predictor(model.to(device), pre, spec, meta, run_dir, file, device)
+    models = []
+    for file in files:
+        with torch.random.fork_rng(devices=[]):  # building initialises weights: leave the caller's RNG alone
+            model = build_model(spec.model, sample_shape, int(meta["num_classes"]))
+        state = load_checkpoint(file)
+        try:
+            model.load_state_dict(state["model"])
+        except (KeyError, RuntimeError) as e:
+            raise BadInput(f"{file} does not fit the model spec.yaml describes: {str(e).splitlines()[0][:200]}") from None
+        models.append(model)
+    model = AveragedSoftmax(models) if independent else models[0]
+    return Predictor(model.to(device), pre, spec, meta, run_dir, files[0], device)
+
+
+class AveragedSoftmax(nn.Module):
+    """An independent ensemble as one model: its scores are the log of the members' averaged
+    softmax, ``s = log((1/M) sum_m softmax(f_m(x)))``, so ``softmax(s)`` is that average and
+    ``argmax s`` its class -- what final.json's ``test_acc`` was measured on
+    (:func:`babysitter.train.ensemble.average_softmax`, summed in the same member order).
+    ``x: (N, ...) -> (N, C)``."""
+
+    def __init__(self, members: list[nn.Module]):
+        super().__init__()
+        self.members = nn.ModuleList(members)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        total = None
+        for m in self.members:
+            p = torch.softmax(m(x), 1)
+            total = p if total is None else total + p
+        return torch.log(total / len(self.members))

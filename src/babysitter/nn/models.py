@@ -165,6 +165,18 @@ def build_resnet(spec, sample_shape, num_classes) -> nn.Module:
     return nn.Sequential(OrderedDict(parts))
 
 
+def _import_factory_module(name: str):
+    """``importlib.import_module``; the public clinic's models moved into the package
+    (``babysitter.clinic.models``): an older spec's ``clinic.models`` still loads when no ``clinic``
+    package of the user's own is importable."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as e:
+        if name.split(".")[0] != "clinic" or e.name != "clinic":
+            raise
+        return importlib.import_module("babysitter." + name)
+
+
 def build_python(spec, sample_shape, num_classes) -> nn.Module:
     """A user's factory ``"package.module:function"`` returning any nn.Module.
 
@@ -177,7 +189,7 @@ def build_python(spec, sample_shape, num_classes) -> nn.Module:
     if "" not in sys.path:
         sys.path.insert(0, "")  # a factory in the working directory
     try:
-        fn = getattr(importlib.import_module(module_name), func_name)
+        fn = getattr(_import_factory_module(module_name), func_name)
     except Exception as e:  # noqa: BLE001  the user's module failed to import (or lacks the name): theirs to fix
         raise BadInput(f"model.factory: cannot load '{spec.factory}': {type(e).__name__}: {e}") from None
     if not callable(fn):

@@ -249,6 +249,10 @@ def search(spec, space=None, *, trials: int, epochs: int | None = None, workers:
         raise BadInput("give --space SPACE (or --refine STUDY to search around a finished study)")
     if refine is None:
         space = load_space(space, base)  # a bad space fails before the storage is touched
+    if base is not None:  # a missing or damaged data file: one line now, not a failed trial in each worker
+        from babysitter.data import load_data
+
+        load_data(base.data, base.seed)
     storage = str(storage or Path("runs") / "search" / "journal.log")
     if "://" not in storage:
         check_journal(Path(storage))

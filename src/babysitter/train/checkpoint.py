@@ -12,15 +12,30 @@ from pathlib import Path
 
 import torch
 
-from babysitter.errors import BadInput
-from babysitter.files import atomic_file
+from babysitter.errors import BadInput, CannotWrite
+from babysitter.files import atomic_file, reason
 
 
 def save_atomic(obj, path: str | Path) -> None:
     """torch.save through :func:`babysitter.files.atomic_file`: temp file, fsync, rename (never
-    half-written). A failed write (a full disk, no permission) is CannotWrite; the previous file stays whole."""
+    half-written). A failed write (a full disk, no permission) is CannotWrite; the previous file stays whole.
+    torch's zip writer reports a short write inside the archive as a RuntimeError ("[enforce fail at
+    inline_container.cc] unexpected pos", "file write failed"), not an OSError: it is CannotWrite too."""
     with atomic_file(path) as f:
-        torch.save(obj, f)
+        try:
+            torch.save(obj, f)
+        except RuntimeError as e:
+            if not _write_failure(e):
+                raise
+            raise CannotWrite(f"could not write {path}: the write was cut short (a full disk or a file size "
+                              f"limit): {reason(e)[:120]}") from None
+
+
+def _write_failure(e: RuntimeError) -> bool:
+    """Whether torch's RuntimeError is its zip writer's report of a failed or short write."""
+    text = str(e)
+    return any(w in text for w in ("inline_container", "unexpected pos", "write failed", "PytorchStreamWriter",
+                                   "File too large", "No space left"))
 
 
 def load_checkpoint(path: str | Path, map_location="cpu") -> dict:

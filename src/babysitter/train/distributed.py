@@ -161,6 +161,7 @@ class Plan:
     nnodes: int = 1
     node_rank: int = 0
     master: str | None = None
+    oversubscribe: bool = False   # allow more CPU processes than the CPUs granted (each gets 1 thread)
 
     @property
     def world(self) -> int:
@@ -176,6 +177,17 @@ class Plan:
             raise BadInput("--nnodes > 1 needs --master HOST:PORT (node 0's address, the same on every node)")
         if self.master is not None:
             split_master(self.master)
+
+    def check_cpus(self) -> None:
+        """BadInput unless the ``nproc`` CPU processes fit the CPUs granted to this process (its
+        affinity mask and cgroup quota, :func:`~babysitter.train.trainer.cpu_threads`): more would
+        share cores and each hold a copy of the data (``--oversubscribe`` allows it)."""
+        from babysitter.train.trainer import cpu_threads
+
+        granted = cpu_threads()
+        if self.nproc > granted and not self.oversubscribe:
+            raise BadInput(f"--nproc {self.nproc} CPU processes but this process is granted {granted} CPU(s) "
+                           f"(affinity and cgroup quota): use --nproc {granted} or less, or add --oversubscribe")
 
     def check(self, spec, n_train: int) -> None:
         """BadInput (exit 2) for a run that cannot be split this way, before anything starts or is written."""
@@ -196,6 +208,8 @@ class Plan:
         if gpus and self.nproc > gpus:
             raise BadInput(f"--nproc {self.nproc} on CUDA takes one GPU per process, but torch sees {gpus} "
                            f"(use --nproc {gpus}, or device: cpu)")
+        if not gpus:
+            self.check_cpus()
         if spec.optim.name in ("lbfgs", "newton"):
             raise BadInput(f"optim.name {spec.optim.name} re-evaluates the loss in a closure; it runs in one "
                            f"process only (use --nproc 1)")
@@ -254,7 +268,9 @@ def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resu
     if resume is not None:
         out, spec = Path(resume), saved_spec(resume, changes)
     else:
-        spec = load_spec(spec)
+        from babysitter.train.run import fixed_thread_count
+
+        spec = fixed_thread_count(load_spec(spec), plan.nproc)  # each rank's count, recorded in spec.yaml
         if plan.node_rank == 0:
             check_run_dir(out, force)
     _, data = build(spec)  # the data loads and the model fits it
@@ -271,16 +287,22 @@ def train_distributed(plan: Plan, spec=None, out: str | Path | None = None, resu
 def launch(plan: Plan, job: dict) -> dict | None:
     """Run :func:`worker` (``job``) in ``plan.nproc`` processes through torch's elastic agent; the
     result of global rank 0 (None on a node without it). A failed rank: TrainingFailed (exit 1)."""
+    from torch.distributed.elastic.multiprocessing.api import SignalException
     from torch.distributed.elastic.multiprocessing.errors import ChildFailedError
     from torch.distributed.launcher.api import elastic_launch
 
     if not os.environ.get("BABYSIT_DEBUG"):  # a failure is reported in one line (failure_line); its log is noise
-        for name in ("torch.distributed.elastic", "torch.multiprocessing"):
-            logging.getLogger(name).setLevel(logging.CRITICAL)
+        import torch.distributed.elastic.agent.server.api  # noqa: F401  (its logger, made on import, set below)
+
+        for name in [n for n in logging.root.manager.loggerDict if n.startswith("torch.distributed.elastic")] + [
+                "torch.distributed.elastic", "torch.multiprocessing"]:
+            logging.getLogger(name).setLevel(logging.CRITICAL)  # each has its own level: the parent's is not enough
     try:
         results = elastic_launch(plan.config(), worker)(job)
     except ChildFailedError as e:
         raise TrainingFailed(failure_line(e)) from None
+    except SignalException as e:  # the agent stopped the group on SIGTERM / Ctrl-C; rank 0's lock died with it
+        raise stopped_by_signal(e.sigval, job) from None
     ours = [r for r in results.values() if r is not None]
     for r in ours:
         if "bad_input" in r:
@@ -290,6 +312,21 @@ def launch(plan: Plan, job: dict) -> dict | None:
     if failed is not None:
         raise TrainingFailed(failed)
     return final
+
+
+def stopped_by_signal(sigval, job: dict):
+    """The one line (and status: 143 SIGTERM, 130 otherwise) for a group stopped by a signal."""
+    import signal
+
+    from babysitter.errors import Interrupted
+
+    how, status = ("terminated", 143) if sigval == signal.SIGTERM else ("interrupted", 130)
+    out = Path(job["out"]) if job.get("out") else None
+    if out is None:
+        return Interrupted(how, status)
+    if (out / "checkpoints" / "last.pt").is_file():
+        return Interrupted(f"{how}; continue with babysit train --resume {out} (the last good checkpoint is kept)", status)
+    return Interrupted(f"{how} before the first checkpoint: nothing to resume in {out}", status)
 
 
 def failure_line(e) -> str:

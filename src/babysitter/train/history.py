@@ -16,6 +16,8 @@ from babysitter.files import write_json  # noqa: F401  (re-exported: the run dir
 
 ROW_KEYS = ("epoch", "step", "train_loss", "train_acc", "val_loss", "val_acc", "lr", "seconds")
 TAKEN = "run dir {out} already exists; use --resume {out} to continue it or --force to replace it"
+# for verbs without --resume (treat, transfer): name only the options they have
+TAKEN_NO_RESUME = "{out} already exists; use --force to replace it or give --out a new folder"
 
 
 def check_run_dir(out: str | Path | None, force: bool = False, message: str = TAKEN) -> None:

@@ -54,20 +54,44 @@ def build(spec: RunSpec, model: nn.Module | None = None, data=None) -> tuple[nn.
 
 def train(spec=None, out: str | Path | None = None, *, model: nn.Module | None = None, data=None,
           force: bool = False, progress: bool = True, callbacks=()) -> dict:
-    """Train as ``spec`` says (a path, dict, RunSpec or None for the built-in default).
+    """Train as ``spec`` says; ``babysitter.fit``. Returns final.json's content (``test_loss``,
+    ``test_acc``, ...).
 
-    ``out``: the run dir (None: nothing written). Returns final.json's content.
-    With ``data`` given, the spec may leave out its ``data`` section (only its preprocessing,
-    validation fraction and augmentation apply to the given arrays).
+    Args:
+        spec: a YAML path, a dict, a :class:`~babysitter.spec.RunSpec`, or None for the built-in
+            default recipe (MNIST-1D); docs/spec.md lists every key and its default.
+        out: the run dir to create (spec.yaml, metrics.jsonl, final.json, checkpoints/, plots);
+            None writes nothing.
+        model: any ``nn.Module`` mapping ``(N, *sample_shape)`` inputs to ``(N, C)`` logits, used
+            instead of the spec's ``model`` section (its own initialisation is kept).
+        data: a Dataset, or arrays/tensors ``(x_train, y_train, x_test, y_test)`` (``x: (N, ...)``,
+            ``y: (N,)`` int class ids); the spec may then leave out ``data`` (only its preprocessing,
+            validation fraction and augmentation apply to the given arrays). None: ``spec.data.source``.
+        force: replace an existing run dir of ours at ``out`` (never ``.``, a parent, or a folder
+            holding anything else).
+        progress: show the progress bar (one plain line per epoch in a notebook).
+        callbacks: extra instruments/callbacks with the trainer's event hooks
+            (:mod:`babysitter.train.events`).
     """
     if data is not None and (spec is None or isinstance(spec, dict) and "data" not in spec):
         spec = {**(spec or {}), "data": {"source": "npz"}}
-    spec = load_spec(spec)
+    spec = fixed_thread_count(load_spec(spec))
     check_run_dir(out, force)
     model, data = build(spec, model, data)
     with files.lock_dir(out) if out is not None else nullcontext():  # one writer until final.json is written
         out = open_run_dir(out, spec, data, force)
         return _fit(spec, model, data, out, progress, callbacks, resume=False)
+
+
+def fixed_thread_count(spec: RunSpec, share: int = 1) -> RunSpec:
+    """``spec`` with the default ``train.threads`` (null) resolved to the count this run trains on
+    (:func:`~babysitter.train.trainer.fixed_threads`), so the run dir's spec.yaml records it and a
+    resume on this machine continues at it: bitwise the run it continues."""
+    if spec.train.threads is not None:
+        return spec
+    from babysitter.train.trainer import fixed_threads
+
+    return override(spec, **{"train.threads": fixed_threads(share)})
 
 
 def open_run_dir(out: str | Path | None, spec: RunSpec, data: Dataset, force: bool = False) -> Path | None:
@@ -179,6 +203,7 @@ def _fit_independent(spec, model, data, out, progress, resume: bool) -> dict:
         else:
             mmodel, _ = build(mspec, None, data)
         trainer = Trainer(mmodel, data, mspec, mdir, progress=progress)
+        trainer.resume_dir = out
         finals.append(trainer.fit(resume=resume and last))
         members.append((f"member {m} (seed {mspec.seed})", trainer.model))
     report = ensemble_report(members, data, trainer.device)

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from babysitter.data.augment import TestTimeAugment, make_augment
-from babysitter.errors import BadInput, CannotWrite, TrainingFailed
+from babysitter.errors import BadInput, CannotWrite, Interrupted, Terminated, TrainingFailed
 from babysitter.optim.optimizers import NEEDS_CLOSURE, make_optimizer, norm_groups
 from babysitter.optim.penalties import Penalty, apply_max_norm, penalized_weights
 from babysitter.optim.schedules import make_schedule
@@ -64,18 +64,27 @@ def cpu_threads() -> int:
     return n
 
 
-def fit_threads(device: torch.device, threads: int | str = "auto") -> None:
-    """Lower torch's intra-op threads to :func:`cpu_threads` when training on the CPU. torch
-    starts one per core it sees; more threads than the CPUs actually granted oversubscribe them
-    and make each small step wait on the slowest thread. Never raises a count set by the user.
-    ``threads`` (``train.threads``): an int is used as given; ``auto`` starts from the count above
-    and :class:`~babysitter.train.threads.ThreadTuner` times the candidates during training."""
+def fixed_threads(share: int = 1) -> int:
+    """The default ``train.threads`` (null), resolved once per run: torch's intra-op count capped at
+    :func:`cpu_threads` (torch starts one per core it sees; more threads than the CPUs granted
+    oversubscribe them and make each small step wait on the slowest). ``share``: processes of one
+    group on this machine, each getting its part of the CPUs (unless OMP_NUM_THREADS set the count)."""
+    if share > 1 and "OMP_NUM_THREADS" not in os.environ:
+        return max(1, cpu_threads() // share)
+    return max(1, min(torch.get_num_threads(), cpu_threads()))
+
+
+def fit_threads(device: torch.device, threads: int | str | None = None) -> None:
+    """Set torch's intra-op threads for CPU training from ``train.threads``: an int is used as given
+    (bitwise reproducible: the same count sums in the same order); None: :func:`fixed_threads`;
+    ``auto`` starts from that count and :class:`~babysitter.train.threads.ThreadTuner` times the
+    candidates during training."""
     if device.type != "cpu":
         return
-    if threads != "auto":
+    if threads is None or threads == "auto":
+        torch.set_num_threads(fixed_threads())
+    else:
         torch.set_num_threads(int(threads))
-    elif torch.get_num_threads() > (n := cpu_threads()):
-        torch.set_num_threads(n)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -158,6 +167,7 @@ class Trainer:
         self.share = 1.0  # this rank's fraction of the current global batch
         self.amp = Precision(t.precision, self.device, self.model)  # autocast, loss scaling (train/precision.py)
         self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.resume_dir = self.out_dir  # what `babysit train --resume` takes (an ensemble member's: the run dir)
         self.steps_per_epoch = max(1, len(data.x_train) // t.batch_size + (len(data.x_train) % t.batch_size > 1))
         groups = param_groups if param_groups is not None else norm_groups(model, spec.optim)
         self.optimizer = make_optimizer(groups, spec.optim)
@@ -179,7 +189,9 @@ class Trainer:
         self.callbacks = [*callbacks, *built_in]
         self.tta = TestTimeAugment(t.tta) if t.tta else None
         self.hooks = {h: listeners(self.callbacks, h) for h in HOOKS}
-        self.progress = Progress(enabled=progress)
+        # a fixed thread count on the CPU: say once if other work slows the steps (auto would adapt)
+        self.progress = Progress(enabled=progress and self.group.writes,
+                                 slow_hint=self.device.type == "cpu" and t.threads != "auto")
         self.epoch, self.step, self.best_val_acc, self.best_epoch = 0, 0, -1.0, None
         self.history = History()
         self.stop_reason: str | None = None   # the run failed (e.g. non-finite loss): exit 1
@@ -259,7 +271,7 @@ class Trainer:
         end = n - 1 if bs > 1 and n > 1 and n % bs == 1 else n  # a 1-example tail: batch norm cannot train on it
         meter = EpochMeter(self.device)
         after_step, augment = self.hooks["after_step"], self.augment
-        advance = self.progress.advance if self.progress.enabled else None
+        advance = self.progress.advance if self.progress.bar is not None else None
         self.model.train()
         self.progress.start_epoch(self.epoch, self.spec.train.epochs, self.steps_per_epoch)
         for start in range(0, end, bs):
@@ -336,7 +348,15 @@ class Trainer:
         except CannotWrite as e:  # a full disk / lost permission mid-run: the atomic writes kept the old files
             kept = self.out_dir is not None and (self.out_dir / "checkpoints" / "last.pt").is_file()
             raise CannotWrite(f"{e}; " + ("the last good checkpoint is kept (continue with babysit train --resume "
-                                          f"{self.out_dir})" if kept else "no checkpoint was written yet")) from None
+                                          f"{self.resume_dir})" if kept else "no checkpoint was written yet")) from None
+        except (KeyboardInterrupt, Terminated) as e:  # Ctrl-C / SIGTERM: the atomic writes kept the old files
+            how, status = ("terminated", 143) if isinstance(e, Terminated) else ("interrupted", 130)
+            if self.out_dir is None:
+                raise Interrupted(how, status) from None
+            if (self.out_dir / "checkpoints" / "last.pt").is_file():
+                raise Interrupted(f"{how}; continue with babysit train --resume {self.resume_dir} "
+                                  f"(the last good checkpoint is kept)", status) from None
+            raise Interrupted(f"{how} before the first checkpoint: nothing to resume in {self.resume_dir}", status) from None
 
     def _fit_epochs(self) -> dict:
         d, dev = self.data, self.device

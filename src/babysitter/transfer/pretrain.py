@@ -30,7 +30,7 @@ from babysitter.spec import RunSpec, override
 from babysitter.files import lock_dir
 from babysitter.train import run
 from babysitter.train.checkpoint import save_atomic
-from babysitter.train.history import check_run_dir, write_json
+from babysitter.train.history import TAKEN_NO_RESUME, check_run_dir, write_json
 from babysitter.train.trainer import pick_device
 from babysitter.transfer.freeze import head_linear
 
@@ -41,7 +41,7 @@ def pretrain(spec: RunSpec, out: str | Path | None, kind: str | None = None, *, 
              progress: bool = True, data: Dataset | None = None) -> dict:
     """Pretrain ``spec``'s model as ``kind`` says (default ``spec.transfer.pretrain``); returns final.json's content."""
     kind = kind or spec.transfer.pretrain
-    check_run_dir(out, force)
+    check_run_dir(out, force, TAKEN_NO_RESUME)
     if kind == "supervised":
         return {**run.train(spec, out, data=data, force=force, progress=progress), "pretrain": "supervised"}
     data = data if data is not None else load_data(spec.data, spec.seed)

@@ -19,7 +19,7 @@ from babysitter.errors import BadInput
 from babysitter.files import lock_dir
 from babysitter.nn.models import check_fits
 from babysitter.spec import RunSpec, load_spec, override
-from babysitter.train.history import check_run_dir, write_json
+from babysitter.train.history import TAKEN_NO_RESUME, check_run_dir, write_json
 from babysitter.train.run import open_run_dir
 from babysitter.train.trainer import Trainer
 from babysitter.transfer.freeze import block_names, param_groups, replace_head
@@ -59,7 +59,7 @@ def transfer(spec, source, out: str | Path | None = None, *, strategy: str | Non
         spec = override(spec, **{"transfer.strategy": strategy})
     if spec.train.ensemble is not None:
         raise BadInput("transfer: train.ensemble is not supported with transfer; remove it from the target spec")
-    check_run_dir(out, force)
+    check_run_dir(out, force, TAKEN_NO_RESUME)
     t = spec.transfer
     if isinstance(source, nn.Module):
         data = data if data is not None else load_data(spec.data, spec.seed)

@@ -1,0 +1,28 @@
+"""The doctor's verdict as text: the findings, most likely first, then healthy or not.
+
+One printer for every host that shows a verdict on a terminal: the ``babysit`` verbs, the
+Lightning and Hugging Face callbacks (on stderr), and a notebook's plain-text fallback.
+"""
+
+from __future__ import annotations
+
+COLOUR = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def print_verdict(report: dict, title: str, console=None, **options) -> None:
+    """Print ``report`` (``{"healthy", "findings", ...}``) under ``title`` on ``console`` (a rich
+    Console; default a new one made with ``options``, e.g. ``stderr=True``)."""
+    if console is None:
+        from rich.console import Console
+
+        console = Console(highlight=False, **options)
+    console.print(f"[bold]{title}[/bold]")
+    for n, f in enumerate(report["findings"], 1):
+        where = f" (layer {f['layer']})" if f.get("layer") else ""
+        console.print(f"{n}. [{COLOUR[f['severity']]}]{f['severity']}[/] [bold]{f['id']}[/bold]{where}")
+        console.print(f"   evidence: {f['evidence']}", markup=False)
+        console.print(f"   advice:   {f['advice']}", markup=False)
+        if f.get("changes"):   # the advice as spec edits (what babysit treat applies)
+            console.print("   changes:  " + "; ".join(f"{k}: {o} -> {v}" for k, (o, v) in f["changes"].items()),
+                          markup=False)
+    console.print("[green]healthy[/green]" if report["healthy"] else "[red]NOT healthy[/red]: fix the first finding first")
