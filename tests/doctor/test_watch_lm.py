@@ -274,3 +274,22 @@ def test_a_model_trained_by_no_optimizer_that_stepped_is_named():
             opt_g.step()
     (f,) = [f for f in doctor.findings if f["id"] == "parameters_not_updated"]
     assert f["facts"]["models"] == ["Sequential"]
+
+
+def test_a_loop_over_raw_tensors_with_no_module_and_no_optimizer_is_followed():
+    torch.manual_seed(0)
+    X = torch.randn(200, 5)
+    y = X @ torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    w, b = torch.randn(5, requires_grad=True), torch.zeros(1, requires_grad=True)
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(30):
+            loss = ((X @ w + b - y) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                w -= 0.05 * w.grad
+                b -= 0.05 * b.grad
+                w.grad.zero_()
+                b.grad.zero_()
+    assert doctor.report["steps"] == 28   # the first update reveals the loop, the second backward starts following
+    assert math.isclose(doctor.report["probes"]["watch"]["lr"], 0.05, rel_tol=1e-4)
+    assert doctor.report["healthy"] is True

@@ -21,6 +21,38 @@ import torch
 from torch import nn
 
 
+def graph_leaves(loss: torch.Tensor, limit: int = 100_000) -> list[torch.Tensor]:
+    """The leaf tensors that ``loss``'s autograd graph accumulates gradients into (its AccumulateGrad
+    nodes' variables), in the order found."""
+    out, seen, stack = [], set(), [loss.grad_fn] if loss.grad_fn is not None else []
+    while stack and len(seen) < limit:
+        node = stack.pop()
+        if node is None or id(node) in seen:
+            continue
+        seen.add(id(node))
+        var = getattr(node, "variable", None)
+        if isinstance(var, torch.Tensor):
+            out.append(var)
+        stack.extend(n for n, _ in node.next_functions)
+    return out
+
+
+class RawParameters(nn.Module):
+    """Stands for the model of a loop over raw tensors (``w = torch.randn(..., requires_grad=True)``,
+    no nn.Module): its parameters are those tensors themselves (never copied, never called)."""
+
+    def __init__(self, tensors: list[torch.Tensor]):
+        super().__init__()
+        self.__dict__["raw"] = list(tensors)
+
+    def parameters(self, recurse: bool = True):
+        yield from self.raw
+
+    def named_parameters(self, prefix: str = "", recurse: bool = True, remove_duplicate: bool = True):
+        for i, t in enumerate(self.raw):
+            yield f"{prefix}tensor{i}", t
+
+
 class HandUpdates:
     """Finds and follows the updates of a loop with no optimizer (see the module docstring) for a
     :class:`~babysitter.doctor.watch.Watch` ``w``: calls ``w._discover``, ``w._pre_step``, ``w._post_step``."""
@@ -38,12 +70,18 @@ class HandUpdates:
         self._handles: list = []
 
     # ------------------------------------------------------------------ finding one
-    def saw_backward(self) -> None:
+    def saw_backward(self, loss: torch.Tensor | None = None) -> None:
         """A ``backward()`` returned (the Spy saw it) while no optimizer has stepped."""
         self.backwards += 1
-        if self.sentinel is not None or self.optimizer is not None:
+        if self.optimizer is not None:
+            return
+        if self.sentinel is not None:   # raw tensors: no module forward comes between, the next backward does
+            self.check()
             return
         roots = [r for r in self.w._roots.values() if any(p.grad is not None for p in r.parameters())]
+        if not roots and isinstance(loss, torch.Tensor):   # no nn.Module: the graph's leaves are the parameters
+            leaves = [t for t in graph_leaves(loss) if t.grad is not None]
+            roots = [RawParameters(leaves)] if leaves else []
         if not roots:
             return
         self.root = max(roots, key=lambda r: sum(p.numel() for p in r.parameters() if p.grad is not None))
@@ -85,10 +123,13 @@ class HandUpdates:
             torch.autograd.Variable._execution_engine.queue_callback(self._backward_done)
 
     def _backward_done(self) -> None:
-        """Every gradient of this backward is accumulated: the step's pre (before clipping)."""
+        """Every gradient of this backward is accumulated: the step's pre (before clipping). Raw
+        tensors (no module forward to close the step): the previous step's post comes first."""
         self._queued = False
-        if self._pending:   # two backwards with no forward between: one step
-            return
+        if self._pending:
+            if not isinstance(self.root, RawParameters):   # two backwards with no forward between: one step
+                return
+            self.before_forward()
         self._pending = True
         if self.w._read(self.w.step):   # the sentinel's gradient (before any clipping) and the total norm
             from babysitter.doctor.clipping import total_norm

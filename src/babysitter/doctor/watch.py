@@ -483,7 +483,7 @@ class Watch:
     def _saw_backward(self, tensor) -> None:
         self.evidence.backwards += 1
         if self.optimizer is None:
-            self._hand.saw_backward()
+            self._hand.saw_backward(tensor)
         if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
             self.evidence.backward_without_graph += 1
 
