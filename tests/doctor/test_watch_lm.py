@@ -293,3 +293,10 @@ def test_a_loop_over_raw_tensors_with_no_module_and_no_optimizer_is_followed():
     assert doctor.report["steps"] == 28   # the first update reveals the loop, the second backward starts following
     assert math.isclose(doctor.report["probes"]["watch"]["lr"], 0.05, rel_tol=1e-4)
     assert doctor.report["healthy"] is True
+
+
+def test_a_grad_scaler_s_scale_is_not_read_as_clipping():
+    from babysitter.doctor.clipping import loss_scaled
+
+    assert loss_scaled(65536.0 * 3.1, 3.1) and loss_scaled(2.0 * 0.7, 0.7)
+    assert not loss_scaled(4.3, 1.0) and not loss_scaled(1.0, 1.0)

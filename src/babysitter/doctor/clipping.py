@@ -20,11 +20,13 @@ update             ``lr_t = -(dp . g) / (g . g)`` on the sentinel weight (g befo
 
 from __future__ import annotations
 
+import math
 from statistics import median
 
 import torch
 
 CLIPPED = 0.99
+LOSS_SCALE_FLOOR = 2.0 ** 8   # a pre/step norm ratio beyond this is read as a GradScaler's scale
 
 
 def total_norm(params) -> float:
@@ -32,6 +34,16 @@ def total_norm(params) -> float:
     if not grads:
         return 0.0
     return float(torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads)).float()))
+
+
+def loss_scaled(pre: float, now: float) -> bool:
+    """``pre / now`` is a GradScaler's loss scale, not a clip: a power of two >= 2 (unscale_ divides
+    by exactly the scale), or >= LOSS_SCALE_FLOOR (a scale and a clip together: the scaled norm says
+    nothing of an explosion)."""
+    if now <= 0 or pre <= 0:
+        return False
+    r = pre / now
+    return r >= LOSS_SCALE_FLOOR or (r >= 2 and abs(math.log2(r) - round(math.log2(r))) < 1e-3)
 
 
 class Clipping:
@@ -42,6 +54,7 @@ class Clipping:
         self.pre: dict[int, float] = {}
         self.seen: list[tuple[int, float, float]] = []
         self.hand: list[tuple[float, float]] = []
+        self.scaled = 0     # read steps whose backward carried a GradScaler's scale (not clipping)
         self._queued = False
         self._handle = None
 
@@ -64,7 +77,11 @@ class Clipping:
 
     def at_step(self, step: int, params) -> None:
         if step in self.pre:
-            self.seen.append((step, self.pre.pop(step), total_norm(params)))
+            pre, now = self.pre.pop(step), total_norm(params)
+            if not loss_scaled(pre, now):
+                self.seen.append((step, pre, now))
+            else:
+                self.scaled += 1
 
     def clipped(self) -> list[tuple[int, float, float]]:
         return [(s, a, b) for s, a, b in self.seen if a > 0 and b < CLIPPED * a]
