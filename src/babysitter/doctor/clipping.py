@@ -26,7 +26,6 @@ from statistics import median
 import torch
 
 CLIPPED = 0.99
-LOSS_SCALE_FLOOR = 2.0 ** 8   # a pre/step norm ratio beyond this is read as a GradScaler's scale
 
 
 def total_norm(params) -> float:
@@ -38,12 +37,14 @@ def total_norm(params) -> float:
 
 def loss_scaled(pre: float, now: float) -> bool:
     """``pre / now`` is a GradScaler's loss scale, not a clip: a power of two >= 2 (unscale_ divides
-    by exactly the scale), or >= LOSS_SCALE_FLOOR (a scale and a clip together: the scaled norm says
-    nothing of an explosion)."""
+    by exactly the scale)."""
     if now <= 0 or pre <= 0:
         return False
-    r = pre / now
-    return r >= LOSS_SCALE_FLOOR or (r >= 2 and abs(math.log2(r) - round(math.log2(r))) < 1e-3)
+    return power_of_two(pre / now)
+
+
+def power_of_two(r: float) -> bool:
+    return r >= 2 and abs(math.log2(r) - round(math.log2(r))) < 1e-3
 
 
 class Clipping:
@@ -55,6 +56,7 @@ class Clipping:
         self.seen: list[tuple[int, float, float]] = []
         self.hand: list[tuple[float, float]] = []
         self.scaled = 0     # read steps whose backward carried a GradScaler's scale (not clipping)
+        self.scale = 1.0    # the loss scale seen: backward() on loss x 2^k (GradScaler.scale(loss))
         self._queued = False
         self._handle = None
 

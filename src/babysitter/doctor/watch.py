@@ -482,6 +482,12 @@ class Watch:
 
     def _saw_backward(self, tensor) -> None:
         self.evidence.backwards += 1
+        loss = self._loss_this_step
+        if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
+            from babysitter.doctor.clipping import power_of_two
+
+            r = float(tensor.detach()) / float(loss) if float(loss) else 1.0   # GradScaler: loss x 2^k
+            self.clipping.scale = r if power_of_two(r) else 1.0
         if self.optimizer is None:
             self._hand.saw_backward(tensor)
         if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
@@ -565,7 +571,8 @@ class Watch:
         if self._read(self.step) and self.optimizer is not None and self._hand.optimizer is None:
             from babysitter.doctor.clipping import total_norm
 
-            self.clipping.pre[self.step] = total_norm(p for g in self.optimizer.param_groups for p in g["params"])
+            norm = total_norm(p for g in self.optimizer.param_groups for p in g["params"])
+            self.clipping.pre[self.step] = norm / self.clipping.scale   # a GradScaler's scale taken out
 
     def _run_probes(self) -> None:
         self._probed = True
