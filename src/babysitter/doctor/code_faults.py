@@ -97,6 +97,31 @@ class Evidence:
                       or any(p.requires_grad for p in m.parameters()))]
         self.eval_mode.append((index, evals))
 
+    def closure_step(self, index: int, optimizer, read: bool, before: bool) -> None:
+        """A closure optimizer (L-BFGS) runs its backwards inside ``step``: the fresh gradients are
+        summed from its pre-step (``before``) to its post-step, then compared as at a next step."""
+        if before and read and not self._fresh:
+            params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+            params.sort(key=lambda p: (p.ndim < 2, p.numel()))
+            for p in params[:FRESH_PARAMS]:
+                prev = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+                entry = [p, prev, None, None, None]
+
+                def hook(grad, entry=entry):
+                    entry[2] = grad.detach().clone() if entry[2] is None else entry[2] + grad.detach()
+                    entry[4] = grad.detach().clone()   # the last evaluation's own gradient
+                entry[3] = p.register_hook(hook)
+                self._fresh[id(p)] = entry
+        elif not before and self._fresh:
+            # zero_grad in the closure leaves the last evaluation's gradient; without it, the sum of all
+            # evaluations (and the previous step's): r(g, last) vs r(g, g_prev + sum)
+            for p, prev, total, _, last in self._fresh.values():
+                if total is not None and last is not None and p.grad is not None:
+                    g = p.grad.detach()
+                    self.accumulated.append((index, residual(g, last), residual(g, prev + total)))
+                    break
+            self.stop_fresh()
+
     def after_step(self, index: int, model: nn.Module, optimizer, read: bool) -> None:
         if not read or self._fresh:
             return

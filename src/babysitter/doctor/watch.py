@@ -507,7 +507,14 @@ class Watch:
         self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
         read = self._read(index)
         self._read_now = read
+        closure = (any(callable(a) and not isinstance(a, torch.optim.Optimizer) for a in args)   # args: (self, closure)
+                   or callable(kwargs.get("closure")))
+        if closure:   # L-BFGS: the gradients are made inside step(closure); the fresh ones are compared at its end
+            self.evidence.stop_fresh()
         self.evidence.pre_step(index, self.model, optimizer, read=read)
+        if closure:
+            self.evidence.closure_step(index, optimizer, read, before=True)
+        self._closure_step = closure
         if read and self.clipping.pre:
             self.clipping.at_step(index, [p for g in optimizer.param_groups for p in g["params"]])
         if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES and not self._lr_changed:
@@ -536,7 +543,10 @@ class Watch:
         if self._linear_outs:
             self._linear_outs = {}
         self._depth = 0
-        self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
+        if getattr(self, "_closure_step", False):
+            self.evidence.closure_step(index, optimizer, self._read_now, before=False)
+        else:
+            self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
         self._arm(self._read(self.step))
 
     def _stepped_since_post(self) -> bool:
