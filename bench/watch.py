@@ -1,7 +1,11 @@
 """`babysit watch` overhead: a healthy clinic script's wall time under ``babysit watch --no-probes``
 (and with the probes on) against plain ``python SCRIPT``, side by side in one run.
 
-    python bench/watch.py [--script PATH] [--repeats 9] [--warmup 1] [--threads 1] [--json]
+    python bench/watch.py [--case cnn|lm | --script PATH] [--repeats 9] [--warmup 1] [--threads 1] [--json]
+
+``--case lm``: a character-level transformer language model (token ids into an Embedding, a model
+returning ``(logits, loss)``, AdamW groups, warmup, clipping): the issue-24 goal, ratio <= 1.03 for
+``--no-probes`` and the probes within 10 % of a one-minute script.
 
 Three configs, each a fresh process running the same unmodified script: ``plain`` (``python
 SCRIPT``), ``watch`` (``babysit watch --quiet --no-probes --out DIR SCRIPT``) and ``probes``
@@ -45,6 +49,9 @@ from machine import guarded, machine  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCRIPT = ROOT / "src" / "babysitter" / "clinic" / "scripts" / "healthy--mnist1d-cnn-dataloader-onecycle.py"
 CONFIGS = ("plain", "watch", "probes")
+LM_SCRIPTS = (ROOT / "clinic" / "scripts" / "healthy--charlm-transformer-stdlib-docstrings.py",
+              ROOT / "tests" / "doctor" / "scripts" / "lm_char_transformer.py")
+CASES = {"cnn": DEFAULT_SCRIPT, "lm": next((p for p in LM_SCRIPTS if p.is_file()), LM_SCRIPTS[-1])}
 
 
 def babysit() -> list[str]:
@@ -95,12 +102,15 @@ def run(name: str, script: Path, run_dir: Path, env: dict) -> tuple[float, float
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--script", type=Path, default=DEFAULT_SCRIPT, help="a healthy training script")
+    ap.add_argument("--script", type=Path, default=None, help="a healthy training script (overrides --case)")
+    ap.add_argument("--case", choices=sorted(CASES), default="cnn",
+                    help="cnn: an MNIST-1D CNN; lm: a character-level transformer language model")
     ap.add_argument("--repeats", type=int, default=9)
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each config first")
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the runs (0: leave unset)")
     ap.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
     args = ap.parse_args()
+    args.script = args.script or CASES[args.case]
     if not args.script.is_file():
         sys.exit(f"bench/watch.py: no script {args.script}")
     if args.repeats < 1 or args.warmup < 0:
@@ -143,6 +153,7 @@ def main():
               "same_output": len(outputs) == 1, "steps": steps,
               "render_seconds": statistics.median(RENDERED) if RENDERED else None,
               "script": str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else str(script),
+              "case": args.case if args.script == CASES[args.case] else None,
               "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
               "seconds": times, "cpu_seconds": cpu,
               "load_average": [load_before, os.getloadavg()], "machine": machine()}

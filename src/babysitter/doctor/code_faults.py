@@ -66,6 +66,7 @@ class Evidence:
         self.accumulated: list[tuple[int, float, float]] = []   # (step, r(g, g_new), r(g, g_prev + g_new))
         self.loss_inputs: list[tuple[str, str]] = []       # (loss name, "probabilities" | "log_probabilities" | "scores")
         self.no_activation: set[tuple[str, str]] = set()
+        self.orphans: list[str] = []                       # models with gradients in no optimizer that stepped
         self._fresh: dict[int, list] = {}                  # id(param) -> [param, g_prev, g_new sum, handle]
         self._start: list[tuple[str, torch.Tensor, torch.Tensor]] = []
         self._had_grad = False
@@ -96,6 +97,31 @@ class Evidence:
                       or any(p.requires_grad for p in m.parameters()))]
         self.eval_mode.append((index, evals))
 
+    def closure_step(self, index: int, optimizer, read: bool, before: bool) -> None:
+        """A closure optimizer (L-BFGS) runs its backwards inside ``step``: the fresh gradients are
+        summed from its pre-step (``before``) to its post-step, then compared as at a next step."""
+        if before and read and not self._fresh:
+            params = [p for g in optimizer.param_groups for p in g["params"] if p.requires_grad]
+            params.sort(key=lambda p: (p.ndim < 2, p.numel()))
+            for p in params[:FRESH_PARAMS]:
+                prev = p.grad.detach().clone() if p.grad is not None else torch.zeros_like(p)
+                entry = [p, prev, None, None, None]
+
+                def hook(grad, entry=entry):
+                    entry[2] = grad.detach().clone() if entry[2] is None else entry[2] + grad.detach()
+                    entry[4] = grad.detach().clone()   # the last evaluation's own gradient
+                entry[3] = p.register_hook(hook)
+                self._fresh[id(p)] = entry
+        elif not before and self._fresh:
+            # zero_grad in the closure leaves the last evaluation's gradient; without it, the sum of all
+            # evaluations (and the previous step's): r(g, last) vs r(g, g_prev + sum)
+            for p, prev, total, _, last in self._fresh.values():
+                if total is not None and last is not None and p.grad is not None:
+                    g = p.grad.detach()
+                    self.accumulated.append((index, residual(g, last), residual(g, prev + total)))
+                    break
+            self.stop_fresh()
+
     def after_step(self, index: int, model: nn.Module, optimizer, read: bool) -> None:
         if not read or self._fresh:
             return
@@ -124,14 +150,25 @@ class Evidence:
             entry[3].remove()
         self._fresh = {}
 
-    def loss_input(self, name: str, x: torch.Tensor) -> None:
-        """Classify the rows of a classification loss's input ``x: (N, C)`` (first 5 seen)."""
+    def loss_input(self, name: str, x: torch.Tensor, softmax_no_dim: bool = False) -> None:
+        """Classify the rows of a classification loss's input ``x: (N, C)`` (first 5 seen); a binary
+        cross entropy with logits: its entries. ``softmax_no_dim``: ``x`` is the output of an
+        ``F.softmax`` called without ``dim`` on a 1-D/3-D tensor (torch then normalises dim 0)."""
         if len(self.loss_inputs) >= 5 or x.ndim != 2 or not x.is_floating_point():
             return
         x = x.float()
+        unit = bool(((x >= 0) & (x <= 1)).all())   # every entry in [0, 1]: no logit layer gives that
+        if softmax_no_dim:
+            self.loss_inputs.append((name, "softmax_no_dim"))
+            return
+        if name == "binary_cross_entropy_with_logits":
+            self.loss_inputs.append((name, "probabilities" if unit and x.numel() >= 16 else "scores"))
+            return
         lse = torch.logsumexp(x, 1)
         if bool((x >= 0).all()) and float((x.sum(1) - 1).abs().max()) < 1e-3:
             kind = "probabilities"
+        elif unit and x.numel() >= 16:   # >= 0 and <= 1 yet rows not summing to 1: normalised over another axis
+            kind = "unit_interval"
         elif bool((x <= 0).all()) and float(lse.abs().max()) < 1e-3:
             kind = "log_probabilities"
         elif float(lse.abs().max()) > 0.1:
@@ -159,6 +196,8 @@ def findings(ev: Evidence, steps: int) -> list[Finding]:
     out += _softmax(ev)
     out += _eval_mode(ev)
     flow = _no_flow(ev)
+    if flow and any(f.id == "softmax_before_loss" for f in out):   # its cause: a constant softmax has no gradient
+        flow[0].adjust(-0.3, "the loss's input is a softmax's output", severity="info", cause="softmax_before_loss")
     out += flow
     if not flow:
         out += _not_updated(ev, steps)
@@ -181,8 +220,9 @@ def _grad_not_zeroed(ev: Evidence) -> list[Finding]:
 
 def _softmax(ev: Evidence) -> list[Finding]:
     bad = [(n, k) for n, k in ev.loss_inputs
-           if (n == "cross_entropy" and k in ("probabilities", "log_probabilities"))
-           or (n == "nll_loss" and k in ("probabilities", "scores"))]
+           if (n == "cross_entropy" and k in ("probabilities", "log_probabilities", "unit_interval", "softmax_no_dim"))
+           or (n == "nll_loss" and k in ("probabilities", "scores", "unit_interval", "softmax_no_dim"))
+           or (n == "binary_cross_entropy_with_logits" and k == "probabilities")]
     if not bad or len(bad) * 2 < len(ev.loss_inputs):
         return []
     name, kind = bad[0]
@@ -193,13 +233,29 @@ def _softmax(ev: Evidence) -> list[Finding]:
               ("nll_loss", "probabilities"): "NLL takes log-probabilities: use log_softmax instead of softmax "
               "(or feed the raw scores to nn.CrossEntropyLoss)",
               ("nll_loss", "scores"): "NLL takes log-probabilities: apply log_softmax(dim=1) first, or use "
-              "nn.CrossEntropyLoss on the raw scores"}[(name, kind)]
+              "nn.CrossEntropyLoss on the raw scores",
+              ("cross_entropy", "unit_interval"): _NO_DIM_ADVICE, ("nll_loss", "unit_interval"): _NO_DIM_ADVICE,
+              ("cross_entropy", "softmax_no_dim"): _NO_DIM_ADVICE, ("nll_loss", "softmax_no_dim"): _NO_DIM_ADVICE,
+              ("binary_cross_entropy_with_logits", "probabilities"): "remove the sigmoid before the loss: "
+              "nn.BCEWithLogitsLoss / F.binary_cross_entropy_with_logits apply it themselves (or keep it and use "
+              "nn.BCELoss)"}[(name, kind)]
     what = {"probabilities": "probabilities (rows >= 0 summing to 1)",
             "log_probabilities": "log-probabilities (rows <= 0, logsumexp 0): log_softmax applied twice",
-            "scores": "raw scores (logsumexp of a row far from 0), not log-probabilities"}[kind]
+            "scores": "raw scores (logsumexp of a row far from 0), not log-probabilities",
+            "unit_interval": "all in [0, 1] with rows not summing to 1: normalised over another axis (a softmax "
+                             "over the wrong dim) or squashed by a sigmoid",
+            "softmax_no_dim": "the output of F.softmax called without dim on a 1-D/3-D tensor: torch normalised "
+                              "dim 0 (the batch, or a size-1 axis: every output exactly 1)"}[kind]
+    if name == "binary_cross_entropy_with_logits":
+        what = "probabilities (every entry in [0, 1]): a sigmoid before a loss that applies its own"
     return [Finding("softmax_before_loss", "warning",
-                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice, score=0.9,
-                    facts={"loss": name, "input": kind})]
+                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice,
+                    score=1.0 if kind in ("softmax_no_dim", "unit_interval") else 0.9,
+                    facts={"loss": name, "input": kind, "seen": len(bad), "of": len(ev.loss_inputs)})]
+
+
+_NO_DIM_ADVICE = ("give the softmax its dim and keep it out of the loss: F.softmax(x, dim=-1) for sampling only, "
+                  "and pass the raw logits to nn.CrossEntropyLoss / F.cross_entropy (it applies log_softmax itself)")
 
 
 def _eval_mode(ev: Evidence) -> list[Finding]:
@@ -236,6 +292,12 @@ def _not_updated(ev: Evidence, steps: int) -> list[Finding]:
                         f"{len(ev.outside)} checked steps",
                         "build the optimizer over all trained parameters: torch.optim.X(model.parameters(), ...) "
                         "(or freeze the others with requires_grad_(False))", layer=names[0].rsplit(".", 1)[0], score=0.85)]
+    if ev.orphans:
+        return [Finding("parameters_not_updated", "warning",
+                        f"the model(s) {', '.join(ev.orphans)} got gradients in training but none of their parameters is "
+                        "in an optimizer that stepped", "build each model's optimizer over its own parameters: "
+                        "torch.optim.X(that_model.parameters(), ...)", layer=ev.orphans[0], score=0.85,
+                        facts={"models": list(ev.orphans)})]
     same = ev.unchanged()
     if same and steps >= 5 and ev._had_grad and same[0] == same[1]:
         return [Finding("parameters_not_updated", "warning",

@@ -26,6 +26,8 @@ VOCABULARY = (
     "parameters_not_updated", "no_gradient_flow", "missing_activation",
     # the doctor saw no optimizer step and no parameter update: it cannot judge the run
     "no_training_seen",
+    # a probe (an experiment on a copy) could not run: the verdict says which and why (info)
+    "probe_failed",
 )
 CODE_FAULTS = ("grad_not_zeroed", "softmax_before_loss", "eval_mode_training", "labels_look_random",
                "parameters_not_updated", "no_gradient_flow", "missing_activation", "no_training_seen")

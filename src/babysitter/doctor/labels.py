@@ -26,8 +26,8 @@ def expected_distinct(c: int, b: int) -> float:
 def probe_shuffling(kit: Kit) -> tuple[dict, list[Finding]]:
     """``unshuffled_data``: warning when the first batches hold on average <= max(1.5, 0.3 E)
     distinct labels, E = :func:`expected_distinct` (C, B), and E >= 3."""
-    if not kit.classification or len(kit.batches) < 2:
-        return {}, []
+    if not kit.classification or len(kit.batches) < 2 or not kit.per_example:
+        return {}, []   # a sequence's targets are its next tokens: their order is the data, not a sort
     distinct = [int(torch.unique(y).numel()) for _, y in kit.batches]
     b = int(np.median([len(y) for _, y in kit.batches]))
     c = max(kit.num_classes, int(max(int(y.max()) for _, y in kit.batches)) + 1)
@@ -44,13 +44,29 @@ def probe_shuffling(kit: Kit) -> tuple[dict, list[Finding]]:
 
 
 LABELS_STEPS = 150
+from babysitter.doctor.thresholds import SEQUENCE_MARGIN  # noqa: E402
+
+
+def chance(kit: Kit, y: torch.Tensor, hy: torch.Tensor) -> float:
+    """The accuracy of always answering the training targets' most frequent class, on the held-out
+    targets, and at least 1/C: next-token targets are far from uniform (a space is ~15 % of text),
+    so a model that learnt only the label frequencies beats 1/C without any signal from x."""
+    y, hy = kit.flat(y).reshape(-1), kit.flat(hy).reshape(-1)
+    if kit.ignore_index is not None:
+        y, hy = y[y != kit.ignore_index], hy[hy != kit.ignore_index]
+    if not len(y) or not len(hy):
+        return 1 / kit.num_classes
+    top = torch.bincount(y.long().clamp_min(0)).argmax()
+    return max(1 / kit.num_classes, float((hy == top).float().mean()))
 
 
 def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Finding]]:
     """Do the labels carry signal? Train a copy on all batches but the last quarter (at the run's
     optimizer and lr) and score it on the held-out quarter; the same with the training labels
     permuted. ``labels_look_random``: warning when the copy learnt (its training loss fell by
-    > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = 1/C. Skipped
+    > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = 1/C. Sequence
+    targets: p = :func:`chance` (the majority token's share), the margin max(SEQUENCE_MARGIN,
+    3 sqrt(p (1 - p) / n)) over the n tokens scored, and no better than the permuted copy + it. Skipped
     when the batches look unshuffled (later batches hold other classes) or fewer than 4 batches."""
     if not kit.classification or len(kit.batches) < 4:
         return {}, []
@@ -73,15 +89,22 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
             i = (t * bs) % max(len(x) - bs + 1, 1)
             losses.append(step(x[i:i + bs], labels[i:i + bs])[0])
         first, last = np.mean(losses[:10]), np.mean(losses[-10:])
-        result[name] = {"held_out_acc": _accuracy(model, hx, hy), "train_loss_first": json_safe(float(first)),
+        result[name] = {"held_out_acc": _accuracy(model, hx, hy, kit), "train_loss_first": json_safe(float(first)),
                         "train_loss_last": json_safe(float(last))}
-    p = 1 / kit.num_classes
-    margin = max(0.1, 3 * math.sqrt(p * (1 - p) / len(hy)))
+    if kit.per_example:   # one label per example: chance 1/C, margin >= 0.1 (calibrated on the clinic)
+        p = 1 / kit.num_classes
+        margin = max(0.1, 3 * math.sqrt(p * (1 - p) / len(hy)))
+    else:                 # next-token targets: the majority token's share; a margin over the tokens scored
+        p = chance(kit, y, hy)
+        scored = kit.flat(hy).reshape(-1)
+        n = int((scored != kit.ignore_index).sum()) if kit.ignore_index is not None else scored.numel()
+        margin = max(SEQUENCE_MARGIN, 3 * math.sqrt(p * (1 - p) / max(n, 1)))
     real = result["real"]
     learnt = (math.isfinite(real["train_loss_first"] or math.nan) and math.isfinite(real["train_loss_last"] or math.nan)
               and real["train_loss_last"] < 0.8 * min(real["train_loss_first"], math.log(kit.num_classes)))
     numbers = {"labels": {**result, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}}
-    if not learnt or real["held_out_acc"] > p + margin:
+    if not learnt or real["held_out_acc"] > p + margin or (
+            not kit.per_example and real["held_out_acc"] > result["permuted"]["held_out_acc"] + margin):
         return numbers, []
     return numbers, [Finding(
         "labels_look_random", "warning",

@@ -291,8 +291,10 @@ CODE = {
     "missing_activation": "put a non-linearity between the layers (nn.ReLU() in the nn.Sequential, or F.relu in forward)",
     "softmax_before_loss": "remove the softmax before the loss: nn.CrossEntropyLoss / F.cross_entropy take raw "
                            "scores (logits) and apply log_softmax themselves",
-    "no_training_seen": "the doctor saw no optimizer step: check that the script trains (optimizer.step() is "
-                        "called) inside the watched run",
+    "no_training_seen": "train inside the watched script (torch.optim optimizers and hand-written updates after "
+                        "loss.backward() are followed); a model trained in a subprocess, or with torch.autograd.grad "
+                        "and no update, is not seen",
+    "probe_failed": "nothing to change in the script; the verdict lacks this experiment's evidence",
     "loss_not_finite": "check the model's forward pass and the input data for overflow (log of <= 0, division "
                        "by ~0, unscaled targets)",
 }
@@ -301,7 +303,16 @@ SOFTMAX = {("cross_entropy", "log_probabilities"): "remove the log_softmax befor
            ("nll_loss", "probabilities"): "NLL takes log-probabilities: use log_softmax instead of softmax "
            "(or feed the raw scores to nn.CrossEntropyLoss)",
            ("nll_loss", "scores"): "NLL takes log-probabilities: apply log_softmax(dim=1) first, or use "
-           "nn.CrossEntropyLoss on the raw scores"}
+           "nn.CrossEntropyLoss on the raw scores",
+           ("binary_cross_entropy_with_logits", "probabilities"): "remove the sigmoid before the loss: "
+           "nn.BCEWithLogitsLoss / F.binary_cross_entropy_with_logits apply it themselves (or keep it and use "
+           "nn.BCELoss)"}
+# F.softmax without dim (torch picks dim 0: the batch, or a size-1 axis where every output is exactly 1),
+# or values in [0, 1] normalised over another axis
+NO_DIM = ("give the softmax its dim and keep it out of the loss: F.softmax(x, dim=-1) for sampling only, and pass "
+          "the raw logits to nn.CrossEntropyLoss / F.cross_entropy (it applies log_softmax itself)")
+for _loss in ("cross_entropy", "nll_loss"):
+    SOFTMAX[(_loss, "unit_interval")] = SOFTMAX[(_loss, "softmax_no_dim")] = NO_DIM
 # A spec finding whose fault no spec key reaches (a python model's own code, a value already at its remedy)
 NO_EDIT = {
     "data_not_normalized": "the inputs are off after preprocessing; check data.preprocess and the raw data's units",
@@ -341,6 +352,11 @@ def code_change(f, host: ScriptHost) -> str:
         return f"{_lr_code(f, host, lower=True)}; nn.LeakyReLU instead of nn.ReLU; nn.init.kaiming_normal_"
     if f.id == "init_loss_off" and f.facts.get("below_chance"):
         return NO_EDIT["init_loss_off"]
+    if f.id == "probe_failed" and f.facts.get("reason") == "budget":
+        return "a larger --budget (seconds for the probes), or fewer steps in the script"
+    if f.id == "exploding_gradients" and f.facts.get("max_norm_before_clip") is not None:   # clipping hid it
+        return ("clipping hides the explosion from the step, not its cause: lower the lr 10x; "
+                "nn.init.kaiming_normal_ / xavier_normal_ init; add normalisation layers")
     if f.id == "softmax_before_loss":
         return SOFTMAX.get((f.facts.get("loss"), f.facts.get("input")), CODE["softmax_before_loss"])
     return CODE.get(f.id, "")

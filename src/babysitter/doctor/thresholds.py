@@ -60,6 +60,8 @@ GRADCHECK_WRONG = 1e-2     # max relative error above: the backward is wrong (fl
 UPDATE_LOW_WARN = 1e-5          # run median below: lr_too_low (warning)
 UPDATE_LOW_INFO = 1e-4          # ... below: lr_too_low (info)
 UPDATE_HIGH_PEAK = 0.1          # one due step's median above: lr_too_high (weights moved > 10 % in a step)
+FIRST_STEP_PEAK = 1.0           # the first due step alone above UPDATE_HIGH_PEAK counts only beyond this (a
+                                # first Adam step moves small weights ~lr/|w|; later steps settle)
 UPDATE_HIGH_MEDIAN = 0.03       # run median above: lr_too_high
 VANISHING_RATIO = 1e-3          # median first/last layer grad norm below: vanishing_gradients
 COLLAPSE_RATIO = 1e-3           # some layer's activation std / the first's below: activations collapse
@@ -81,3 +83,14 @@ VAL_RISE_ALONE, VAL_EPOCHS = 1.3, 3
 UNDERFIT_ACC, UNDERFIT_GAP, PLATEAU_CHANGE = 0.8, 0.05, 0.02
 REG_SHARE = 0.5                      # healthy default recipe: the penalty's share <= 0.33
 MOVING_RATIO = 1e-4
+
+# ---------------------------------------------------------------- sequence targets (language models; the LM clinic)
+# A character-level LM's loss is judged against its own data: the unigram cross entropy H(y) (the
+# label frequencies alone), never a fixed accuracy. Healthy LM scripts of the clinic end at 0.55-0.85
+# H(y) within their budgets; targets shuffled against their inputs plateau at 0.97-1.0 H(y).
+UNIGRAM_SHARE = 0.95        # a train loss still >= this x H(y) learnt nothing beyond the label frequencies
+LEARNT_SHARE = 0.5          # ... after falling >= this share of the way from its first loss to H(y): labels_look_random
+SEQUENCE_MEMORISED = 0.5    # overfit_tiny on sequences: the loss below this x its first value (100% is unreachable
+                            # when one context is followed by different tokens)
+SEQUENCE_MARGIN = 0.03      # next-token targets: held-out accuracy within this of the majority-token chance
+CLIPPED = 0.99              # a step whose gradient norm is within 1% of the run's cap was clipped

@@ -79,6 +79,9 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
     "no_training_seen": ("code", "the doctor saw no optimizer step and no parameter update: it cannot judge, so "
                          "the run is not called healthy", "check that training ran inside the watch (and that "
                          "optimizer.step() is called)"),
+    "probe_failed": ("probe", "a preflight experiment could not run on this model (the reason is in the finding); "
+                     "the verdict lacks its evidence", "nothing to fix in the training; a larger --budget when the "
+                     "reason is the time budget"),
 }
 
 

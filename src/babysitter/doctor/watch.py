@@ -42,6 +42,7 @@ from torch.utils.hooks import RemovableHandle
 from babysitter.doctor import code_faults
 from babysitter.doctor.code_faults import CLASS_LOSSES
 from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
+from babysitter.doctor.outputs import Call, Layout, ignore_index_of, logits_of, loss_of
 from babysitter.nn.init import WEIGHTED
 from babysitter.train.events import listeners
 
@@ -62,6 +63,21 @@ NONLINEAR = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "rr
              "matmul", "bmm", "lstm", "gru", "rnn_tanh", "rnn_relu"}
 
 
+def _residual(w: "Watch", args) -> bool:
+    """``x + f(x)``: a layer's output combined with another computed tensor (one that carries a
+    gradient and is not a linear function of the same layer) is a residual stream, not that layer's
+    output passed on linearly (a block's non-linearity sits in f)."""
+    grads = [a for a in args if isinstance(a, torch.Tensor) and a.grad_fn is not None]   # not parameters (a bias)
+    if len(grads) < 2:
+        return False
+    srcs = {id(w._linear_outs[id(a)][0]) if id(a) in w._linear_outs else None for a in grads}
+    return len(srcs) > 1
+
+
+SOFTMAXES = (F.softmax, F.log_softmax, torch.softmax, torch.Tensor.softmax)
+SIGMOIDS = (torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid)
+
+
 class Spy(TorchFunctionMode):
     """Sees functional losses, ``Tensor.backward`` and, for the layer order, which tensors carry a
     weighted layer's output without a non-linearity since. Passes every call through unchanged."""
@@ -79,12 +95,18 @@ class Spy(TorchFunctionMode):
             w._saw_loss(out, args[0], args[1], name, kwargs, func)
         elif func is torch.Tensor.backward:
             w._saw_backward(args[0])
+        elif func in SIGMOIDS and isinstance(out, torch.Tensor):
+            w._sigmoid_outs.add(out.data_ptr())
+        elif func in SOFTMAXES and kwargs.get("dim", args[1] if len(args) > 1 else None) is None:
+            x = args[0] if args else None   # torch's implicit dim: 0 for 0-D, 1-D and 3-D inputs
+            if isinstance(x, torch.Tensor) and x.ndim in (0, 1, 3) and isinstance(out, torch.Tensor):
+                w._softmax_no_dim.add(out.data_ptr())
         elif w._linear_outs and isinstance(out, torch.Tensor):
             fname = getattr(func, "__name__", "")
             if fname not in NONLINEAR:
                 src = next((w._linear_outs[id(a)][0] for a in args
                             if isinstance(a, torch.Tensor) and id(a) in w._linear_outs), None)
-                if src is not None:   # a view, dropout, batch norm... of a layer's output: still linear in it
+                if src is not None and not _residual(w, args):   # a view, dropout, batch norm...: still linear in it
                     w._linear_outs[id(out)] = (src, out)
         return out
 
@@ -131,6 +153,12 @@ class Watch:
         self._loss_modules: dict[int, nn.Module] = {}
         self._linear_outs: dict[int, tuple[nn.Module, torch.Tensor]] = {}   # id(output) -> (layer, output)
         self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
+        self._layer_root: dict[int, int] = {}    # id(layer) -> id(the root module whose forward called it)
+        self._current_root = None
+        self._other_optimizers: dict[int, set[int]] = {}
+        self._loss_rows = 0
+        self._softmax_no_dim: set[int] = set()   # data_ptr of F.softmax outputs computed without dim
+        self._sigmoid_outs: set[int] = set()     # data_ptr of sigmoid outputs (a sigmoid before BCE with logits)
         self._names: dict[int, str] = {}
         self._last_loss = None
         self._loss_this_step = None
@@ -138,6 +166,26 @@ class Watch:
         self._in_eval_segment = False
         self._short, self._full_bs, self._ever_train = False, 0, False
         self._pending_x: torch.Tensor | None = None
+        self._pending_call: Call | None = None
+        self._call: Call | None = None           # the script's call of the model (doctor/outputs.py)
+        self._layout: Layout | None = None       # how the loss reshaped the model's output and the targets
+        self._ignore_index: int | None = None
+        self._in_model = False                   # inside the model's forward (a loss computed there)
+        self._loss_in_model = False
+        self._output_kind = None
+        self._lr_peak = 0.0                      # the largest lr the run reached (after a warmup)
+        self._lr_changed = False
+        from babysitter.doctor.hand_updates import HandUpdates
+
+        self._hand = HandUpdates(self)           # a loop with no optimizer object (p.data.add_(...))
+        from babysitter.doctor.instruments.nan_origin import NanOrigin
+
+        self._nan = NanOrigin()                  # where a non-finite loss started (replayed at the end)
+        from babysitter.doctor.clipping import Clipping
+
+        self.clipping = Clipping()               # gradients before clipping; the clip norm the probes use
+        self._last_call = None                   # (model, args, kwargs) of the latest forward (references)
+        self._lr_first = math.nan
         self._batches: list = []
         self._kit_model = None
         self._loss_fn = None
@@ -174,6 +222,8 @@ class Watch:
         """Remove every hook, run the probes if not yet, diagnose, write the run dir (if ``out``)."""
         if self.report is not None:
             return self.report
+        self._hand.close()
+        self.clipping.close()
         self._arm(False)
         for h in self._handles:
             h.remove()
@@ -181,6 +231,7 @@ class Watch:
         self.evidence.stop_fresh()
         for first, second in self._pairs.values():
             self.evidence.no_activation_between(self._name(first), self._name(second))
+        self._orphan_models()
         from babysitter.doctor.watch_report import finish
         from babysitter.report.notebook import Report, show
 
@@ -220,6 +271,20 @@ class Watch:
 
         return watch_html(self)
 
+    def _orphan_models(self) -> None:
+        """Models called in training whose trainable parameters got gradients but are in no optimizer
+        that stepped (a GAN's generator left out of every optimizer): evidence for parameters_not_updated."""
+        if self.optimizer is None or self._hand.optimizer is not None:
+            return
+        held = {id(p) for g in self.optimizer.param_groups for p in g["params"]}
+        for ids in self._other_optimizers.values():
+            held |= ids
+        for root in self._roots.values():
+            params = [p for p in root.parameters() if p.requires_grad]
+            if (params and root is not self.model and not any(id(p) in held for p in params)
+                    and any(p.grad is not None and bool(torch.count_nonzero(p.grad)) for p in params)):
+                self.evidence.orphans.append(type(root).__name__)
+
     def _collecting(self) -> bool:
         return self.probes_on and not self._probed and len(self._batches) < KIT_BATCHES
 
@@ -254,6 +319,12 @@ class Watch:
 
     # ------------------------------------------------------------------ module hooks
     def _global_pre(self, module, inputs):
+        if self._depth == 0:
+            self._current_root = id(module)
+            if self.model is None:
+                self._last_call = (module, inputs, {})
+        if self._depth == 0 and self.optimizer is None and self._hand.sentinel is not None:
+            self._hand.check()   # the parameters moved with no optimizer step: a hand-written update
         if self._depth == 0 and module not in self._roots.values():
             if isinstance(module, nn.modules.loss._Loss):
                 if id(module) not in self._loss_modules:
@@ -264,8 +335,11 @@ class Watch:
         self._depth += 1
         if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
             prev = self._linear_outs.get(id(inputs[0]))
-            if prev is not None and torch.is_grad_enabled():   # names are known after the first step
+            if (prev is not None and torch.is_grad_enabled()   # names are known after the first step
+                    and self._layer_root.get(id(prev[0])) == self._current_root   # not across two models (a GAN)
+                    and not _bottleneck(prev[0], module)):
                 self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
+            self._layer_root[id(module)] = self._current_root
 
     def _global_post(self, module, inputs, output):
         self._depth = max(0, self._depth - 1)
@@ -275,13 +349,32 @@ class Watch:
     def _name(self, module) -> str:
         return self._names.get(id(module), type(module).__name__)
 
-    def _model_pre(self, module, inputs):
+    def _model_pre(self, module, inputs, kwargs):
         if self._post_spy:      # the Spy covered the loss after the last forward; the forward itself is not read
             self._post_spy = False
             self._arm(False)
+        self._in_model = True
+        self._last_call = (module, inputs, kwargs)
+        self._hand.before_forward()
+        if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
+                and torch.is_grad_enabled() and (module.training or not self._ever_train)):
+            # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
+            self._pending_x = inputs[0].detach().clone()
+            self._pending_call = Call.record(inputs, kwargs) if self._call is None else None
+        return None
 
     def _model_forward(self, module, inputs, output):
         """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
+        self._in_model = False
+        if self._output_kind is None:
+            from babysitter.doctor.outputs import output_kind
+
+            self._output_kind = output_kind(output)
+        if self._output_kind != "tensor":
+            inner = loss_of(output)
+            if inner is not None and self._loss_in_model and inner is not self._last_loss:
+                self._saw_inner_loss(inner, module)
+            output = logits_of(output)
         grad = torch.is_grad_enabled()
         self._ever_train = self._ever_train or (grad and module.training)
         # eval mode with gradients counts as training while the model was never in train mode (the fault
@@ -293,7 +386,7 @@ class Watch:
                 self.epoch_ends.append(self.step)
             self._in_eval_segment = True
             self.evidence.eval_passes += 1
-        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY
+        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY and not self._loss_in_model
                 and (not train or self.step % LOSS_EVERY == 0)):   # a functional loss: see it and its target
             self._spy = Spy(self)
             self._spy.__enter__()
@@ -307,7 +400,6 @@ class Watch:
                     self.epoch_ends.append(self.step)
                 self._short, self._full_bs = bs < self._full_bs, max(self._full_bs, bs)
             if len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor):
-                self._pending_x = inputs[0].detach().clone()
                 self._pending_out = output
 
     def _loss_module_hook(self, module, inputs, output):
@@ -316,40 +408,88 @@ class Watch:
                            module)
 
     # ------------------------------------------------------------------ losses and backward
+    def _saw_inner_loss(self, loss, module) -> None:
+        """A loss the model computed in its own forward and returned (``(logits, loss)``, ``.loss``):
+        seen on every step from the output, without the Spy."""
+        self._last_loss = loss
+        train = torch.is_grad_enabled() and loss.requires_grad and (module.training or not self._ever_train)
+        self.losses.append((self.step, loss.detach(), train, None))
+        # in the units of the losses the Spy read (the loss's rows: B*T for a flattened sequence)
+        self.loss_sizes.append(self._loss_rows or self._full_bs or 1)
+        if train:
+            self._loss_this_step = loss.detach()
+            self._check_finite(loss)
+
+    def _check_finite(self, loss) -> None:
+        """On read steps: a non-finite training loss keeps the state and the call for NanOrigin."""
+        if self._reading and self._nan.captured is None and self._last_call is not None \
+                and not bool(torch.isfinite(loss.detach()).all()):
+            module, args, kwargs = self._last_call
+            self._nan.capture(module, args, kwargs, self.step, self._loss_name)
+
     def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
         if loss is self._last_loss or not isinstance(loss, torch.Tensor) or loss.ndim != 0:
             return
         self._last_loss = loss
-        train = self._train_pass and loss.requires_grad
+        if self._in_model and self.model is not None:
+            self._loss_in_model = True
+        train = (self._train_pass or self._in_model) and loss.requires_grad
         correct = None
         cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
         if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
-            correct = (input.detach().argmax(1) == target).float().mean()
+            hit = input.detach().argmax(1) == target
+            ignore = ignore_index_of(fn, kwargs)
+            keep = target != ignore if ignore is not None else None   # padding is not scored (per-token accuracy)
+            correct = hit[keep].float().mean() if keep is not None else hit.float().mean()
             if train:
-                self.evidence.loss_input(name, input.detach())
+                self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
+        elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()
+              and ((name == "binary_cross_entropy_with_logits" and input.data_ptr() in self._sigmoid_outs)
+                   or (name in CLASS_LOSSES and input.ndim == 2))
+              and self._train_pass and loss.requires_grad):   # a sigmoid before BCE with logits; soft targets
+            self.evidence.loss_input(name, input.detach().reshape(input.shape[0], -1),
+                                     input.data_ptr() in self._softmax_no_dim)
         self.losses.append((self.step, loss.detach(), train, correct))
         self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
+        if train:
+            self._loss_rows = self.loss_sizes[-1]
         if not train:
             return
         self._loss_this_step = loss.detach()
+        if self._loss_name is None:
+            self._loss_name = name
+        self._check_finite(loss)
         if self._loss_fn is None:
             self._loss_name = name
             self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
-                                 and input.ndim == 2 and not target.is_floating_point() else None)
+                                 and input.ndim >= 2 and not target.is_floating_point() else None)
+            self._ignore_index = ignore_index_of(fn, kwargs) if self._num_classes else None
             if isinstance(fn, nn.Module):
-                import copy
-
-                self._loss_fn = copy.deepcopy(fn)
+                self._loss_fn = _hookless_copy(fn)
             else:
                 self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
-        if self._pending_x is not None and len(self._batches) < KIT_BATCHES:
-            if input is not getattr(self, "_pending_out", None):
+        if self._pending_x is not None and len(self._batches) < KIT_BATCHES and isinstance(input, torch.Tensor):
+            if not self._in_model and input is not getattr(self, "_pending_out", None):
                 self.evidence.loss_not_on_output = True
-            self._batches.append((self._pending_x, target.detach().clone()))
+            b = int(self._pending_x.shape[0]) if self._pending_x.ndim else 1
+            if self._layout is None:
+                self._layout = Layout.seen(input, target, b)
+            if self._call is None and self._pending_call is not None:
+                self._call = self._pending_call
+                self._call.find_target(target)
+            self._batches.append((self._pending_x, self._layout.example_targets(target.detach().clone(), b)))
             self._pending_x = None
 
     def _saw_backward(self, tensor) -> None:
         self.evidence.backwards += 1
+        loss = self._loss_this_step
+        if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
+            from babysitter.doctor.clipping import power_of_two
+
+            r = float(tensor.detach()) / float(loss) if float(loss) else 1.0   # GradScaler: loss x 2^k
+            self.clipping.scale = r if power_of_two(r) else 1.0
+        if self.optimizer is None:
+            self._hand.saw_backward(tensor)
         if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
             self.evidence.backward_without_graph += 1
 
@@ -358,6 +498,8 @@ class Watch:
         if self.model is None:
             self._discover(optimizer)
         if optimizer is not self.optimizer:
+            if id(optimizer) not in self._other_optimizers:   # a GAN's second optimizer: whose parameters it holds
+                self._other_optimizers[id(optimizer)] = {id(p) for g in optimizer.param_groups for p in g["params"]}
             return
         index = self.step
         self._pre_count += 1
@@ -365,9 +507,18 @@ class Watch:
         self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
         read = self._read(index)
         self._read_now = read
+        closure = (any(callable(a) and not isinstance(a, torch.optim.Optimizer) for a in args)   # args: (self, closure)
+                   or callable(kwargs.get("closure")))
+        if closure:   # L-BFGS: the gradients are made inside step(closure); the fresh ones are compared at its end
+            self.evidence.stop_fresh()
         self.evidence.pre_step(index, self.model, optimizer, read=read)
-        if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES:
-            self._run_probes()
+        if closure:
+            self.evidence.closure_step(index, optimizer, read, before=True)
+        self._closure_step = closure
+        if read and self.clipping.pre:
+            self.clipping.at_step(index, [p for g in optimizer.param_groups for p in g["params"]])
+        if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES and not self._lr_changed:
+            self._run_probes()   # a schedule moved the lr: the probes wait for the lr the run reaches (finish)
         for t in self._on_backward:
             t.after_backward(self)
 
@@ -380,13 +531,22 @@ class Watch:
         for t in self._on_step:
             if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
                 t.after_step(self)
+        lr = optimizer.param_groups[0].get("lr", math.nan)
+        lr = float(lr) if not isinstance(lr, torch.Tensor) else math.nan   # a tensor lr (capturable): not read each step
+        if lr == lr:
+            self._lr_changed = self._lr_changed or (index > 0 and lr != self._lr_first)
+            self._lr_first = lr if index == 0 else self._lr_first
+            self._lr_peak = max(self._lr_peak, lr)
         if index == 0 or index % self.every == 0:
             self.lrs.append((index, float(optimizer.param_groups[0].get("lr", math.nan))))
         self._loss_this_step = None
         if self._linear_outs:
             self._linear_outs = {}
         self._depth = 0
-        self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
+        if getattr(self, "_closure_step", False):
+            self.evidence.closure_step(index, optimizer, self._read_now, before=False)
+        else:
+            self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
         self._arm(self._read(self.step))
 
     def _stepped_since_post(self) -> bool:
@@ -408,10 +568,21 @@ class Watch:
         self._names = {id(m): (n or type(m).__name__) for n, m in self.model.named_modules()}
         self._kit_model = _copy_model(self.model)     # before our own hooks are on it (a copy would copy them)
         self._handles.append(self.model.register_forward_hook(self._model_forward))
-        self._handles.append(self.model.register_forward_pre_hook(self._model_pre))
+        self._handles.append(self.model.register_forward_pre_hook(self._model_pre, with_kwargs=True))
         self.evidence.start(self.model, optimizer)
         for t in self.tools:
             t.before_fit(self)
+        first = next((p for g in optimizer.param_groups for p in g["params"] if p.requires_grad), None)
+        if first is not None and self._optimizer_hooks:
+            self.clipping.watch(first, self._backward_end)
+
+    def _backward_end(self) -> None:
+        """Every gradient of a backward is accumulated (before any clipping): its total norm, on read steps."""
+        if self._read(self.step) and self.optimizer is not None and self._hand.optimizer is None:
+            from babysitter.doctor.clipping import total_norm
+
+            norm = total_norm(p for g in self.optimizer.param_groups for p in g["params"])
+            self.clipping.pre[self.step] = norm / self.clipping.scale   # a GradScaler's scale taken out
 
     def _run_probes(self) -> None:
         self._probed = True
@@ -428,8 +599,20 @@ class Watch:
             from babysitter.doctor.kit import Kit   # the probes' imports: only when they run
             from babysitter.doctor.kit_probes import run_kit_probes
 
-            kit = Kit.from_run(self.model, self.optimizer, self._loss_fn, self._batches, self._loss_name,
-                               self._num_classes, copied=self._kit_model)
+            from babysitter.doctor.outputs import Replay
+
+            layout = self._layout or Layout((), ())
+            seen = self._loss_fn
+            kit = Kit.from_run(self.model, self.optimizer, lambda out, y: seen(out, layout.loss_target(y)),
+                               self._batches, self._loss_name, self._num_classes, copied=self._kit_model)
+            kit.forward, kit.targets, kit.ignore_index = Replay(self._call or Call(), layout), layout.loss_target, self._ignore_index
+            kit.clip_norm = self.clipping.clip_norm()
+            hand_lr = self.clipping.hand_lr() if self._hand.optimizer is not None else None
+            peak = max(self._lr_peak, hand_lr or 0.0)
+            if peak > (kit.lr or 0):   # judge (and train the copies at) the lr the run reached, not a warmup's
+                first = kit.lr
+                for g in kit.groups:      # groups keep their ratios (a decayed lr of 0 at the end: the peak)
+                    g["lr"] = g["lr"] * peak / first if first else peak
             if self.evidence.loss_not_on_output:
                 kit.notes.append("the loss's input is not the model's output (a function of it): probes use the output")
             self._probes, self._probe_findings = run_kit_probes(kit, self.budget)
@@ -437,6 +620,36 @@ class Watch:
             torch.set_grad_enabled(was)
             self._arm(self._read(self.step))
         self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)
+
+
+def _hookless_copy(module: nn.Module) -> nn.Module:
+    """A shallow copy of a loss module without its hooks: a deep copy would copy our own hook,
+    bound to this Watch (and the tensors it holds, some not graph leaves), and the probes' losses
+    must not reach the hook that records the run's."""
+    import copy
+    from collections import OrderedDict
+
+    c = copy.copy(module)
+    c._forward_hooks, c._forward_pre_hooks = OrderedDict(), OrderedDict()
+    for k in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
+        if hasattr(c, k):
+            setattr(c, k, OrderedDict())
+    return c
+
+
+def _widths(m: nn.Module) -> tuple[int, int] | None:
+    if isinstance(m, nn.Linear):
+        return m.in_features, m.out_features
+    if isinstance(m, nn.modules.conv._ConvNd):
+        return m.in_channels, m.out_channels
+    return None
+
+
+def _bottleneck(first: nn.Module, second: nn.Module) -> bool:
+    """Two linear maps through a narrower middle, ``d_mid < min(d_in, d_out)``, are a low-rank
+    factorisation (a linear autoencoder's code, an adapter), not one layer written twice."""
+    a, b = _widths(first), _widths(second)
+    return a is not None and b is not None and a[1] < min(a[0], b[1])
 
 
 def _copy_model(model):

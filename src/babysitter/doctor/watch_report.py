@@ -18,6 +18,7 @@ from types import SimpleNamespace
 import torch
 
 from babysitter.doctor import code_faults, curves, instruments
+from babysitter.doctor.baselines import reconsider_underfitting, unigram_loss
 from babysitter.doctor.findings import Finding
 from babysitter.doctor.remedies import ScriptHost
 from babysitter.doctor.thresholds import LOSS_EVERY
@@ -107,6 +108,66 @@ def _mean(xs: list[tuple], k: int) -> float | None:
     return sum(v * n for v, n in got) / total if total else None
 
 
+def no_training_seen(w) -> Finding:
+    """The doctor saw no optimizer step and no hand-written update: it cannot judge the run, and
+    a run it did not see is not called healthy (a warning)."""
+    facts = {"optimizer_steps": 0, "backward_calls": w.evidence.backwards,
+             "parameters_changed": w._hand.changed(), "model_calls_seen": bool(w._roots)}
+    what = (f"{facts['backward_calls']} backward() call(s) seen" if facts["backward_calls"] else "no backward() seen")
+    return Finding("no_training_seen", "warning",
+                   f"no optimizer step and no parameter update was seen ({what}): nothing of the training was "
+                   "measured, so nothing can be judged",
+                   "train inside the watched script (torch.optim optimizers and hand-written updates after "
+                   "loss.backward() are followed); a model trained in a subprocess or with torch.autograd.grad "
+                   "and no update is not seen", score=0.5, facts=facts)
+
+
+def clipped_run(found: list[Finding], w) -> list[Finding]:
+    """A run that clips its gradients: plain SGD's step is then bounded by lr x the clip norm, so a
+    large update ratio, or an lr beyond a constant-lr range test's, is the regime the script chose
+    (info; the run's own loss curve judges the lr: it stays a warning when the curve explodes or
+    rises); and gradients that exploded before clipping are named
+    (the clipped ones the instruments read would hide it)."""
+    from babysitter.doctor.thresholds import EXPLODING_NORM
+
+    clip = w.clipping.clip_norm()
+    if clip is None:
+        return found
+    facts = w.clipping.facts()
+    sgd = type(w.optimizer) is torch.optim.SGD
+    curve_says = any(f.id == "lr_too_high" and f.facts.get("source") == "curve" for f in found)
+    for f in found:
+        if f.id == "lr_too_high" and sgd and f.severity == "warning" and not curve_says:
+            f.adjust(-0.3, f"the run clips the gradient norm to {clip:.3g}: each SGD step is at most lr x that",
+                     severity="info")
+            f.facts.update(facts)
+    top = facts["max_norm_before_clip"]
+    if top is not None and top > EXPLODING_NORM and not any(f.id == "exploding_gradients" for f in found):
+        found.append(Finding("exploding_gradients", "warning",
+                             f"total gradient norm {top:.3g} before clipping (> {EXPLODING_NORM:g}); clipping to "
+                             f"{clip:.3g} hides it from the step", "lower the lr 10x; nn.init.kaiming_normal_ / "
+                             "xavier_normal_ init; add normalisation layers", score=0.7, facts=facts))
+    return found
+
+
+def probes_not_run(probes: dict) -> list[Finding]:
+    """One info finding per probe that raised or was skipped, with the reason: a verdict without
+    an experiment must say it lacks it (``probes.errors`` alone is read by nobody)."""
+    out = [Finding("probe_failed", "info", f"the {name} probe could not run: {why}",
+                   "nothing to change in the script; the verdict lacks this experiment's evidence",
+                   score=0.1, facts={"probe": name, "reason": why})
+           for name, why in (probes.get("errors") or {}).items()]
+    skipped = probes.get("skipped")
+    if isinstance(skipped, str):
+        out.append(Finding("probe_failed", "info", f"the probes did not run: {skipped}",
+                           "nothing to change in the script", score=0.1, facts={"probe": "all", "reason": skipped}))
+    elif skipped:
+        out.append(Finding("probe_failed", "info", f"the {', '.join(skipped)} probe(s) did not run: the probes' time "
+                           "budget (--budget seconds) ran out", "a larger --budget", score=0.1,
+                           facts={"probe": list(skipped), "reason": "budget"}))
+    return out
+
+
 def finish(w) -> dict:
     """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed."""
     if w.probes_on and not w._probed and w.step > 0:
@@ -129,9 +190,25 @@ def finish(w) -> dict:
                     f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
                              "cross entropy", severity="info")
                     f.facts["classification"] = False
-        found += curve
+        for f in curve:
+            f.facts.setdefault("source", "curve")   # the run's own loss curve (causal rules read it)
+        found += reconsider_underfitting(curve, rows, sequence=bool(w._layout and w._layout.per_example > 1),
+                                         unigram=unigram_loss([y for _, y in w._batches], w._ignore_index))
         found += code_faults.findings(w.evidence, w.step)
     found += list(w._probe_findings)
+    if w.step > 0:
+        found = clipped_run(found, w)
+    if w.step == 0:
+        found.append(no_training_seen(w))
+    found += probes_not_run(w._probes)
+    origin = w._nan.origin()
+    for f in found:
+        if f.id == "loss_not_finite" and origin is not None and "origin" not in f.facts:
+            f.facts["origin"] = origin
+            where = (f"{origin['module']}" + (f" ({origin['op']})" if origin.get("op") else "")
+                     + ("; the input batch already held NaN/Inf" if origin.get("input_nonfinite") else "")
+                     + ("; its weights were already non-finite" if origin.get("parameters_nonfinite") else ""))
+            f.evidence += f"; it started in {where}, {origin['pass']} pass at step {origin['step']}"
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
     opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
     probes = dict(w._probes)

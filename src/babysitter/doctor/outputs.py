@@ -1,0 +1,176 @@
+"""What a model returns and how the script called it, so that the probes can replay the call on a
+copy: models as people write them return ``logits``, ``(logits, loss)``, ``(logits, hidden)``, a
+dict, or an object with ``.logits`` / ``.loss`` (the Hugging Face convention), and take more than
+the batch (a hidden state, the targets, a mask).
+
+=============  ==============================================================================
+piece          rule
+=============  ==============================================================================
+logits_of      a tensor: itself; an object with ``.logits`` or a dict with ``"logits"``: that;
+               a tuple/list/dict: its first floating tensor with ndim >= 1 (a 0-dim one is a loss)
+Call           the call as recorded on the first training batch: ``model(x, *rest, **kwargs)``.
+               ``rest``/``kwargs`` tensors with a dim of the batch's size B (a hidden state
+               ``(layers, B, H)``, a mask ``(B, T)``) are tiled to a probe's n examples along that
+               dim (row i -> row i mod B); the argument that held the loss's target is replaced by
+               the probe's targets
+Layout         the loss saw ``input: (N', *C)`` and ``target: (N', *)``; the model's logits
+               ``(B, ...)`` and the kit's targets ``(B, ...)`` are reshaped to those trailing shapes
+               (``(B, T, V) -> (B*T, V)``, ``(B, T) -> (B*T,)``): one example per row of x for the
+               probes, the loss exactly as the script computed it
+=============  ==============================================================================
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+
+def logits_of(out):
+    """The model's prediction tensor within ``out`` (see the module table), or ``out`` unchanged."""
+    if isinstance(out, torch.Tensor):
+        return out
+    got = getattr(out, "logits", None)
+    if isinstance(got, torch.Tensor):
+        return got
+    items = list(out.values()) if isinstance(out, dict) else list(out) if isinstance(out, (tuple, list)) else []
+    if isinstance(out, dict) and isinstance(out.get("logits"), torch.Tensor):
+        return out["logits"]
+    for v in items:
+        if isinstance(v, torch.Tensor) and v.is_floating_point() and v.ndim >= 1:
+            return v
+    return out
+
+
+def output_kind(out) -> str:
+    """How the model returned its prediction: tensor | tuple | dict | object."""
+    if isinstance(out, torch.Tensor):
+        return "tensor"
+    if isinstance(out, dict):
+        return "dict"
+    if isinstance(out, (tuple, list)):
+        return "tuple"
+    return "object"
+
+
+def _tile(t: torch.Tensor, b: int, n: int) -> torch.Tensor:
+    """``t`` with its first dim of size ``b`` indexed by ``arange(n) % b`` (unchanged if none)."""
+    if n == b:
+        return t
+    for d, size in enumerate(t.shape):
+        if size == b:
+            return t.index_select(d, torch.arange(n, device=t.device) % b)
+    return t
+
+
+def _same(a, b: torch.Tensor) -> bool:
+    return (isinstance(a, torch.Tensor) and a.numel() == b.numel() and a.dtype == b.dtype
+            and bool(torch.equal(a.reshape(-1), b.reshape(-1))))
+
+
+@dataclass
+class Call:
+    """The script's call ``model(x, *rest, **kwargs)`` (detached copies of the first batch's extra
+    arguments); ``target_at``: the position in ``rest`` (int) or the kwarg name (str) that held the
+    targets, else None. ``batch``: B of the recorded call."""
+
+    rest: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    batch: int = 0
+    target_at: int | str | None = None
+
+    @classmethod
+    def record(cls, args: tuple, kwargs: dict) -> "Call":
+        clone = (lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else
+                 tuple(u.detach().clone() if isinstance(u, torch.Tensor) else u for u in v) if isinstance(v, tuple) else v)
+        return cls(tuple(clone(a) for a in args[1:]), {k: clone(v) for k, v in kwargs.items()},
+                   int(args[0].shape[0]) if args and isinstance(args[0], torch.Tensor) and args[0].ndim else 0)
+
+    @property
+    def plain(self) -> bool:
+        return not self.rest and not self.kwargs
+
+    def find_target(self, target: torch.Tensor) -> None:
+        """Which extra argument held ``target`` (the loss's target, possibly flattened)."""
+        for i, a in enumerate(self.rest):
+            if _same(a, target):
+                self.target_at = i
+                return
+        for k, v in self.kwargs.items():
+            if _same(v, target):
+                self.target_at = k
+                return
+
+    def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None):
+        n = int(x.shape[0])
+        fit = (lambda v: _tile(v, self.batch, n) if isinstance(v, torch.Tensor) else
+               tuple(_tile(u, self.batch, n) if isinstance(u, torch.Tensor) else u for u in v)
+               if isinstance(v, tuple) else v)
+        rest = [fit(a) for a in self.rest]
+        kwargs = {k: fit(v) for k, v in self.kwargs.items()}
+        if isinstance(self.target_at, int) and y is not None:
+            rest[self.target_at] = y
+        elif isinstance(self.target_at, str) and y is not None:
+            kwargs[self.target_at] = y
+        return model(x, *rest, **kwargs)
+
+
+@dataclass
+class Layout:
+    """The trailing shapes the loss saw: ``input[1:]`` and ``target[1:]``; ``per_example``: the
+    loss's rows per example of x (T for a flattened sequence, 1 otherwise)."""
+
+    input_tail: tuple
+    target_tail: tuple
+    per_example: int = 1
+
+    @classmethod
+    def seen(cls, loss_input: torch.Tensor, target: torch.Tensor, batch: int) -> "Layout":
+        rows = int(loss_input.shape[0]) if loss_input.ndim else 1
+        per = rows // batch if batch and rows % batch == 0 else 1
+        return cls(tuple(loss_input.shape[1:]), tuple(target.shape[1:]), per)
+
+    def example_targets(self, target: torch.Tensor, batch: int) -> torch.Tensor:
+        """The loss's target as one row per example of x: ``(B*T,) -> (B, T)``."""
+        if self.per_example > 1 and target.shape[0] == batch * self.per_example:
+            return target.reshape(batch, -1, *self.target_tail)
+        return target
+
+    def loss_input(self, logits: torch.Tensor) -> torch.Tensor:
+        return logits.reshape(-1, *self.input_tail) if logits.ndim and logits.numel() else logits
+
+    def loss_target(self, y: torch.Tensor) -> torch.Tensor:
+        return y.reshape(-1, *self.target_tail) if y.ndim else y
+
+
+class Replay:
+    """``forward(model, x, y) -> the loss's input`` for the probes: the recorded call, the logits
+    out of what it returns, reshaped as the script reshaped them."""
+
+    def __init__(self, call: Call, layout: Layout):
+        self.call, self.layout = call, layout
+
+    def __call__(self, model, x, y=None):
+        return self.layout.loss_input(logits_of(self.call(model, x, y)))
+
+
+def loss_of(out) -> torch.Tensor | None:
+    """The loss a model returned beside its prediction (a 0-dim floating tensor in a tuple, a
+    dict's ``"loss"``, an object's ``.loss``), else None."""
+    if isinstance(out, torch.Tensor):
+        return None
+    got = out.get("loss") if isinstance(out, dict) else getattr(out, "loss", None)
+    if isinstance(got, torch.Tensor) and got.ndim == 0:
+        return got
+    if isinstance(out, (tuple, list)):
+        return next((v for v in out if isinstance(v, torch.Tensor) and v.ndim == 0 and v.is_floating_point()), None)
+    return None
+
+
+def ignore_index_of(fn, kwargs: dict) -> int | None:
+    """The target value a cross entropy / NLL loss skips (torch's default -100), else None."""
+    got = kwargs.get("ignore_index", getattr(fn, "ignore_index", None))
+    return int(got) if got is not None else (-100 if getattr(fn, "__name__", "") in ("cross_entropy", "nll_loss")
+                                             else None)

@@ -1,0 +1,302 @@
+"""The doctor on code as people write it (issue 24): token ids, (logits, loss) outputs, forwards
+that take a hidden state, (B, T) targets, hand-written updates, runs it did not see, softmax
+without dim, residual streams, AdamW's decoupled decay, where a NaN starts. Small in-process
+runs (1 thread); each number is checked against an independent computation."""
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import babysitter
+from babysitter.doctor.baselines import unigram_loss
+from babysitter.doctor.inputs import input_kind
+from babysitter.doctor.kit import reachable_accuracy
+from babysitter.doctor.outputs import Call, Layout, logits_of, loss_of
+
+torch.set_num_threads(1)
+V, T, B, H = 11, 8, 16, 24
+
+
+def ids(data, g):
+    ix = torch.randint(len(data) - T - 1, (B,), generator=g)
+    return torch.stack([data[i:i + T] for i in ix]), torch.stack([data[i + 1:i + T + 1] for i in ix])
+
+
+def sequence(n=4000, seed=0):
+    """A learnable token stream: the next token is (previous + 1) mod V most of the time."""
+    g = torch.Generator().manual_seed(seed)
+    x = [0]
+    for _ in range(n):
+        x.append((x[-1] + 1) % V if torch.rand((), generator=g) < 0.9 else int(torch.randint(V, (), generator=g)))
+    return torch.tensor(x)
+
+
+class TupleLM(nn.Module):
+    """forward(idx, hidden, targets) -> (logits, hidden, loss), as a GRU LM with the loss inside."""
+
+    def __init__(self):
+        super().__init__()
+        self.emb, self.rnn, self.head = nn.Embedding(V, 16), nn.GRU(16, H, batch_first=True), nn.Linear(H, V)
+
+    def forward(self, idx, hidden, targets=None):
+        o, hidden = self.rnn(self.emb(idx), hidden)
+        logits = self.head(o)
+        loss = None if targets is None else F.cross_entropy(logits.view(-1, V), targets.view(-1))
+        return logits, hidden, loss
+
+
+# ------------------------------------------------------------------ pieces
+def test_outputs_are_unpacked_the_ways_models_return_them():
+    t, loss = torch.randn(2, 3), torch.tensor(1.5)
+    assert logits_of((t, loss)) is t and loss_of((t, loss)) is loss
+    assert logits_of({"loss": loss, "logits": t}) is t and loss_of({"loss": loss, "logits": t}) is loss
+
+    out = type("Out", (), {"logits": t, "loss": loss})()
+    assert logits_of(out) is t and loss_of(out) is loss
+    assert loss_of(t) is None
+
+
+def test_a_recorded_call_tiles_the_hidden_state_and_puts_the_probe_s_targets_in_their_slot():
+    x, y, h = torch.zeros(4, T, dtype=torch.long), torch.arange(4 * T).reshape(4, T), torch.randn(1, 4, H)
+    call = Call.record((x, h), {"targets": y})
+    call.find_target(y.view(-1))
+    assert call.target_at == "targets"
+    seen = {}
+
+    def model(xx, hh, targets=None):
+        seen.update(x=xx, h=hh, y=targets)
+    y6 = torch.ones(6, T, dtype=torch.long)
+    call(model, torch.zeros(6, T, dtype=torch.long), y6)
+    assert seen["h"].shape == (1, 6, H) and torch.equal(seen["h"][:, 4], h[:, 0]) and seen["y"] is y6
+
+
+def test_a_flattened_sequence_loss_is_replayed_with_one_row_per_example():
+    lay = Layout.seen(torch.zeros(B * T, V), torch.zeros(B * T, dtype=torch.long), B)
+    assert lay.per_example == T
+    y = torch.arange(B * T)
+    assert lay.example_targets(y, B).shape == (B, T)
+    assert lay.loss_input(torch.zeros(3, T, V)).shape == (3 * T, V)
+
+
+def test_token_ids_into_an_embedding_are_not_features():
+    emb = nn.Sequential(nn.Embedding(5, 3))
+    assert input_kind(emb, torch.tensor([[1, 4]])) == "token_ids"
+    assert input_kind(nn.Linear(3, 3), torch.tensor([[0.0, 1.0, 0.0]])) == "binary"
+    assert input_kind(nn.Linear(3, 3), torch.tensor([[0.0, 255.0, 3.0]])) == "features"
+
+
+def test_unigram_loss_is_the_entropy_of_the_label_frequencies():
+    y = torch.tensor([0, 0, 1, 2, -100, 2, 2])
+    p = np.array([2, 1, 3]) / 6
+    assert math.isclose(unigram_loss([y], -100), float(-(p * np.log(p)).sum()), rel_tol=1e-9)
+
+
+def test_identical_inputs_with_different_labels_cap_the_reachable_accuracy():
+    x = torch.tensor([[1, 2], [1, 2], [1, 2], [3, 4]])
+    assert reachable_accuracy(x, torch.tensor([0, 1, 1, 5])) == 0.75   # majority 2 of the 3 alike, + 1
+    assert reachable_accuracy(torch.eye(3), torch.tensor([0, 1, 2])) == 1.0
+
+
+# ------------------------------------------------------------------ watched runs
+def test_a_language_model_returning_logits_hidden_and_loss_is_probed_without_errors():
+    torch.manual_seed(0)
+    data, g = sequence(), torch.Generator().manual_seed(1)
+    model = TupleLM()
+    opt = torch.optim.AdamW(model.parameters(), lr=1e-2, weight_decay=0.1)
+    with babysitter.watch(budget=60) as doctor:
+        for _ in range(60):
+            x, y = ids(data, g)
+            _, _, loss = model(x, torch.zeros(1, B, H), targets=y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    p = doctor.report["probes"]
+    assert "errors" not in p, p.get("errors")
+    assert p["input_scale"]["kind"] == "token_ids"
+    assert math.isclose(p["expected_init_loss"], math.log(V))
+    assert abs(p["init_loss"] - math.log(V)) < 0.3          # a small init: ~ln V for V classes
+    ids_found = {f["id"] for f in doctor.findings}
+    assert not ids_found & {"data_not_normalized", "reg_too_strong", "underfitting", "probe_failed"}, doctor.findings
+
+
+def hand_loop(lr, steps=40, clip=None):
+    torch.manual_seed(0)
+    X = torch.randn(256, 5)
+    Y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.1 * torch.randn(256)
+    model = nn.Sequential(nn.Linear(5, 16), nn.Tanh(), nn.Linear(16, 1))
+    with babysitter.watch(probes=False) as doctor:
+        for s in range(steps):
+            i = (s * 32) % 256
+            loss = F.mse_loss(model(X[i:i + 32]).squeeze(1), Y[i:i + 32])
+            model.zero_grad()
+            loss.backward()
+            with torch.no_grad():
+                for p in model.parameters():
+                    p -= lr * p.grad
+    return doctor
+
+
+def test_a_hand_written_update_is_followed_as_steps_at_its_lr():
+    doctor = hand_loop(0.05)
+    assert doctor.report["steps"] >= 38          # the first update reveals the loop; the rest are steps
+    assert math.isclose(doctor.report["probes"]["watch"]["lr"], 0.05, rel_tol=1e-3)
+    assert "no_training_seen" not in {f["id"] for f in doctor.findings}
+
+
+def test_a_run_the_doctor_did_not_see_is_not_called_healthy():
+    model = nn.Linear(3, 2)
+    with babysitter.watch(probes=False) as doctor:
+        with torch.no_grad():
+            model(torch.randn(4, 3))
+    assert doctor.report["healthy"] is False
+    (f,) = [f for f in doctor.findings if f["id"] == "no_training_seen"]
+    assert f["severity"] == "warning" and f["facts"]["optimizer_steps"] == 0
+
+
+def test_softmax_without_dim_on_a_sequence_feeding_cross_entropy_is_named():
+    torch.manual_seed(0)
+    data, g = sequence(), torch.Generator().manual_seed(1)
+    emb, head = nn.Embedding(V, 16), nn.Linear(16, V)
+    model = nn.Sequential(emb, head)
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(30):
+            x, y = ids(data, g)
+            probs = F.softmax(model(x))   # dim 0 of (B, T, V): the batch
+            loss = F.cross_entropy(probs.view(-1, V), y.view(-1))
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    top = [f for f in doctor.findings if f["severity"] != "info"]
+    assert top[0]["id"] == "softmax_before_loss" and top[0]["facts"]["input_kind"] == "softmax_no_dim"
+
+
+class Residual(nn.Module):
+    def __init__(self, d=16):
+        super().__init__()
+        self.stem, self.fc, self.proj, self.head = nn.Linear(5, d), nn.Linear(d, d), nn.Linear(d, d), nn.Linear(d, 2)
+        self.ln = nn.LayerNorm(d)
+
+    def forward(self, x):
+        x = self.stem(x)
+        x = x + self.proj(F.relu(self.fc(self.ln(x))))     # a block's output added back to the stream
+        return self.head(x)
+
+
+def test_a_residual_stream_is_not_two_linear_layers_in_a_row_but_a_plain_stack_is():
+    for model, expected in ((Residual(), False), (nn.Sequential(nn.Linear(5, 16), nn.Linear(16, 2)), True)):
+        torch.manual_seed(0)
+        X, Y = torch.randn(64, 5), torch.randint(2, (64,))
+        opt = torch.optim.SGD(model.parameters(), lr=0.1)
+        with babysitter.watch(probes=False) as doctor:
+            for _ in range(5):
+                loss = F.cross_entropy(model(X), Y)
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+        assert ("missing_activation" in {f["id"] for f in doctor.findings}) is expected, type(model).__name__
+
+
+def test_adamw_decay_is_no_share_of_the_objective_but_adam_s_coupled_decay_is():
+    from babysitter.doctor.instruments.reg_share import decoupled
+
+    p = [nn.Parameter(torch.ones(2))]
+    assert decoupled(torch.optim.AdamW(p, weight_decay=0.1), {"weight_decay": 0.1})
+    assert not decoupled(torch.optim.Adam(p, weight_decay=0.1), {"weight_decay": 0.1})
+
+
+class LogOfLinear(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.fc, self.out = nn.Linear(3, 3), nn.Linear(3, 1)
+
+    def forward(self, x):
+        return self.out(torch.log(self.fc(x)))      # log of negative values: NaN here
+
+
+def test_a_non_finite_loss_says_where_it_started():
+    torch.manual_seed(0)
+    model = LogOfLinear()
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    X, Y = torch.randn(32, 3), torch.randn(32, 1)
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(3):
+            loss = F.mse_loss(model(X), Y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    (f,) = [f for f in doctor.findings if f["id"] == "loss_not_finite"]
+    assert f["origin"]["op"] == "log" and f["origin"]["input_nonfinite"] is False
+    assert f["origin"]["module"] == "LogOfLinear" and f["origin"]["pass"] == "forward"
+
+
+def clipped_sgd_run(scale, clip, steps=12):
+    torch.manual_seed(0)
+    X, Y = torch.randn(64, 5) * scale, torch.randn(64, 1)
+    model = nn.Sequential(nn.Linear(5, 16), nn.ReLU(), nn.Linear(16, 1))
+    opt = torch.optim.SGD(model.parameters(), lr=1e-3)
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(steps):
+            loss = F.mse_loss(model(X), Y)
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(model.parameters(), clip)
+            opt.step()
+    return doctor
+
+
+def test_the_clip_norm_is_read_and_an_explosion_before_clipping_is_not_hidden():
+    doctor = clipped_sgd_run(scale=1e4, clip=0.5)
+    assert math.isclose(doctor.clipping.clip_norm(), 0.5, rel_tol=1e-4)   # what clip_grad_norm_ was given
+    (f,) = [f for f in doctor.findings if f["id"] == "exploding_gradients"]
+    assert f["facts"]["max_norm_before_clip"] > 1e3 and f["severity"] == "warning"
+    assert clipped_sgd_run(scale=1.0, clip=100.0).clipping.clip_norm() is None   # never reached: no clipping
+
+
+def test_a_model_trained_by_no_optimizer_that_stepped_is_named():
+    torch.manual_seed(0)
+    G, D = nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 2)), nn.Sequential(nn.Linear(2, 8), nn.ReLU(), nn.Linear(8, 1))
+    opt_d, opt_g = torch.optim.Adam(D.parameters(), 1e-3), torch.optim.Adam(D.parameters(), 1e-3)   # BUG: G's over D
+    bce = nn.BCEWithLogitsLoss()
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(10):
+            real, fake = torch.randn(16, 2), G(torch.randn(16, 2))
+            d_loss = bce(D(real), torch.ones(16, 1)) + bce(D(fake.detach()), torch.zeros(16, 1))
+            opt_d.zero_grad()
+            d_loss.backward()
+            opt_d.step()
+            g_loss = bce(D(G(torch.randn(16, 2))), torch.ones(16, 1))
+            opt_g.zero_grad()
+            g_loss.backward()
+            opt_g.step()
+    (f,) = [f for f in doctor.findings if f["id"] == "parameters_not_updated"]
+    assert f["facts"]["models"] == ["Sequential"]
+
+
+def test_a_loop_over_raw_tensors_with_no_module_and_no_optimizer_is_followed():
+    torch.manual_seed(0)
+    X = torch.randn(200, 5)
+    y = X @ torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0])
+    w, b = torch.randn(5, requires_grad=True), torch.zeros(1, requires_grad=True)
+    with babysitter.watch(probes=False) as doctor:
+        for _ in range(30):
+            loss = ((X @ w + b - y) ** 2).mean()
+            loss.backward()
+            with torch.no_grad():
+                w -= 0.05 * w.grad
+                b -= 0.05 * b.grad
+                w.grad.zero_()
+                b.grad.zero_()
+    assert doctor.report["steps"] == 28   # the first update reveals the loop, the second backward starts following
+    assert math.isclose(doctor.report["probes"]["watch"]["lr"], 0.05, rel_tol=1e-4)
+    assert doctor.report["healthy"] is True
+
+
+def test_a_grad_scaler_s_scale_is_not_read_as_clipping():
+    from babysitter.doctor.clipping import loss_scaled
+
+    assert loss_scaled(65536.0 * 3.1, 3.1) and loss_scaled(2.0 * 0.7, 0.7)
+    assert not loss_scaled(4.3, 1.0) and not loss_scaled(1.0, 1.0)
