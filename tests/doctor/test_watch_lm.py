@@ -171,7 +171,7 @@ def test_softmax_without_dim_on_a_sequence_feeding_cross_entropy_is_named():
             loss.backward()
             opt.step()
     top = [f for f in doctor.findings if f["severity"] != "info"]
-    assert top[0]["id"] == "softmax_before_loss" and top[0]["facts"]["input_kind"] == "softmax_no_dim"
+    assert top[0]["id"] == "softmax_before_loss" and top[0]["facts"]["input"] == "softmax_no_dim"
 
 
 class Residual(nn.Module):
