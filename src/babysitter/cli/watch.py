@@ -32,7 +32,7 @@ def watch(ctx: typer.Context,
           tensorboard: bool = typer.Option(False, "--tensorboard", help="Also TensorBoard event files in <run dir>/tb."),
           as_json: bool = JSON, quiet: bool = QUIET):
     """Run SCRIPT under the doctor: findings of the code (zero_grad, softmax, eval mode, ...) and of the run."""
-    from babysitter.doctor import runner
+    from babysitter.doctor.watch import runner
     from babysitter.doctor.watch import Watch
     from babysitter.errors import BadInput
 

@@ -112,7 +112,7 @@ def watch_figures(w, report: dict | None = None) -> list[tuple[str, str]]:
     if run_dir:
         return run_figures(run_dir)
     from babysitter.doctor.instruments import LossTrace, summaries
-    from babysitter.doctor.watch_report import epoch_rows, replay_trace
+    from babysitter.doctor.watch.report import epoch_rows, replay_trace
     from babysitter.files import dumps, write_json
 
     sums = summaries([t for t in w.tools if not isinstance(t, LossTrace)])

@@ -1,5 +1,5 @@
 """The doctor on a user's own PyTorch code: ``with babysitter.watch() as doctor:`` (and ``babysit
-watch SCRIPT``, which runs a script inside one, see :mod:`babysitter.doctor.runner`).
+watch SCRIPT``, which runs a script inside one, see :mod:`babysitter.doctor.watch.runner`).
 
 Everything is seen through torch's own global hooks; no line of the user's code changes:
 
@@ -33,85 +33,19 @@ import time
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
-from torch.overrides import TorchFunctionMode
 from torch.utils.hooks import RemovableHandle
 
 from babysitter.doctor import code_faults
-from babysitter.doctor.code_faults import CLASS_LOSSES
 from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
-from babysitter.doctor.outputs import Call, Layout, ignore_index_of, logits_of, loss_of
-from babysitter.nn.init import WEIGHTED
+from babysitter.doctor.outputs import Call, Layout
 from babysitter.train.events import listeners
-
-DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
-from babysitter.doctor.thresholds import LOSS_EVERY  # noqa: E402  (a functional loss is seen on every 5th step)
-KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
-LOSS_FUNCTIONS = {F.cross_entropy: "cross_entropy", F.nll_loss: "nll_loss", F.mse_loss: "mse_loss",
-                  F.l1_loss: "l1_loss", F.smooth_l1_loss: "smooth_l1_loss", F.huber_loss: "huber_loss",
-                  F.binary_cross_entropy: "binary_cross_entropy",
-                  F.binary_cross_entropy_with_logits: "binary_cross_entropy_with_logits"}
-NONLINEAR = {"relu", "relu_", "relu6", "leaky_relu", "leaky_relu_", "prelu", "rrelu", "elu", "elu_", "selu", "celu",
-             "gelu", "silu", "mish", "softplus", "tanh", "tanh_", "sigmoid", "sigmoid_", "hardtanh", "hardtanh_",
-             "hardswish", "hardsigmoid", "logsigmoid", "softsign", "tanhshrink", "threshold", "glu", "softmax",
-             "log_softmax", "exp", "log", "pow", "sqrt", "rsqrt", "square", "abs", "clamp", "clip", "maximum",
-             "minimum", "max", "min", "where", "sin", "cos", "max_pool1d", "max_pool2d", "max_pool3d",
-             "max_pool1d_with_indices", "max_pool2d_with_indices", "max_pool3d_with_indices",
-             "adaptive_max_pool1d", "adaptive_max_pool2d", "norm", "layer_norm", "group_norm", "mul", "__mul__",
-             "matmul", "bmm", "lstm", "gru", "rnn_tanh", "rnn_relu"}
+from babysitter.doctor.watch.capture import DISCOVERY, KIT_BATCHES, Capture, _copy_model  # noqa: F401
+from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
 
 
-def _residual(w: "Watch", args) -> bool:
-    """``x + f(x)``: a layer's output combined with another computed tensor (one that carries a
-    gradient and is not a linear function of the same layer) is a residual stream, not that layer's
-    output passed on linearly (a block's non-linearity sits in f)."""
-    grads = [a for a in args if isinstance(a, torch.Tensor) and a.grad_fn is not None]   # not parameters (a bias)
-    if len(grads) < 2:
-        return False
-    srcs = {id(w._linear_outs[id(a)][0]) if id(a) in w._linear_outs else None for a in grads}
-    return len(srcs) > 1
-
-
-SOFTMAXES = (F.softmax, F.log_softmax, torch.softmax, torch.Tensor.softmax)
-SIGMOIDS = (torch.sigmoid, F.sigmoid, torch.Tensor.sigmoid)
-
-
-class Spy(TorchFunctionMode):
-    """Sees functional losses, ``Tensor.backward`` and, for the layer order, which tensors carry a
-    weighted layer's output without a non-linearity since. Passes every call through unchanged."""
-
-    def __init__(self, watch: "Watch"):
-        super().__init__()
-        self.watch = watch
-
-    def __torch_function__(self, func, types, args=(), kwargs=None):
-        kwargs = kwargs or {}
-        out = func(*args, **kwargs)
-        w = self.watch
-        name = LOSS_FUNCTIONS.get(func)
-        if name is not None and len(args) >= 2:
-            w._saw_loss(out, args[0], args[1], name, kwargs, func)
-        elif func is torch.Tensor.backward:
-            w._saw_backward(args[0])
-        elif func in SIGMOIDS and isinstance(out, torch.Tensor):
-            w._sigmoid_outs.add(out.data_ptr())
-        elif func in SOFTMAXES and kwargs.get("dim", args[1] if len(args) > 1 else None) is None:
-            x = args[0] if args else None   # torch's implicit dim: 0 for 0-D, 1-D and 3-D inputs
-            if isinstance(x, torch.Tensor) and x.ndim in (0, 1, 3) and isinstance(out, torch.Tensor):
-                w._softmax_no_dim.add(out.data_ptr())
-        elif w._linear_outs and isinstance(out, torch.Tensor):
-            fname = getattr(func, "__name__", "")
-            if fname not in NONLINEAR:
-                src = next((w._linear_outs[id(a)][0] for a in args
-                            if isinstance(a, torch.Tensor) and id(a) in w._linear_outs), None)
-                if src is not None and not _residual(w, args):   # a view, dropout, batch norm...: still linear in it
-                    w._linear_outs[id(out)] = (src, out)
-        return out
-
-
-class Watch:
+class Watch(Capture):
     """The doctor attached to whatever trains in this process (``host`` of the instruments:
     ``model``, ``optimizer``, ``step``, ``loss``, ...). Use as a context manager; then ``report``
     (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``) and ``findings``."""
@@ -175,7 +109,7 @@ class Watch:
         self._output_kind = None
         self._lr_peak = 0.0                      # the largest lr the run reached (after a warmup)
         self._lr_changed = False
-        from babysitter.doctor.hand_updates import HandUpdates
+        from babysitter.doctor.watch.hand_updates import HandUpdates
 
         self._hand = HandUpdates(self)           # a loop with no optimizer object (p.data.add_(...))
         from babysitter.doctor.instruments.nan_origin import NanOrigin
@@ -232,7 +166,7 @@ class Watch:
         for first, second in self._pairs.values():
             self.evidence.no_activation_between(self._name(first), self._name(second))
         self._orphan_models()
-        from babysitter.doctor.watch_report import finish
+        from babysitter.doctor.watch.report import finish
         from babysitter.report.notebook import Report, show
 
         self.report = Report(finish(self))
@@ -317,183 +251,7 @@ class Watch:
     def _read(self, index: int) -> bool:
         return index < DISCOVERY or index % self.every == 0 or self._collecting()
 
-    # ------------------------------------------------------------------ module hooks
-    def _global_pre(self, module, inputs):
-        if self._depth == 0:
-            self._current_root = id(module)
-            if self.model is None:
-                self._last_call = (module, inputs, {})
-        if self._depth == 0 and self.optimizer is None and self._hand.sentinel is not None:
-            self._hand.check()   # the parameters moved with no optimizer step: a hand-written update
-        if self._depth == 0 and module not in self._roots.values():
-            if isinstance(module, nn.modules.loss._Loss):
-                if id(module) not in self._loss_modules:
-                    self._loss_modules[id(module)] = module
-                    self._handles.append(module.register_forward_hook(self._loss_module_hook))
-            elif any(True for _ in module.parameters()):
-                self._roots[id(module)] = module
-        self._depth += 1
-        if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
-            prev = self._linear_outs.get(id(inputs[0]))
-            if (prev is not None and torch.is_grad_enabled()   # names are known after the first step
-                    and self._layer_root.get(id(prev[0])) == self._current_root   # not across two models (a GAN)
-                    and not _bottleneck(prev[0], module)):
-                self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
-            self._layer_root[id(module)] = self._current_root
-
-    def _global_post(self, module, inputs, output):
-        self._depth = max(0, self._depth - 1)
-        if isinstance(module, WEIGHTED) and isinstance(output, torch.Tensor):
-            self._linear_outs[id(output)] = (module, output)
-
-    def _name(self, module) -> str:
-        return self._names.get(id(module), type(module).__name__)
-
-    def _model_pre(self, module, inputs, kwargs):
-        if self._post_spy:      # the Spy covered the loss after the last forward; the forward itself is not read
-            self._post_spy = False
-            self._arm(False)
-        self._in_model = True
-        self._last_call = (module, inputs, kwargs)
-        self._hand.before_forward()
-        if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
-                and torch.is_grad_enabled() and (module.training or not self._ever_train)):
-            # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
-            self._pending_x = inputs[0].detach().clone()
-            self._pending_call = Call.record(inputs, kwargs) if self._call is None else None
-        return None
-
-    def _model_forward(self, module, inputs, output):
-        """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
-        self._in_model = False
-        if self._output_kind is None:
-            from babysitter.doctor.outputs import output_kind
-
-            self._output_kind = output_kind(output)
-        if self._output_kind != "tensor":
-            inner = loss_of(output)
-            if inner is not None and self._loss_in_model and inner is not self._last_loss:
-                self._saw_inner_loss(inner, module)
-            output = logits_of(output)
-        grad = torch.is_grad_enabled()
-        self._ever_train = self._ever_train or (grad and module.training)
-        # eval mode with gradients counts as training while the model was never in train mode (the fault
-        # eval_mode_training); after that it is a validation pass run without no_grad
-        train = grad and (module.training or not self._ever_train)
-        self._train_pass = train
-        if not train:
-            if not self._in_eval_segment and self.step > 0:
-                self.epoch_ends.append(self.step)
-            self._in_eval_segment = True
-            self.evidence.eval_passes += 1
-        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY and not self._loss_in_model
-                and (not train or self.step % LOSS_EVERY == 0)):   # a functional loss: see it and its target
-            self._spy = Spy(self)
-            self._spy.__enter__()
-            self._post_spy = True
-        if train:
-            self._in_eval_segment = False
-            x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim else None
-            if x is not None:   # a DataLoader's last batch is short: the next full one starts an epoch
-                bs = x.shape[0]
-                if self._short and bs >= self._full_bs and self.step > 0:
-                    self.epoch_ends.append(self.step)
-                self._short, self._full_bs = bs < self._full_bs, max(self._full_bs, bs)
-            if len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor):
-                self._pending_out = output
-
-    def _loss_module_hook(self, module, inputs, output):
-        if len(inputs) >= 2:
-            self._saw_loss(output, inputs[0], inputs[1], LOSS_MODULES.get(type(module), type(module).__name__), {},
-                           module)
-
-    # ------------------------------------------------------------------ losses and backward
-    def _saw_inner_loss(self, loss, module) -> None:
-        """A loss the model computed in its own forward and returned (``(logits, loss)``, ``.loss``):
-        seen on every step from the output, without the Spy."""
-        self._last_loss = loss
-        train = torch.is_grad_enabled() and loss.requires_grad and (module.training or not self._ever_train)
-        self.losses.append((self.step, loss.detach(), train, None))
-        # in the units of the losses the Spy read (the loss's rows: B*T for a flattened sequence)
-        self.loss_sizes.append(self._loss_rows or self._full_bs or 1)
-        if train:
-            self._loss_this_step = loss.detach()
-            self._check_finite(loss)
-
-    def _check_finite(self, loss) -> None:
-        """On read steps: a non-finite training loss keeps the state and the call for NanOrigin."""
-        if self._reading and self._nan.captured is None and self._last_call is not None \
-                and not bool(torch.isfinite(loss.detach()).all()):
-            module, args, kwargs = self._last_call
-            self._nan.capture(module, args, kwargs, self.step, self._loss_name)
-
-    def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
-        if loss is self._last_loss or not isinstance(loss, torch.Tensor) or loss.ndim != 0:
-            return
-        self._last_loss = loss
-        if self._in_model and self.model is not None:
-            self._loss_in_model = True
-        train = (self._train_pass or self._in_model) and loss.requires_grad
-        correct = None
-        cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
-        if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
-            hit = input.detach().argmax(1) == target
-            ignore = ignore_index_of(fn, kwargs)
-            keep = target != ignore if ignore is not None else None   # padding is not scored (per-token accuracy)
-            correct = hit[keep].float().mean() if keep is not None else hit.float().mean()
-            if train:
-                self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
-        elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()
-              and ((name == "binary_cross_entropy_with_logits" and input.data_ptr() in self._sigmoid_outs)
-                   or (name in CLASS_LOSSES and input.ndim == 2))
-              and self._train_pass and loss.requires_grad):   # a sigmoid before BCE with logits; soft targets
-            self.evidence.loss_input(name, input.detach().reshape(input.shape[0], -1),
-                                     input.data_ptr() in self._softmax_no_dim)
-        self.losses.append((self.step, loss.detach(), train, correct))
-        self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
-        if train:
-            self._loss_rows = self.loss_sizes[-1]
-        if not train:
-            return
-        self._loss_this_step = loss.detach()
-        if self._loss_name is None:
-            self._loss_name = name
-        self._check_finite(loss)
-        if self._loss_fn is None:
-            self._loss_name = name
-            self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
-                                 and input.ndim >= 2 and not target.is_floating_point() else None)
-            self._ignore_index = ignore_index_of(fn, kwargs) if self._num_classes else None
-            if isinstance(fn, nn.Module):
-                self._loss_fn = _hookless_copy(fn)
-            else:
-                self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
-        if self._pending_x is not None and len(self._batches) < KIT_BATCHES and isinstance(input, torch.Tensor):
-            if not self._in_model and input is not getattr(self, "_pending_out", None):
-                self.evidence.loss_not_on_output = True
-            b = int(self._pending_x.shape[0]) if self._pending_x.ndim else 1
-            if self._layout is None:
-                self._layout = Layout.seen(input, target, b)
-            if self._call is None and self._pending_call is not None:
-                self._call = self._pending_call
-                self._call.find_target(target)
-            self._batches.append((self._pending_x, self._layout.example_targets(target.detach().clone(), b)))
-            self._pending_x = None
-
-    def _saw_backward(self, tensor) -> None:
-        self.evidence.backwards += 1
-        loss = self._loss_this_step
-        if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
-            from babysitter.doctor.clipping import power_of_two
-
-            r = float(tensor.detach()) / float(loss) if float(loss) else 1.0   # GradScaler: loss x 2^k
-            self.clipping.scale = r if power_of_two(r) else 1.0
-        if self.optimizer is None:
-            self._hand.saw_backward(tensor)
-        if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
-            self.evidence.backward_without_graph += 1
-
-    # ------------------------------------------------------------------ optimizer steps
+    # ------------------------------------------------------------------ optimizer steps (module hooks: capture.py)
     def _pre_step(self, optimizer, args, kwargs):
         if self.model is None:
             self._discover(optimizer)
@@ -620,50 +378,6 @@ class Watch:
             torch.set_grad_enabled(was)
             self._arm(self._read(self.step))
         self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)
-
-
-def _hookless_copy(module: nn.Module) -> nn.Module:
-    """A shallow copy of a loss module without its hooks: a deep copy would copy our own hook,
-    bound to this Watch (and the tensors it holds, some not graph leaves), and the probes' losses
-    must not reach the hook that records the run's."""
-    import copy
-    from collections import OrderedDict
-
-    c = copy.copy(module)
-    c._forward_hooks, c._forward_pre_hooks = OrderedDict(), OrderedDict()
-    for k in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
-        if hasattr(c, k):
-            setattr(c, k, OrderedDict())
-    return c
-
-
-def _widths(m: nn.Module) -> tuple[int, int] | None:
-    if isinstance(m, nn.Linear):
-        return m.in_features, m.out_features
-    if isinstance(m, nn.modules.conv._ConvNd):
-        return m.in_channels, m.out_channels
-    return None
-
-
-def _bottleneck(first: nn.Module, second: nn.Module) -> bool:
-    """Two linear maps through a narrower middle, ``d_mid < min(d_in, d_out)``, are a low-rank
-    factorisation (a linear autoencoder's code, an adapter), not one layer written twice."""
-    a, b = _widths(first), _widths(second)
-    return a is not None and b is not None and a[1] < min(a[0], b[1])
-
-
-def _copy_model(model):
-    import copy
-
-    try:
-        return copy.deepcopy(model)
-    except Exception as e:  # noqa: BLE001 - an uncopyable model: no probes, the rest still works
-        return e
-
-
-LOSS_MODULES = {nn.CrossEntropyLoss: "cross_entropy", nn.NLLLoss: "nll_loss", nn.MSELoss: "mse_loss",
-                nn.L1Loss: "l1_loss", nn.SmoothL1Loss: "smooth_l1_loss", nn.HuberLoss: "huber_loss",
-                nn.BCELoss: "binary_cross_entropy", nn.BCEWithLogitsLoss: "binary_cross_entropy_with_logits"}
 
 
 def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,

@@ -1,0 +1,220 @@
+"""The watch's capture: the forward hooks (roots, the model's call, loss modules, the layer order), the
+losses (functional or modules, inside the model or outside), the backward passes. A mixin of
+:class:`~babysitter.doctor.watch.host.Watch`, whose state it reads and writes; nothing here judges."""
+
+from __future__ import annotations
+
+
+import torch
+from torch import nn
+
+from babysitter.doctor.code_faults import CLASS_LOSSES
+from babysitter.doctor.outputs import Call, Layout, ignore_index_of, logits_of, loss_of
+from babysitter.doctor.thresholds import LOSS_EVERY
+from babysitter.nn.init import WEIGHTED
+from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
+
+DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
+KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
+
+
+class Capture:
+    def _global_pre(self, module, inputs):
+        if self._depth == 0:
+            self._current_root = id(module)
+            if self.model is None:
+                self._last_call = (module, inputs, {})
+        if self._depth == 0 and self.optimizer is None and self._hand.sentinel is not None:
+            self._hand.check()   # the parameters moved with no optimizer step: a hand-written update
+        if self._depth == 0 and module not in self._roots.values():
+            if isinstance(module, nn.modules.loss._Loss):
+                if id(module) not in self._loss_modules:
+                    self._loss_modules[id(module)] = module
+                    self._handles.append(module.register_forward_hook(self._loss_module_hook))
+            elif any(True for _ in module.parameters()):
+                self._roots[id(module)] = module
+        self._depth += 1
+        if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
+            prev = self._linear_outs.get(id(inputs[0]))
+            if (prev is not None and torch.is_grad_enabled()   # names are known after the first step
+                    and self._layer_root.get(id(prev[0])) == self._current_root   # not across two models (a GAN)
+                    and not _bottleneck(prev[0], module)):
+                self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
+            self._layer_root[id(module)] = self._current_root
+
+    def _global_post(self, module, inputs, output):
+        self._depth = max(0, self._depth - 1)
+        if isinstance(module, WEIGHTED) and isinstance(output, torch.Tensor):
+            self._linear_outs[id(output)] = (module, output)
+
+    def _name(self, module) -> str:
+        return self._names.get(id(module), type(module).__name__)
+
+    def _model_pre(self, module, inputs, kwargs):
+        if self._post_spy:      # the Spy covered the loss after the last forward; the forward itself is not read
+            self._post_spy = False
+            self._arm(False)
+        self._in_model = True
+        self._last_call = (module, inputs, kwargs)
+        self._hand.before_forward()
+        if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
+                and torch.is_grad_enabled() and (module.training or not self._ever_train)):
+            # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
+            self._pending_x = inputs[0].detach().clone()
+            self._pending_call = Call.record(inputs, kwargs) if self._call is None else None
+        return None
+
+    def _model_forward(self, module, inputs, output):
+        """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
+        self._in_model = False
+        if self._output_kind is None:
+            from babysitter.doctor.outputs import output_kind
+
+            self._output_kind = output_kind(output)
+        if self._output_kind != "tensor":
+            inner = loss_of(output)
+            if inner is not None and self._loss_in_model and inner is not self._last_loss:
+                self._saw_inner_loss(inner, module)
+            output = logits_of(output)
+        grad = torch.is_grad_enabled()
+        self._ever_train = self._ever_train or (grad and module.training)
+        # eval mode with gradients counts as training while the model was never in train mode (the fault
+        # eval_mode_training); after that it is a validation pass run without no_grad
+        train = grad and (module.training or not self._ever_train)
+        self._train_pass = train
+        if not train:
+            if not self._in_eval_segment and self.step > 0:
+                self.epoch_ends.append(self.step)
+            self._in_eval_segment = True
+            self.evidence.eval_passes += 1
+        if (self._spy is None and not self._loss_modules and self.step >= DISCOVERY and not self._loss_in_model
+                and (not train or self.step % LOSS_EVERY == 0)):   # a functional loss: see it and its target
+            self._spy = Spy(self)
+            self._spy.__enter__()
+            self._post_spy = True
+        if train:
+            self._in_eval_segment = False
+            x = inputs[0] if inputs and isinstance(inputs[0], torch.Tensor) and inputs[0].ndim else None
+            if x is not None:   # a DataLoader's last batch is short: the next full one starts an epoch
+                bs = x.shape[0]
+                if self._short and bs >= self._full_bs and self.step > 0:
+                    self.epoch_ends.append(self.step)
+                self._short, self._full_bs = bs < self._full_bs, max(self._full_bs, bs)
+            if len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor):
+                self._pending_out = output
+
+    def _loss_module_hook(self, module, inputs, output):
+        if len(inputs) >= 2:
+            self._saw_loss(output, inputs[0], inputs[1], LOSS_MODULES.get(type(module), type(module).__name__), {},
+                           module)
+
+    # ------------------------------------------------------------------ losses and backward
+    def _saw_inner_loss(self, loss, module) -> None:
+        """A loss the model computed in its own forward and returned (``(logits, loss)``, ``.loss``):
+        seen on every step from the output, without the Spy."""
+        self._last_loss = loss
+        train = torch.is_grad_enabled() and loss.requires_grad and (module.training or not self._ever_train)
+        self.losses.append((self.step, loss.detach(), train, None))
+        # in the units of the losses the Spy read (the loss's rows: B*T for a flattened sequence)
+        self.loss_sizes.append(self._loss_rows or self._full_bs or 1)
+        if train:
+            self._loss_this_step = loss.detach()
+            self._check_finite(loss)
+
+    def _check_finite(self, loss) -> None:
+        """On read steps: a non-finite training loss keeps the state and the call for NanOrigin."""
+        if self._reading and self._nan.captured is None and self._last_call is not None \
+                and not bool(torch.isfinite(loss.detach()).all()):
+            module, args, kwargs = self._last_call
+            self._nan.capture(module, args, kwargs, self.step, self._loss_name)
+
+    def _saw_loss(self, loss, input, target, name: str, kwargs: dict, fn) -> None:
+        if loss is self._last_loss or not isinstance(loss, torch.Tensor) or loss.ndim != 0:
+            return
+        self._last_loss = loss
+        if self._in_model and self.model is not None:
+            self._loss_in_model = True
+        train = (self._train_pass or self._in_model) and loss.requires_grad
+        correct = None
+        cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
+        if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
+            hit = input.detach().argmax(1) == target
+            ignore = ignore_index_of(fn, kwargs)
+            keep = target != ignore if ignore is not None else None   # padding is not scored (per-token accuracy)
+            correct = hit[keep].float().mean() if keep is not None else hit.float().mean()
+            if train:
+                self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
+        elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()
+              and ((name == "binary_cross_entropy_with_logits" and input.data_ptr() in self._sigmoid_outs)
+                   or (name in CLASS_LOSSES and input.ndim == 2))
+              and self._train_pass and loss.requires_grad):   # a sigmoid before BCE with logits; soft targets
+            self.evidence.loss_input(name, input.detach().reshape(input.shape[0], -1),
+                                     input.data_ptr() in self._softmax_no_dim)
+        self.losses.append((self.step, loss.detach(), train, correct))
+        self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
+        if train:
+            self._loss_rows = self.loss_sizes[-1]
+        if not train:
+            return
+        self._loss_this_step = loss.detach()
+        if self._loss_name is None:
+            self._loss_name = name
+        self._check_finite(loss)
+        if self._loss_fn is None:
+            self._loss_name = name
+            self._num_classes = (int(input.shape[1]) if name in CLASS_LOSSES and isinstance(input, torch.Tensor)
+                                 and input.ndim >= 2 and not target.is_floating_point() else None)
+            self._ignore_index = ignore_index_of(fn, kwargs) if self._num_classes else None
+            if isinstance(fn, nn.Module):
+                self._loss_fn = _hookless_copy(fn)
+            else:
+                self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
+        if self._pending_x is not None and len(self._batches) < KIT_BATCHES and isinstance(input, torch.Tensor):
+            if not self._in_model and input is not getattr(self, "_pending_out", None):
+                self.evidence.loss_not_on_output = True
+            b = int(self._pending_x.shape[0]) if self._pending_x.ndim else 1
+            if self._layout is None:
+                self._layout = Layout.seen(input, target, b)
+            if self._call is None and self._pending_call is not None:
+                self._call = self._pending_call
+                self._call.find_target(target)
+            self._batches.append((self._pending_x, self._layout.example_targets(target.detach().clone(), b)))
+            self._pending_x = None
+
+    def _saw_backward(self, tensor) -> None:
+        self.evidence.backwards += 1
+        loss = self._loss_this_step
+        if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
+            from babysitter.doctor.clipping import power_of_two
+
+            r = float(tensor.detach()) / float(loss) if float(loss) else 1.0   # GradScaler: loss x 2^k
+            self.clipping.scale = r if power_of_two(r) else 1.0
+        if self.optimizer is None:
+            self._hand.saw_backward(tensor)
+        if isinstance(tensor, torch.Tensor) and tensor.grad_fn is None:
+            self.evidence.backward_without_graph += 1
+
+    # ------------------------------------------------------------------ optimizer steps
+
+
+def _hookless_copy(module: nn.Module) -> nn.Module:
+    """A shallow copy of a loss module without its hooks: a deep copy would copy our own hook,
+    bound to this Watch (and the tensors it holds, some not graph leaves), and the probes' losses
+    must not reach the hook that records the run's."""
+    import copy
+    from collections import OrderedDict
+
+    c = copy.copy(module)
+    c._forward_hooks, c._forward_pre_hooks = OrderedDict(), OrderedDict()
+    for k in ("_forward_hooks_with_kwargs", "_forward_hooks_always_called", "_forward_pre_hooks_with_kwargs"):
+        if hasattr(c, k):
+            setattr(c, k, OrderedDict())
+    return c
+
+def _copy_model(model):
+    import copy
+
+    try:
+        return copy.deepcopy(model)
+    except Exception as e:  # noqa: BLE001 - an uncopyable model: no probes, the rest still works
+        return e
