@@ -69,8 +69,8 @@ def reconsider_underfitting(found: list[Finding], rows: list[dict], sequence: bo
                 "labels_look_random", "warning",
                 f"the train loss fell from {first:.3g} to the unigram baseline H(y) = {unigram:.3g} and stayed there "
                 f"({last:.3g}): the model learnt how often each target occurs and nothing from its inputs",
-                "the targets do not follow the inputs: check that x and y are sliced/shuffled together (one index for "
-                "both; y = the next tokens of the same x)", score=0.75,
-                facts={"train_loss": last, "unigram_loss": unigram, "first_loss": first, "source": "run"})]
+                "", score=0.75,
+                facts={"train_loss": last, "unigram_loss": unigram, "first_loss": first, "source": "run",
+                       "sequence_targets": True})]
         return found
     return [f for f in found if f.id not in ("underfitting", "reg_too_strong")]

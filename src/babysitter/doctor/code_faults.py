@@ -214,8 +214,7 @@ def _grad_not_zeroed(ev: Evidence) -> list[Finding]:
     return [Finding("grad_not_zeroed", "warning",
                     f"at {len(hits)} of {len(acc)} checked steps the gradient the optimizer stepped on was the previous "
                     f"step's gradient plus the new one (step {s}: residual vs g_prev + g_new {r1:.1e}, vs g_new alone {r0:.2g})",
-                    "call optimizer.zero_grad() once per step, before loss.backward() (or after optimizer.step())",
-                    score=0.6 + 0.4 * len(hits) / len(acc))]
+                    "", score=0.6 + 0.4 * len(hits) / len(acc))]
 
 
 def _softmax(ev: Evidence) -> list[Finding]:
@@ -226,19 +225,6 @@ def _softmax(ev: Evidence) -> list[Finding]:
     if not bad or len(bad) * 2 < len(ev.loss_inputs):
         return []
     name, kind = bad[0]
-    advice = {("cross_entropy", "probabilities"): "remove the softmax before the loss: nn.CrossEntropyLoss / "
-              "F.cross_entropy take raw scores (logits) and apply log_softmax themselves",
-              ("cross_entropy", "log_probabilities"): "remove the log_softmax before the loss (cross entropy applies it "
-              "itself), or keep it and use nn.NLLLoss / F.nll_loss",
-              ("nll_loss", "probabilities"): "NLL takes log-probabilities: use log_softmax instead of softmax "
-              "(or feed the raw scores to nn.CrossEntropyLoss)",
-              ("nll_loss", "scores"): "NLL takes log-probabilities: apply log_softmax(dim=1) first, or use "
-              "nn.CrossEntropyLoss on the raw scores",
-              ("cross_entropy", "unit_interval"): _NO_DIM_ADVICE, ("nll_loss", "unit_interval"): _NO_DIM_ADVICE,
-              ("cross_entropy", "softmax_no_dim"): _NO_DIM_ADVICE, ("nll_loss", "softmax_no_dim"): _NO_DIM_ADVICE,
-              ("binary_cross_entropy_with_logits", "probabilities"): "remove the sigmoid before the loss: "
-              "nn.BCEWithLogitsLoss / F.binary_cross_entropy_with_logits apply it themselves (or keep it and use "
-              "nn.BCELoss)"}[(name, kind)]
     what = {"probabilities": "probabilities (rows >= 0 summing to 1)",
             "log_probabilities": "log-probabilities (rows <= 0, logsumexp 0): log_softmax applied twice",
             "scores": "raw scores (logsumexp of a row far from 0), not log-probabilities",
@@ -249,13 +235,9 @@ def _softmax(ev: Evidence) -> list[Finding]:
     if name == "binary_cross_entropy_with_logits":
         what = "probabilities (every entry in [0, 1]): a sigmoid before a loss that applies its own"
     return [Finding("softmax_before_loss", "warning",
-                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", advice,
+                    f"{len(bad)} of {len(ev.loss_inputs)} {name} inputs seen were {what}", "",
                     score=1.0 if kind in ("softmax_no_dim", "unit_interval") else 0.9,
                     facts={"loss": name, "input": kind, "seen": len(bad), "of": len(ev.loss_inputs)})]
-
-
-_NO_DIM_ADVICE = ("give the softmax its dim and keep it out of the loss: F.softmax(x, dim=-1) for sampling only, "
-                  "and pass the raw logits to nn.CrossEntropyLoss / F.cross_entropy (it applies log_softmax itself)")
 
 
 def _eval_mode(ev: Evidence) -> list[Finding]:
@@ -266,8 +248,7 @@ def _eval_mode(ev: Evidence) -> list[Finding]:
     return [Finding("eval_mode_training", "warning",
                     f"at {len(hit)} of {len(ev.eval_mode)} checked steps the optimizer stepped while {len(mods)} "
                     f"Dropout/BatchNorm module(s) were in eval mode ({', '.join(mods[:4])})",
-                    "call model.train() before the training loop (and again after every validation pass "
-                    "that called model.eval())", layer=mods[0], score=0.8)]
+                    "", layer=mods[0], score=0.8)]
 
 
 def _no_flow(ev: Evidence) -> list[Finding]:
@@ -278,8 +259,7 @@ def _no_flow(ev: Evidence) -> list[Finding]:
     return [Finding("no_gradient_flow", "warning",
                     f"at all {len(ev.flow)} checked steps none of the model's parameters had a non-zero gradient when "
                     f"the optimizer stepped ({ev.flow[0][2]} parameter tensors stepped){extra}",
-                    "backpropagate the loss tensor itself: no .item(), .detach(), .numpy() or torch.tensor(loss) "
-                    "between the model's output and loss.backward()", score=0.9)]
+                    "", score=0.9)]
 
 
 def _not_updated(ev: Evidence, steps: int) -> list[Finding]:
@@ -290,20 +270,17 @@ def _not_updated(ev: Evidence, steps: int) -> list[Finding]:
                         f"{len(names)} parameter tensor(s) require grad and receive gradients but are in no optimizer "
                         f"param group ({', '.join(names[:4])}{' ...' if len(names) > 4 else ''}), at {len(hit)} of "
                         f"{len(ev.outside)} checked steps",
-                        "build the optimizer over all trained parameters: torch.optim.X(model.parameters(), ...) "
-                        "(or freeze the others with requires_grad_(False))", layer=names[0].rsplit(".", 1)[0], score=0.85)]
+                        "", layer=names[0].rsplit(".", 1)[0], score=0.85, facts={"outside": list(names)})]
     if ev.orphans:
         return [Finding("parameters_not_updated", "warning",
                         f"the model(s) {', '.join(ev.orphans)} got gradients in training but none of their parameters is "
-                        "in an optimizer that stepped", "build each model's optimizer over its own parameters: "
-                        "torch.optim.X(that_model.parameters(), ...)", layer=ev.orphans[0], score=0.85,
+                        "in an optimizer that stepped", "", layer=ev.orphans[0], score=0.85,
                         facts={"models": list(ev.orphans)})]
     same = ev.unchanged()
     if same and steps >= 5 and ev._had_grad and same[0] == same[1]:
         return [Finding("parameters_not_updated", "warning",
                         f"after {steps} steps none of the {same[1]} largest stepped parameters changed, although they "
-                        "had gradients", "check the optimizer's lr (> 0) and that it steps the model's own parameters "
-                        "(not a copy's)", score=0.8)]
+                        "had gradients", "", score=0.8, facts={"unchanged": same[1]})]
     return []
 
 
@@ -315,8 +292,7 @@ def _missing_activation(ev: Evidence) -> list[Finding]:
     return [Finding("missing_activation", "warning",
                     f"{len(pairs)} pair(s) of Linear/Conv layers with no non-linearity between them ({listed}): "
                     "together they are one linear map",
-                    "put a non-linearity between the layers (nn.ReLU() in the nn.Sequential, or F.relu in forward)",
-                    layer=pairs[0][1], score=0.7)]
+                    "", layer=pairs[0][1], score=0.7, facts={"pairs": [list(p) for p in pairs]})]
 
 
 def nothing_to_step(model: torch.nn.Module, optimizer) -> list[Finding]:
@@ -333,7 +309,5 @@ def nothing_to_step(model: torch.nn.Module, optimizer) -> list[Finding]:
     return [Finding("parameters_not_updated", "error",
                     f"the optimizer holds none of the model's {len(params)} parameter tensors "
                     f"({sum(len(g['params']) for g in optimizer.param_groups)} in its param groups); {why}",
-                    "unfreeze what should train (model.requires_grad_(True), or the layers to fine-tune) before "
-                    "the optimizer is built: the Trainer builds it from the parameters that require grad",
-                    score=1.0, facts={"model_parameters": len(params), "trainable": trainable,
+                    "", score=1.0, facts={"model_parameters": len(params), "trainable": trainable,
                                       "optimizer_parameters": len(stepped)})]

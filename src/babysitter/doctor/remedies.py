@@ -357,9 +357,28 @@ def code_change(f, host: ScriptHost) -> str:
     if f.id == "exploding_gradients" and f.facts.get("max_norm_before_clip") is not None:   # clipping hid it
         return ("clipping hides the explosion from the step, not its cause: lower the lr 10x; "
                 "nn.init.kaiming_normal_ / xavier_normal_ init; add normalisation layers")
+    if f.id == "parameters_not_updated":
+        return _not_updated_code(f)
+    if f.id == "labels_look_random" and f.facts.get("sequence_targets"):
+        return ("the targets do not follow the inputs: check that x and y are sliced/shuffled together (one index "
+                "for both; y = the next tokens of the same x)")
     if f.id == "softmax_before_loss":
         return SOFTMAX.get((f.facts.get("loss"), f.facts.get("input")), CODE["softmax_before_loss"])
     return CODE.get(f.id, "")
+
+
+def _not_updated_code(f) -> str:
+    """parameters_not_updated: in no optimizer (the default), a second model no optimizer steps (a GAN's
+    generator), a frozen model (``trainable``: a host that builds the optimizer from what requires grad),
+    or parameters that never change."""
+    if f.facts.get("models"):
+        return "build each model's optimizer over its own parameters: torch.optim.X(that_model.parameters(), ...)"
+    if "trainable" in f.facts:
+        return ("unfreeze what should train (model.requires_grad_(True), or the layers to fine-tune) before the "
+                "optimizer is built: the Trainer builds it from the parameters that require grad")
+    if f.facts.get("unchanged"):
+        return "check the optimizer's lr (> 0) and that it steps the model's own parameters (not a copy's)"
+    return CODE["parameters_not_updated"]
 
 
 # ---------------------------------------------------------------- the remedy and its text
