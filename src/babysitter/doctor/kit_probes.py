@@ -10,8 +10,8 @@ import time
 import torch
 
 from babysitter.doctor.findings import Finding
-from babysitter.doctor.kit import (Kit, kept_rng, probe_init_gradients, probe_init_loss, probe_input_scale,
-                                   probe_overfit_tiny)
+from babysitter.doctor.kit import (Kit, kept_rng, lr_past_minimum, past_the_minimum, probe_init_gradients,
+                                   probe_init_loss, probe_input_scale, probe_overfit_tiny)
 from babysitter.doctor.labels import probe_labels, probe_shuffling
 from babysitter.doctor.lr_range import probe_lr_range
 
@@ -51,6 +51,9 @@ def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]
             unshuffled = unshuffled or any(x.id == "unshuffled_data" for x in f)
             if any(x.id == "lr_too_high" for x in f):   # labels_look_random asks about the labels, not the lr
                 kit.labels_lr = probes["lr_range"]["suggested"]
+            elif name == "lr_range" and past_the_minimum(kit, probes):   # a sequence model past the range
+                kit.labels_lr = probes["lr_range"]["suggested"]              # test's minimum: the same question
+    found += lr_past_minimum(kit, probes, found)
     probes["seconds"] = seconds
     if errors:
         probes["errors"] = errors

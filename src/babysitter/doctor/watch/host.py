@@ -65,6 +65,8 @@ class Watch(Capture):
         shows its own verdict)."""
         if budget < 0:
             raise ValueError(f"watch: budget must be >= 0 seconds, got {budget}")
+        # resolved now: a script that chdirs must not move the run dir (python's own paths stay absolute too)
+        out = Path(out).absolute() if out is not None else None
         self.out, self.probes_on, self.budget, self.every = out, probes, budget, every
         self.script, self.quiet = script, quiet
         self.tensorboard = tensorboard  # event files in <out>/tb once the script ends (train/tensorboard.py)
