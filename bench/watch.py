@@ -49,7 +49,7 @@ from machine import guarded, machine  # noqa: E402
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_SCRIPT = ROOT / "src" / "babysitter" / "clinic" / "scripts" / "healthy--mnist1d-cnn-dataloader-onecycle.py"
 CONFIGS = ("plain", "watch", "probes")
-LM_SCRIPTS = (ROOT / "clinic" / "scripts" / "healthy--charlm-transformer-stdlib-docstrings.py",
+LM_SCRIPTS = (ROOT / "src" / "babysitter" / "clinic" / "scripts" / "healthy--charlm-transformer-stdlib-docstrings.py",
               ROOT / "tests" / "doctor" / "scripts" / "lm_char_transformer.py")
 CASES = {"cnn": DEFAULT_SCRIPT, "lm": next((p for p in LM_SCRIPTS if p.is_file()), LM_SCRIPTS[-1])}
 
