@@ -79,6 +79,7 @@ def test_far_too_high_lr_is_named(chars, tmp_path, capsys):
     assert peak > 1000
     exploding = next(f for f in doc.report["findings"] if f["id"] == "exploding_gradients")
     assert f"{peak:.3g}" in exploding["evidence"]
+    assert "clip" in exploding["advice"]                     # the remedy table's code change, as watch writes it
 
 
 def test_frozen_model_whose_optimizer_gets_nothing(chars, tmp_path):
@@ -90,6 +91,7 @@ def test_frozen_model_whose_optimizer_gets_nothing(chars, tmp_path):
         vocab_size=len(chars[0]), n_positions=T, n_embd=32, n_layer=2, n_head=2)).parameters()))
     assert (f["id"], f["severity"]) == ("parameters_not_updated", "error")
     assert f["facts"] == {"model_parameters": n_tensors, "trainable": 0, "optimizer_parameters": 0}
+    assert "requires_grad_(True)" in f["advice"]             # the remedy for a frozen model, from the one table
     saved = json.loads((tmp_path / "doc" / "diagnosis.json").read_text())
     assert saved["findings"][0]["id"] == "parameters_not_updated" and saved["healthy"] is False
 

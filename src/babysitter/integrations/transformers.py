@@ -36,8 +36,9 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from babysitter.doctor.findings import Finding, json_safe
-from babysitter.doctor.findings import report as findings_report
 from babysitter.doctor.instruments.findings import grad_norm_findings
+from babysitter.doctor.remedies import ScriptHost
+from babysitter.doctor.verdict import verdict
 from babysitter.doctor.watch import Watch
 from babysitter.files import write_json
 from babysitter.report.console import print_verdict
@@ -90,7 +91,8 @@ class DoctorCallback(TrainerCallback):
 
         doomed = nothing_to_step(model, optimizer) if optimizer is not None else []
         if doomed:   # the Trainer's backward will fail (nothing requires grad): the verdict comes first
-            self._finish(findings_report(doomed, {"skipped": "the optimizer holds none of the model's parameters"}),
+            self._finish(verdict(doomed, ScriptHost(type(optimizer).__name__),
+                                 {"skipped": "the optimizer holds none of the model's parameters"}),
                          type(model).__name__, 0)
             return
         self.watch = Watch(out=self.out, probes=self.probes, budget=self.budget, every=self.every,
@@ -128,7 +130,10 @@ class DoctorCallback(TrainerCallback):
             [f for f in grad_norm_findings(s) if f.id == "exploding_gradients"]
         if hidden:   # ranked again with it; else the watch's order stands
             found = [Finding(**{k: v for k, v in f.items() if k in FIELDS}) for f in report["findings"]] + hidden
-            report = findings_report(found, probes)
+            seen = report["probes"].get("watch", {})
+            lr = seen.get("lr")
+            host = ScriptHost(seen.get("optimizer") or "SGD", lr if lr is not None and math.isfinite(lr) else None)
+            report = verdict(found, host, probes)   # the one pipeline: causes, rank, remedies
         self._finish({**report, "probes": probes}, report.get("script") or self.watch.script, self.watch.step)
         if hidden and self.out is not None and self.render == "now":
             from babysitter.report.html import write_report
