@@ -105,7 +105,8 @@ def main(argv=None) -> int:
     if clinic.name == "clinic" and clinic.parent.name != "babysitter":
         sys.path.insert(0, str(clinic.parent))   # a copy's python factories: "clinic.models:..."
     where = lambda c: f"{c['path'].parent.name}/{c['path'].name}"  # noqa: E731  ("faulty/..." or "healthy/...")
-    chosen = [c for c in cases(clinic) if not args.only or any(s in where(c) for s in args.only)]
+    chosen = [c for c in cases(clinic) if c["path"].suffix == ".yaml"   # specs: treat edits a spec, not a script
+              and (not args.only or any(s in where(c) for s in args.only))]
     chosen = chosen[:args.limit] if args.limit else chosen
     rows, train_seconds, t0 = [], 0.0, time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:

@@ -2,10 +2,13 @@
 (and with the probes on) against plain ``python SCRIPT``, side by side in one run.
 
     python bench/watch.py [--case cnn|lm | --script PATH] [--repeats 9] [--warmup 1] [--threads 1] [--json]
+                          [-- SCRIPT ARGS]
 
 ``--case lm``: a character-level transformer language model (token ids into an Embedding, a model
 returning ``(logits, loss)``, AdamW groups, warmup, clipping): the issue-24 goal, ratio <= 1.03 for
-``--no-probes`` and the probes within 10 % of a one-minute script.
+``--no-probes`` and the probes within 10 % of a one-minute script. Its script takes nanoGPT-style
+``--key=value`` overrides: ``-- --max_iters=1500`` runs it ~5x longer (~30 s), so the watch's fixed
+start-up (imports, the verdict, the run dir: ~0.2 s) weighs as it does on a real training run.
 
 Three configs, each a fresh process running the same unmodified script: ``plain`` (``python
 SCRIPT``), ``watch`` (``babysit watch --quiet --no-probes --out DIR SCRIPT``) and ``probes``
@@ -60,11 +63,11 @@ def babysit() -> list[str]:
     return [str(script)] if script.is_file() else [sys.executable, "-m", "babysitter.cli"]
 
 
-def command(name: str, script: Path, run_dir: Path) -> list[str]:
+def command(name: str, script: Path, run_dir: Path, args: list[str]) -> list[str]:
     if name == "plain":
-        return [sys.executable, str(script)]
+        return [sys.executable, str(script), *args]
     probes = [] if name == "probes" else ["--no-probes"]
-    return [*babysit(), "watch", "--quiet", *probes, "--out", str(run_dir), str(script)]
+    return [*babysit(), "watch", "--quiet", *probes, "--out", str(run_dir), str(script), *args]
 
 
 RENDERED: list[float] = []   # seconds from a watch's exit to its report.html (the background render)
@@ -82,11 +85,11 @@ def rendered(run_dir: Path, timeout: float = 120.0) -> None:
         time.sleep(0.05)
 
 
-def run(name: str, script: Path, run_dir: Path, env: dict) -> tuple[float, float, str, dict | None]:
+def run(name: str, script: Path, run_dir: Path, env: dict, args: list[str]) -> tuple[float, float, str, dict | None]:
     """(wall seconds, CPU seconds of the child, its stdout, the run's diagnosis.json or None)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
-    done = subprocess.run(command(name, script, run_dir), capture_output=True, text=True, env=env, cwd=ROOT)
+    done = subprocess.run(command(name, script, run_dir, args), capture_output=True, text=True, env=env, cwd=ROOT)
     seconds = time.perf_counter() - t0
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     if done.returncode != 0:
@@ -109,6 +112,7 @@ def main():
     ap.add_argument("--warmup", type=int, default=1, help="untimed runs of each config first")
     ap.add_argument("--threads", type=int, default=1, help="OMP/MKL threads of the runs (0: leave unset)")
     ap.add_argument("--json", action="store_true", help="print one JSON object, nothing else")
+    ap.add_argument("args", nargs="*", help="after --: the script's own arguments (lm: --max_iters=1500)")
     args = ap.parse_args()
     args.script = args.script or CASES[args.case]
     if not args.script.is_file():
@@ -127,11 +131,11 @@ def main():
     with tempfile.TemporaryDirectory(prefix="bench-watch-") as tmp:
         for w in range(args.warmup):
             for name in CONFIGS:
-                run(name, script, Path(tmp) / f"warm-{name}-{w}", env)
+                run(name, script, Path(tmp) / f"warm-{name}-{w}", env, args.args)
         load_before = os.getloadavg()
         for r in range(args.repeats):
             for name in CONFIGS[r % 3:] + CONFIGS[:r % 3]:  # rotate who goes first
-                seconds, cpu_seconds, stdout, report = run(name, script, Path(tmp) / f"{name}-{r}", env)
+                seconds, cpu_seconds, stdout, report = run(name, script, Path(tmp) / f"{name}-{r}", env, args.args)
                 times[name].append(seconds)
                 cpu[name].append(cpu_seconds)
                 outputs.add(stdout)
@@ -153,7 +157,7 @@ def main():
               "same_output": len(outputs) == 1, "steps": steps,
               "render_seconds": statistics.median(RENDERED) if RENDERED else None,
               "script": str(script.relative_to(ROOT)) if script.is_relative_to(ROOT) else str(script),
-              "case": args.case if args.script == CASES[args.case] else None,
+              "case": args.case if args.script == CASES[args.case] else None, "script_args": args.args,
               "repeats": args.repeats, "warmup": args.warmup, "threads": args.threads,
               "seconds": times, "cpu_seconds": cpu,
               "load_average": [load_before, os.getloadavg()], "machine": machine()}

@@ -81,7 +81,7 @@ def test_update_ratio_is_the_step_change_over_the_weight():
     spec = tiny_spec(every=3)
     ur = UpdateRatio(3)
     trainer, rec = fit(mlp(), spec, [ur])
-    steps = ur.series.steps
+    steps = ur.summary()["steps"]
     assert steps == list(range(1, trainer.step + 1, 3)) and len(steps) >= 4
     ratios = ur.summary()["ratio"]
     for k, step in enumerate(steps):

@@ -337,7 +337,8 @@ def dead_units_finding(last: str) -> Finding:
 # ---------------------------------------------------------------- overfit a tiny subset
 def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TINY_STEPS) -> tuple[dict, list[Finding]]:
     """Train a copy on the first ``examples`` examples, full batch, with the kit's step at its lr,
-    until the step's own (train-mode) logits classify every one right or ``steps`` updates pass;
+    until the step's own (train-mode) logits classify every one right (sequences: until the loss is
+    below SEQUENCE_MEMORISED of the first) or ``steps`` updates pass;
     a model that cannot is broken or the lr is off. ``cannot_overfit_tiny``: error when train_acc < 1."""
     if not kit.classification:
         return {}, []
@@ -351,7 +352,8 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
         first = loss if updates == 1 else first
         seen = updates - 1 + kit.closure                 # the updates these logits saw (closure steps: after)
         acc = kit.correct(logits, y)
-        if acc == 1.0 or not math.isfinite(loss):   # (reachable < 1: the budget runs out, then judged)
+        memorised = not kit.per_example and loss < SEQUENCE_MEMORISED * first   # the verdict below, already met
+        if acc == 1.0 or memorised or not math.isfinite(loss):   # (reachable < 1: the budget runs out, then judged)
             break
     else:                                                # the budget ran out: read the final model
         with torch.no_grad():

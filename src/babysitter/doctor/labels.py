@@ -59,13 +59,28 @@ def chance(kit: Kit, y: torch.Tensor, hy: torch.Tensor) -> float:
     return max(1 / kit.num_classes, float((hy == top).float().mean()))
 
 
+def _train_and_score(kit: Kit, x, labels, hx, hy, steps: int) -> dict:
+    """A fresh copy trained ``steps`` steps on (x, labels) at the labels lr, scored on (hx, hy)."""
+    model, _, step = kit.fresh(kit.labels_lr)
+    model.train()
+    bs = len(kit.batches[0][0])
+    losses = []
+    for t in range(steps):
+        i = (t * bs) % max(len(x) - bs + 1, 1)
+        losses.append(step(x[i:i + bs], labels[i:i + bs])[0])
+    first, last = np.mean(losses[:10]), np.mean(losses[-10:])
+    return {"held_out_acc": _accuracy(model, hx, hy, kit), "train_loss_first": json_safe(float(first)),
+            "train_loss_last": json_safe(float(last))}
+
+
 def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Finding]]:
     """Do the labels carry signal? Train a copy on all batches but the last quarter (at the run's
     optimizer and lr) and score it on the held-out quarter; the same with the training labels
     permuted. ``labels_look_random``: warning when the copy learnt (its training loss fell by
     > 20 %) but scores <= chance + max(0.1, 3 sqrt(p (1 - p) / n)) held out, p = 1/C. Sequence
     targets: p = :func:`chance` (the majority token's share), the margin max(SEQUENCE_MARGIN,
-    3 sqrt(p (1 - p) / n)) over the n tokens scored, and no better than the permuted copy + it. Skipped
+    3 sqrt(p (1 - p) / n)) over the n tokens scored, and no better than the permuted copy + it (trained
+    only when the real copy did not already beat chance + margin: it could change nothing). Skipped
     when the batches look unshuffled (later batches hold other classes) or fewer than 4 batches."""
     if not kit.classification or len(kit.batches) < 4:
         return {}, []
@@ -78,18 +93,6 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
     hx, hy = hx[~seen], hy[~seen]
     if len(hy) < 8:
         return {"labels": {"skipped": f"{len(hy)} later examples not among the first batches"}}, []
-    result = {}
-    for name, labels in (("real", y), ("permuted", y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))])):
-        model, _, step = kit.fresh(kit.labels_lr)
-        model.train()
-        bs = len(kit.batches[0][0])
-        losses = []
-        for t in range(steps):
-            i = (t * bs) % max(len(x) - bs + 1, 1)
-            losses.append(step(x[i:i + bs], labels[i:i + bs])[0])
-        first, last = np.mean(losses[:10]), np.mean(losses[-10:])
-        result[name] = {"held_out_acc": _accuracy(model, hx, hy, kit), "train_loss_first": json_safe(float(first)),
-                        "train_loss_last": json_safe(float(last))}
     if kit.per_example:   # one label per example: chance 1/C, margin >= 0.1 (calibrated on the clinic)
         p = 1 / kit.num_classes
         margin = max(0.1, 3 * math.sqrt(p * (1 - p) / len(hy)))
@@ -98,12 +101,17 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
         scored = kit.flat(hy).reshape(-1)
         n = int((scored != kit.ignore_index).sum()) if kit.ignore_index is not None else scored.numel()
         margin = max(SEQUENCE_MARGIN, 3 * math.sqrt(p * (1 - p) / max(n, 1)))
+    result = {"real": _train_and_score(kit, x, y, hx, hy, steps)}
     real = result["real"]
     learnt = (math.isfinite(real["train_loss_first"] or math.nan) and math.isfinite(real["train_loss_last"] or math.nan)
               and real["train_loss_last"] < 0.8 * min(real["train_loss_first"], math.log(kit.num_classes)))
     numbers = {"labels": {**result, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}}
-    if not learnt or real["held_out_acc"] > p + margin or (
-            not kit.per_example and real["held_out_acc"] > result["permuted"]["held_out_acc"] + margin):
+    if not learnt or real["held_out_acc"] > p + margin:   # decided: the permuted copy would change nothing
+        return numbers, []
+    result["permuted"] = _train_and_score(kit, x, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))],
+                                          hx, hy, steps)
+    numbers["labels"]["permuted"] = result["permuted"]
+    if not kit.per_example and real["held_out_acc"] > result["permuted"]["held_out_acc"] + margin:
         return numbers, []
     return numbers, [Finding(
         "labels_look_random", "warning",

@@ -383,8 +383,9 @@ class Trainer:
                 self.progress.end_epoch(row)
                 if val_acc is not None and val_acc > self.best_val_acc:
                     self.best_val_acc, self.best_epoch = val_acc, self.epoch
-                    self._save("best.pt", {"model": (self.eval_model or self.model).state_dict(), "epoch": self.epoch, "val_acc": val_acc})
-                self._save("last.pt", self.state_dict())
+                    self._save("best.pt", lambda: {"model": (self.eval_model or self.model).state_dict(),
+                                                   "epoch": self.epoch, "val_acc": val_acc})
+                self._save("last.pt", self.state_dict)
                 fire(self.hooks["after_epoch"], "after_epoch", self)
         fire(self.hooks["after_fit"], "after_fit", self)
         return self.finish()
@@ -426,6 +427,8 @@ class Trainer:
             if type(cb).__name__ in state.get("callbacks", {}):
                 cb.load_state_dict(state["callbacks"][type(cb).__name__])
 
-    def _save(self, name: str, obj: dict) -> None:
+    def _save(self, name: str, make) -> None:
+        """Write ``make()`` as checkpoints/NAME; without an out_dir nothing is built (the
+        instruments' records grow with the run: copying them every epoch for nothing costs)."""
         if self.out_dir is not None:
-            save_atomic(obj, self.out_dir / "checkpoints" / name)
+            save_atomic(make(), self.out_dir / "checkpoints" / name)

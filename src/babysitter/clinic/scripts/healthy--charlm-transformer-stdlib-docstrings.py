@@ -2,6 +2,7 @@
 modules. forward(idx, targets=None) returns (logits, loss); AdamW; an @torch.no_grad() estimate_loss
 that switches eval()/train(); cross entropy over the flattened (B*T, V) logits."""
 import inspect
+import sys
 import bisect, functools, heapq, statistics, textwrap
 
 import torch
@@ -21,6 +22,10 @@ n_embd = 48
 n_head = 4
 n_layer = 2
 dropout = 0.1
+# --key=value on the command line overrides a setting above (nanoGPT's configurator), e.g. --max_iters=1500
+for arg in sys.argv[1:]:
+    key, value = arg.removeprefix("--").split("=", 1)
+    globals()[key] = type(globals()[key])(value)
 
 docs = []
 for mod in (textwrap, heapq, bisect, functools, statistics):

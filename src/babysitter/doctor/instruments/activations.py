@@ -50,6 +50,7 @@ class Activations(Instrument):
         self._inputs: list[tuple[str, nn.Module]] = []   # (name, layer): read at the layer's input
         self._data_layer: int | None = None               # id() of the first weighted layer called
         self._last_called: nn.Module | None = None        # the weighted layer called before, this step
+        self._due: list[tuple[int, list, list]] = []       # (step, stats per layer, window per layer): unread
 
     def before_fit(self, trainer):
         self.remove()
@@ -104,7 +105,6 @@ class Activations(Instrument):
     def _observe(self, name: str, kind: str, a: torch.Tensor) -> None:
         a = a.float()
         if kind == "zero":   # a layer's input: only its dead units are read (the statistics are the modules')
-            self._current[name] = a.new_full((3,), math.nan)
             self._mark_active(name, a.abs())
             return
         n = a.numel()
@@ -117,42 +117,64 @@ class Activations(Instrument):
         else:
             sat = a.new_zeros(())
         self._current[name] = torch.stack((mean, std, sat.to(mean.dtype)))
-        if kind in ("relu", "relu_like"):
+        if kind == "relu":
             self._mark_active(name, a)
+        elif kind == "relu_like":
+            self._mark_active(name, a.clamp_min(0))
 
     def _mark_active(self, name: str, a: torch.Tensor) -> None:
-        """Units (dim 1) positive on some example of ``a: (N, C, ...)``, OR-ed over the step's calls."""
+        """Units (dim 1) positive on some example of ``a: (N, C, ...)``, OR-ed over the step's calls.
+        ``a`` is >= 0 here (a ReLU's output, |input|, a leaky unit's positive part), so a unit is
+        active iff its sum is > 0 -- one reduction, cheaper than a max."""
         if a.ndim < 2:
             return
-        peak = a.amax(dim=tuple(range(2, a.ndim))) if a.ndim > 2 else a   # (N, C): reduce the long axes first
-        active = peak.amax(0) > 0                              # (C,): unit positive on some example
+        active = a.sum(dim=(0, *range(2, a.ndim))) > 0         # (C,): unit positive on some example
         prev = self._active.get(name)                          # a module called twice in one step
         self._active[name] = active if prev is None or prev.shape != active.shape else prev | active
 
     def after_step(self, trainer):
         if self._handles:
-            rows = []
+            stats, windows = [], []
             for name in self.names:
-                stats = self._current.get(name)
-                if stats is None:                              # not called this step (e.g. a dropped block)
-                    stats = torch.full((3,), math.nan, device=trainer.loss.device)
-                dead = stats.new_full((1,), math.nan)
+                stats.append(self._current.get(name))          # None: not called this step (a dropped block)
                 active = self._active.get(name)
                 if active is not None:
                     recent = self._recent[name]
                     if recent and recent[-1].shape != active.shape:
                         recent.clear()
                     recent.append(active)
-                    ever = torch.stack(tuple(recent)).any(0)
-                    dead = (1.0 - ever.float().mean()).reshape(1)
-                rows += (stats, dead)
-            self.series.add(trainer.step, torch.cat(rows))
+                    active = tuple(recent)
+                windows.append(active)
+            self._due.append((trainer.step, stats, windows))
         self._current, self._active, self._last_called = {}, {}, None
         self._arm(trainer.step)
 
+    def backlog(self) -> int:
+        return len(self._due)
+
+    def settle(self) -> None:
+        """The due steps' rows ``[mean, std, saturated, dead] x layer``, for all pending due steps at
+        once: the statistics in one transfer; per layer, the dead fraction of every step from one
+        stacked ``(steps, window, C)`` tensor (a unit is dead when it was active in none of the
+        window's batches)."""
+        if not self._due:
+            return
+        present = [s for _, stats, _ in self._due for s in stats if s is not None]
+        values = iter(torch.stack(present).tolist() if present else [])
+        rows = [[v for s in stats for v in (next(values) if s is not None else [math.nan] * 3) + [math.nan]]
+                for _, stats, _ in self._due]
+        for j in range(len(self.names)):
+            seen = [(k, w) for k, (_, _, windows) in enumerate(self._due) if (w := windows[j]) is not None]
+            for k, dead in zip((k for k, _ in seen), _dead_fractions([w for _, w in seen], self.window)):
+                rows[k][4 * j + 3] = dead
+        self.series.steps += [step for step, _, _ in self._due]
+        self.series.values += rows
+        self._due = []
+        super().settle()
+
     def after_fit(self, trainer):
         self.remove()
-        self.series.flush()
+        self.settle()
 
     def remove(self) -> None:
         for h in self._handles:
@@ -173,3 +195,19 @@ class Activations(Instrument):
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
         self.kinds = dict(state.get("kinds", {}))
+
+
+def _dead_fractions(windows: list[tuple[torch.Tensor, ...]], size: int) -> list[float]:
+    """For each window (1..``size`` bool ``(C,)`` tensors, the units active in a due batch): the
+    fraction of units active in none of them. Windows of one width are stacked (a short window
+    padded with its own first entry, which changes no OR) and reduced at once."""
+    by_width: dict[int, list[int]] = {}
+    for k, w in enumerate(windows):
+        by_width.setdefault(w[0].shape[0], []).append(k)
+    out = [math.nan] * len(windows)
+    for ks in by_width.values():
+        padded = [t for k in ks for t in (windows[k][:1] * (size - len(windows[k])) + windows[k])]
+        ever = torch.stack(padded).view(len(ks), size, -1).any(1)
+        for k, dead in zip(ks, (1.0 - ever.float().mean(1)).tolist()):
+            out[k] = dead
+    return out

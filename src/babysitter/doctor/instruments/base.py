@@ -26,6 +26,7 @@ from babysitter.train.events import Callback
 RELU = (nn.ReLU, nn.ReLU6)                                        # zero output -> zero gradient: can die
 RELU_LIKE = (nn.LeakyReLU, nn.PReLU, nn.ELU, nn.SELU, nn.CELU)    # positive part identity, leaky negative
 SATURATING = {nn.Tanh: "tanh", nn.Sigmoid: "sigmoid"}
+SETTLE_AFTER = 256   # due steps kept on the device before an epoch's end reads them (else: when read)
 
 
 from babysitter.nn.init import weighted_layers  # noqa: E402,F401  (the engine's; the instruments read it here)
@@ -93,18 +94,28 @@ class Instrument(Callback):
         """Is the step with 0-based index ``index`` due?"""
         return index % self.every == 0
 
-    def after_epoch(self, trainer):
+    def backlog(self) -> int:
+        """Due steps recorded on the device and not yet read."""
+        return len(self.series._pending)
+
+    def settle(self) -> None:
+        """Read what is pending into ``series`` (one transfer); every reader calls it first."""
         self.series.flush()
+
+    def after_epoch(self, trainer):
+        if self.backlog() >= SETTLE_AFTER:
+            self.settle()
 
     def per_layer(self, j: int = 0, width: int = 1) -> dict[str, list]:
         """{layer: [value at each due step]} for column ``j`` of ``width`` columns per layer."""
-        self.series.flush()
+        self.settle()
         return {n: [row[i * width + j] for row in self.series.values] for i, n in enumerate(self.names)}
 
     def summary(self) -> dict:
         raise NotImplementedError
 
     def state_dict(self) -> dict:
+        self.settle()
         return {"names": list(self.names), "series": self.series.state_dict()}
 
     def load_state_dict(self, state: dict) -> None:

@@ -28,9 +28,8 @@ class GradNorms(Instrument):
 
     def after_backward(self, trainer):
         if self.layers and self.due(trainer.step):
-            norms = [torch.linalg.vector_norm(w.grad) if w.grad is not None else w.new_zeros(())
-                     for _, w in self.layers]
-            self.series.add(trainer.step + 1, torch.stack(norms))
+            grads = [w.grad if w.grad is not None else w.new_zeros(()) for _, w in self.layers]
+            self.series.add(trainer.step + 1, torch.stack(torch._foreach_norm(grads)))
 
     def summary(self) -> dict:
         s = self._layer_summary("norm", self.per_layer())

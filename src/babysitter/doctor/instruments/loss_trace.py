@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import torch
 
 from babysitter.doctor.findings import json_safe
@@ -11,7 +13,8 @@ from babysitter.doctor.instruments.base import Instrument
 class LossTrace(Instrument):
     """The training loss per window of ``every`` steps, kept on the device (no sync).
 
-    Each step keeps a reference to its (detached) loss; no tensor op until the window closes. When a window
+    Each step keeps a reference to its (detached) loss; no tensor op until the windows are read
+    (once per epoch, or by ``summary``/``state_dict``: one transfer for all closed windows). A window
     closes (``trainer.step % every == 0``, and the partial window at fit end if n >= 2), with
     ``t = 0..n-1`` the step in the window:
 
@@ -29,6 +32,7 @@ class LossTrace(Instrument):
         super().__init__(every)
         self.names = list(self.FIELDS)
         self._window: list[torch.Tensor] = []       # this window's losses (0-dim, on the device)
+        self._closed: list[tuple[int, list[torch.Tensor]]] = []   # (step, losses) not yet read
         self._first: torch.Tensor | None = None
 
     def after_step(self, trainer):
@@ -37,30 +41,35 @@ class LossTrace(Instrument):
             self._first = loss.float().clone()
         self._window.append(loss)
         if trainer.step % self.every == 0 or len(self._window) == self.every:
-            self._close(trainer.step)
+            self._closed.append((trainer.step, self._window))
+            self._window = []
 
-    def _close(self, step: int) -> None:
-        n = len(self._window)
-        w = torch.stack(self._window).float()
-        mean = w.mean()
-        d = w - mean
-        var = (d * d).mean()
-        if n > 1:
-            t = torch.arange(n, device=w.device, dtype=w.dtype) - (n - 1) / 2.0
-            tvar = (n * n - 1) / 12.0
-            cov = (t * d).mean()
-            slope, noise = cov / tvar, (var - cov * cov / tvar).clamp_min(0).sqrt()
-        else:
-            slope, noise = torch.zeros_like(mean), torch.zeros_like(mean)
-        self.series.add(step, torch.stack((mean, var.sqrt(), noise, slope)))
-        self._window = []
+    def backlog(self) -> int:
+        return len(self._closed)
+
+    def settle(self) -> None:
+        """The closed windows' statistics, all read in one transfer (a window's 25 tiny tensor ops,
+        done on every window, cost more than the step's hooks together)."""
+        if not self._closed:
+            return
+        flat = torch.stack([x for _, w in self._closed for x in w]).tolist()
+        i = 0
+        for step, w in self._closed:
+            n = len(w)
+            self.series.steps.append(step)
+            self.series.values.append(window_stats(flat[i:i + n]))
+            i += n
+        self._closed = []
+        super().settle()
 
     def after_fit(self, trainer):
         if len(self._window) >= 2:
-            self._close(trainer.step)
-        self.series.flush()
+            self._closed.append((trainer.step, self._window))
+            self._window = []
+        self.settle()
 
     def summary(self) -> dict:
+        self.settle()
         cols = {k: self.series.column(j) for j, k in enumerate(self.FIELDS)}
         first = float(self._first) if self._first is not None else None
         return json_safe({"every": self.every, "steps": list(self.series.steps), **cols,
@@ -71,4 +80,18 @@ class LossTrace(Instrument):
 
     def load_state_dict(self, state: dict) -> None:
         super().load_state_dict(state)
-        self._window, self._first = list(state["window"]), state["first"]
+        self._window, self._closed, self._first = list(state["window"]), [], state["first"]
+
+
+def window_stats(losses: list[float]) -> list[float]:
+    """[mean, std, noise, slope] of one window (the class docstring's formulas), in float64;
+    a NaN/inf loss makes them NaN/inf as torch's ops would."""
+    n = len(losses)
+    mean = sum(losses) / n
+    d = [x - mean for x in losses]
+    var = sum(x * x for x in d) / n
+    if n < 2:
+        return [mean, math.sqrt(var), 0.0, 0.0]
+    tvar = (n * n - 1) / 12.0
+    cov = sum((t - (n - 1) / 2.0) * x for t, x in enumerate(d)) / n
+    return [mean, math.sqrt(var), math.sqrt(max(var - cov * cov / tvar, 0.0)), cov / tvar]

@@ -27,14 +27,15 @@ class UpdateRatio(Instrument):
         self._snapshot(trainer)
 
     def _snapshot(self, trainer):
-        self._before = [w.detach().clone() for _, w in self.layers] if self.due(trainer.step) else None
+        due = self.layers and self.due(trainer.step)
+        self._before = torch._foreach_mul([w.detach() for _, w in self.layers], 1.0) if due else None   # copies
 
     def after_step(self, trainer):
         if self._before is not None and self.layers:
             after = [w.detach() for _, w in self.layers]
-            num = torch.stack(torch._foreach_norm(torch._foreach_sub(after, self._before)))
-            den = torch.stack(torch._foreach_norm(self._before))
-            self.series.add(trainer.step, torch.where(den > 0, num / den.clamp_min(1e-30), torch.nan))
+            norms = torch.stack(torch._foreach_norm(torch._foreach_sub(after, self._before) + self._before))
+            num, den = norms.chunk(2)
+            self.series.add(trainer.step, torch.where(den > 0, num / den, torch.nan))
         self._snapshot(trainer)
 
     def summary(self) -> dict:

@@ -15,6 +15,7 @@ from babysitter.nn.init import WEIGHTED
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
 
 DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
+EVAL_READS = 2         # no-grad passes per evaluation the Spy reads when the model returns its loss
 KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
 
 
@@ -57,12 +58,27 @@ class Capture:
         self._in_model = True
         self._last_call = (module, inputs, kwargs)
         self._hand.before_forward()
+        if self._loss_in_model and self.step >= DISCOVERY:
+            self._spare_evaluation()
         if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
                 and torch.is_grad_enabled() and (module.training or not self._ever_train)):
             # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
             self._pending_x = inputs[0].detach().clone()
             self._pending_call = Call.record(inputs, kwargs) if self._call is None else None
         return None
+
+    def _spare_evaluation(self) -> None:
+        """With the loss computed in the model (read from its output on every pass), the Spy reads
+        only the first EVAL_READS no-grad passes of an evaluation (their accuracy); the rest of it
+        -- most of a language model's read steps -- runs without the Spy. The training pass after
+        it is read again if its step is due."""
+        if not torch.is_grad_enabled():
+            self._eval_calls += 1
+            if self._eval_calls > EVAL_READS and self._spy is not None:
+                self._arm(False)
+        elif self._eval_calls:
+            self._eval_calls = 0
+            self._arm(self._read(self.step))
 
     def _model_forward(self, module, inputs, output):
         """On the model itself, always: training vs evaluation passes, epochs, the inputs."""

@@ -100,6 +100,7 @@ class Watch(Capture):
         self._loss_this_step = None
         self._train_pass = True
         self._in_eval_segment = False
+        self._eval_calls = 0                     # no-grad model calls since the last training pass
         self._short, self._full_bs, self._ever_train = False, 0, False
         self._pending_x: torch.Tensor | None = None
         self._pending_call: Call | None = None
