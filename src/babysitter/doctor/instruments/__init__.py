@@ -5,8 +5,9 @@ A step is *due* when its 0-based index ``s`` (``trainer.step`` before the step) 
 ``s % every == 0``: steps 0, every, 2*every, ... Recorded steps are 1-based (``trainer.step``
 after the step, as in metrics.jsonl). On a step that is not due an instrument does nothing but an
 integer test (the forward hooks exist only during due steps). On a due step it computes on the device; the
-numbers stay there until they are read, once per epoch (``after_epoch``), by ``summary()`` or by
-``state_dict()`` — one sync. ``NonFinite`` alone reads the loss on due steps (one scalar).
+numbers stay there until they are read (``settle()``: by ``summary()``, by ``state_dict()`` -- a
+checkpoint -- or at an epoch's end once SETTLE_AFTER due steps wait) -- one transfer for all of them.
+``NonFinite`` alone reads the loss on due steps (one scalar).
 
 =================  ============================================================  ==================
 instrument         records on a due step (per Linear/Conv layer or activation)  hook

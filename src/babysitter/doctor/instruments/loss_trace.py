@@ -14,7 +14,7 @@ class LossTrace(Instrument):
     """The training loss per window of ``every`` steps, kept on the device (no sync).
 
     Each step keeps a reference to its (detached) loss; no tensor op until the windows are read
-    (once per epoch, or by ``summary``/``state_dict``: one transfer for all closed windows). A window
+    (``settle``: by ``summary``/``state_dict``, one transfer for all closed windows). A window
     closes (``trainer.step % every == 0``, and the partial window at fit end if n >= 2), with
     ``t = 0..n-1`` the step in the window:
 
