@@ -52,6 +52,7 @@ def test_a_compiled_model_is_watched_from_outside_its_graph(recwarn):
     assert doctor.model is model                             # the user's module, not the OptimizedModule
     assert set(doctor.report["probes"]["init_grad_norms"]) == {"0", "3"}   # not "_orig_mod.0"
     assert doctor.report["steps"] == 12
+    assert doctor.others == {}                               # the probes' own optimizers are not the script's
     torch._dynamo.reset()
 
 

@@ -96,6 +96,7 @@ class Watch(Capture):
         self._compiled: dict = {}               # id(OptimizedModule) -> its CompiledRegion (compiled.py)
         self._other_optimizers: dict[int, set[int]] = {}
         self.others: dict[int, OtherOptimizer] = {}   # id(optimizer) -> another optimizer and its model (others.py)
+        self._probing = False                    # the probes' own optimizers step: not the script's
         self._loss_rows = 0
         self._softmax_no_dim: set[int] = set()   # data_ptr of F.softmax outputs computed without dim
         self._sigmoid_outs: set[int] = set()     # data_ptr of sigmoid outputs (a sigmoid before BCE with logits)
@@ -266,6 +267,8 @@ class Watch(Capture):
         if self.model is None:
             self._discover(optimizer)
         if optimizer is not self.optimizer:
+            if self._probing:
+                return
             if id(optimizer) not in self._other_optimizers:   # a GAN's second optimizer: whose parameters it holds
                 self._other_optimizers[id(optimizer)] = {id(p) for g in optimizer.param_groups for p in g["params"]}
                 if self._optimizer_hooks and self._hand.optimizer is None:
@@ -374,6 +377,7 @@ class Watch(Capture):
         t0 = time.perf_counter()
         was = torch.is_grad_enabled()
         self._arm(False)       # the probes' own forwards are not the script's
+        self._probing = True
         try:
             from babysitter.doctor.kit import Kit   # the probes' imports: only when they run
             from babysitter.doctor.kit_probes import run_kit_probes
@@ -396,6 +400,7 @@ class Watch(Capture):
                 kit.notes.append("the loss's input is not the model's output (a function of it): probes use the output")
             self._probes, self._probe_findings = run_kit_probes(kit, self.budget)
         finally:
+            self._probing = False
             torch.set_grad_enabled(was)
             self._arm(self._read(self.step))
         self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)
