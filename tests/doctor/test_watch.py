@@ -66,6 +66,32 @@ def test_output_is_byte_identical_with_probes_on_and_json_keeps_stdout_clean(tmp
     assert {"doctor.json", "report.html", "curves.png"} <= set(os.listdir(run))
 
 
+CLINIC_SCRIPTS = Path(babysitter.__file__).parent / "clinic" / "scripts"
+AS_PEOPLE_WRITE_IT = [   # issue 24 item 5: code structured as people write it (the clinic's scripts)
+    ("healthy--digits-model-from-package-beside-script.py", []),      # from digits_nets.model import Net
+    ("healthy--mnist1d-nanogpt-style-config-file.py", ["--learning_rate=0.02", "--epochs=3"]),   # exec'd config + argv
+    ("healthy--digits-torch-compile-mlp.py", []),                       # inductor: dropout's seeds drawn per graph
+    ("healthy--digits-dataloader-two-workers-main-guard.py", []),      # __main__ guard, DataLoader workers
+    ("healthy--digits-own-trainer-class-fit-evaluate.py", []),
+    ("lr_too_low--gan-2d-generator-adam-lr-1e-7.py", []),              # two optimizers
+]
+
+
+@pytest.mark.parametrize("name, args", AS_PEOPLE_WRITE_IT, ids=[n.split("--")[1][:-3] for n, _ in AS_PEOPLE_WRITE_IT])
+def test_output_is_identical_for_code_written_as_people_write_it(name, args, tmp_path):
+    """Run from another folder: the package beside the script and the config files are found as python finds them;
+    stdout and stderr (torch's warnings included) are the script's own, byte for byte, with the probes on."""
+    script = CLINIC_SCRIPTS / name
+    plain = subprocess.run([sys.executable, script, *args], capture_output=True, text=True, env=ENV, cwd=tmp_path)
+    watched = babysit("watch", "--quiet", "--render", "none", "--budget", "10", "--out", tmp_path / "run", script,
+                      *args, cwd=tmp_path)
+    assert plain.returncode == watched.returncode == 0, watched.stderr[-2000:]
+    assert watched.stdout == plain.stdout and ("accuracy" in plain.stdout or "modes covered" in plain.stdout)
+    assert watched.stderr == plain.stderr
+    if args:
+        assert "lr 0.02 " in plain.stdout and "epoch 2 " in plain.stdout and "epoch 3 " not in plain.stdout
+
+
 def test_residual_matches_the_projection_formula():
     rng = np.random.default_rng(0)
     a, b = rng.normal(size=50), rng.normal(size=50)

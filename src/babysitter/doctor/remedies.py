@@ -331,7 +331,8 @@ def _lr_code(f, host: ScriptHost, lower: bool) -> str:
         return ("lower" if lower else "raise") + " the learning rate 10x"
     s, factor = f.facts.get("suggested"), f.facts.get("factor") or 10
     new = _sig(s) if s and (s < lr if lower else s > lr) else _sig(lr / factor if lower else lr * factor)
-    return f"{'lower' if lower else 'raise'} the learning rate: torch.optim.{host.optimizer}(..., lr={lr:g}) -> lr={new:g}"
+    opt = f.facts.get("optimizer", host.optimizer)   # a GAN's other optimizer names its own
+    return f"{'lower' if lower else 'raise'} the learning rate: torch.optim.{opt}(..., lr={lr:g}) -> lr={new:g}"
 
 
 def code_change(f, host: ScriptHost) -> str:

@@ -13,6 +13,7 @@ from babysitter.doctor.outputs import Call, Layout, ignore_index_of, logits_of, 
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.nn.init import WEIGHTED
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
+from babysitter.doctor.watch.compiled import CompiledRegion, inner, is_compiled
 
 DISCOVERY = 3          # the first steps are all read (the model, the loss, the layer order)
 EVAL_READS = 2         # no-grad passes per evaluation the Spy reads when the model returns its loss
@@ -27,6 +28,9 @@ class Capture:
                 self._last_call = (module, inputs, {})
         if self._depth == 0 and self.optimizer is None and self._hand.sentinel is not None:
             self._hand.check()   # the parameters moved with no optimizer step: a hand-written update
+        if self._depth == 0 and is_compiled(module) and id(module) not in self._compiled:
+            self._compiled[id(module)] = CompiledRegion(self, module)   # its forward runs unwatched (compiled.py)
+            self._compiled[id(module)].enter()
         if self._depth == 0 and module not in self._roots.values():
             if isinstance(module, nn.modules.loss._Loss):
                 if id(module) not in self._loss_modules:
@@ -228,9 +232,10 @@ def _hookless_copy(module: nn.Module) -> nn.Module:
     return c
 
 def _copy_model(model):
+    """A deep copy for the probes; of a compiled model, the module inside (eager: no dynamo cache entry)."""
     import copy
 
     try:
-        return copy.deepcopy(model)
+        return copy.deepcopy(inner(model))
     except Exception as e:  # noqa: BLE001 - an uncopyable model: no probes, the rest still works
         return e

@@ -38,11 +38,13 @@ from torch.nn.modules.module import register_module_forward_hook, register_modul
 from torch.utils.hooks import RemovableHandle
 
 from babysitter.doctor import code_faults
-from babysitter.doctor.instruments import LossTrace, NonFinite, RegShare, make_instruments
+from babysitter.doctor.instruments import Activations, LossTrace, NonFinite, RegShare, make_instruments
 from babysitter.doctor.outputs import Call, Layout
 from babysitter.train.events import listeners
 from babysitter.doctor.watch.capture import DISCOVERY, KIT_BATCHES, Capture, _copy_model  # noqa: F401
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
+from babysitter.doctor.watch.compiled import hide_global_hook_warning, inner, restore
+from babysitter.doctor.watch.others import OtherOptimizer
 
 
 class Watch(Capture):
@@ -91,7 +93,10 @@ class Watch(Capture):
         self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
         self._layer_root: dict[int, int] = {}    # id(layer) -> id(the root module whose forward called it)
         self._current_root = None
+        self._compiled: dict = {}               # id(OptimizedModule) -> its CompiledRegion (compiled.py)
         self._other_optimizers: dict[int, set[int]] = {}
+        self.others: dict[int, OtherOptimizer] = {}   # id(optimizer) -> another optimizer and its model (others.py)
+        self._probing = False                    # the probes' own optimizers step: not the script's
         self._loss_rows = 0
         self._softmax_no_dim: set[int] = set()   # data_ptr of F.softmax outputs computed without dim
         self._sigmoid_outs: set[int] = set()     # data_ptr of sigmoid outputs (a sigmoid before BCE with logits)
@@ -148,6 +153,7 @@ class Watch(Capture):
         if self._optimizer_hooks:
             self._handles += [register_optimizer_step_pre_hook(self._pre_step),
                               register_optimizer_step_post_hook(self._post_step)]
+        self._warning_filters = hide_global_hook_warning()   # torch.compile's warning about our global hooks
         self._arm(True)
         return self
 
@@ -165,6 +171,9 @@ class Watch(Capture):
         for h in self._handles:
             h.remove()
         self._handles = []
+        for region in self._compiled.values():
+            region.remove()
+        restore(getattr(self, "_warning_filters", []))
         self.evidence.stop_fresh()
         for first, second in self._pairs.values():
             self.evidence.no_activation_between(self._name(first), self._name(second))
@@ -218,9 +227,9 @@ class Watch(Capture):
             held |= ids
         for root in self._roots.values():
             params = [p for p in root.parameters() if p.requires_grad]
-            if (params and root is not self.model and not any(id(p) in held for p in params)
+            if (params and inner(root) is not self.model and not any(id(p) in held for p in params)
                     and any(p.grad is not None and bool(torch.count_nonzero(p.grad)) for p in params)):
-                self.evidence.orphans.append(type(root).__name__)
+                self.evidence.orphans.append(type(inner(root)).__name__)
 
     def _collecting(self) -> bool:
         return self.probes_on and not self._probed and len(self._batches) < KIT_BATCHES
@@ -259,8 +268,15 @@ class Watch(Capture):
         if self.model is None:
             self._discover(optimizer)
         if optimizer is not self.optimizer:
+            if self._probing:
+                return
             if id(optimizer) not in self._other_optimizers:   # a GAN's second optimizer: whose parameters it holds
                 self._other_optimizers[id(optimizer)] = {id(p) for g in optimizer.param_groups for p in g["params"]}
+                if self._optimizer_hooks and self._hand.optimizer is None:
+                    self.others[id(optimizer)] = OtherOptimizer(optimizer, list(self._roots.values()), self.every)
+            other = self.others.get(id(optimizer))
+            if other is not None and self._loss_this_step is not None:   # a loss of its own since the run's step
+                other.own_loss = True
             return
         index = self.step
         self._pre_count += 1
@@ -285,6 +301,8 @@ class Watch(Capture):
 
     def _post_step(self, optimizer, args, kwargs):
         if optimizer is not self.optimizer:
+            if id(optimizer) in self.others:
+                self.others[id(optimizer)].after_step()
             return
         index = self.step
         self.step += 1          # the instruments read ``step`` as the trainer's: steps done
@@ -323,13 +341,17 @@ class Watch(Capture):
         scored = [(sum(id(p) in stepped for p in r.parameters()), sum(p.numel() for p in r.parameters()), r)
                   for r in roots]
         if scored:
-            self.model = max(scored, key=lambda s: (s[0], s[1]))[2]
+            called = max(scored, key=lambda s: (s[0], s[1]))[2]
         else:  # no forward seen (a model called before watch began): a module holding the parameters
-            self.model = nn.ParameterList([p for g in optimizer.param_groups for p in g["params"]])
+            called = nn.ParameterList([p for g in optimizer.param_groups for p in g["params"]])
+        self.model = inner(called)      # torch.compile's wrapper: the user's module inside (names, probes)
+        if called is not self.model:    # layer hooks would be traced into the compiled graph (compiled.py)
+            self.tools = [t for t in self.tools if not isinstance(t, Activations)]
+            self._on_backward, self._on_step = listeners(self.tools, "after_backward"), listeners(self.tools, "after_step")
         self._names = {id(m): (n or type(m).__name__) for n, m in self.model.named_modules()}
         self._kit_model = _copy_model(self.model)     # before our own hooks are on it (a copy would copy them)
-        self._handles.append(self.model.register_forward_hook(self._model_forward))
-        self._handles.append(self.model.register_forward_pre_hook(self._model_pre, with_kwargs=True))
+        self._handles.append(called.register_forward_hook(self._model_forward))
+        self._handles.append(called.register_forward_pre_hook(self._model_pre, with_kwargs=True))
         self.evidence.start(self.model, optimizer)
         for t in self.tools:
             t.before_fit(self)
@@ -356,6 +378,7 @@ class Watch(Capture):
         t0 = time.perf_counter()
         was = torch.is_grad_enabled()
         self._arm(False)       # the probes' own forwards are not the script's
+        self._probing = True
         try:
             from babysitter.doctor.kit import Kit   # the probes' imports: only when they run
             from babysitter.doctor.kit_probes import run_kit_probes
@@ -378,6 +401,7 @@ class Watch(Capture):
                 kit.notes.append("the loss's input is not the model's output (a function of it): probes use the output")
             self._probes, self._probe_findings = run_kit_probes(kit, self.budget)
         finally:
+            self._probing = False
             torch.set_grad_enabled(was)
             self._arm(self._read(self.step))
         self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)

@@ -24,6 +24,7 @@ from babysitter.doctor.remedies import ScriptHost
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.doctor.verdict import verdict
 from babysitter.doctor.instruments import LossTrace
+from babysitter.doctor.watch.others import adversarial, curve_does_not_apply
 
 OPTIMIZER_NAMES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adam", "NAdam": "nadam", "Adamax": "adamax",
                    "Adagrad": "adagrad", "RMSprop": "rmsprop", "LBFGS": "lbfgs"}
@@ -192,6 +193,10 @@ def finish(w) -> dict:
                     f.facts["classification"] = False
         for f in curve:
             f.facts.setdefault("source", "curve")   # the run's own loss curve (causal rules read it)
+        if adversarial(w.others.values()):
+            curve = curve_does_not_apply(curve)
+        for other in w.others.values():
+            found += other.findings(spec)
         found += reconsider_underfitting(curve, rows, sequence=bool(w._layout and w._layout.per_example > 1),
                                          unigram=unigram_loss([y for _, y in w._batches], w._ignore_index))
         found += code_faults.findings(w.evidence, w.step)
