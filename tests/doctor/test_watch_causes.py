@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import babysitter
-from babysitter.doctor.curves import _epoch_findings
+from babysitter.doctor.readers.curves import _epoch_findings
 from babysitter.doctor.causes import explain
 from babysitter.doctor.findings import Finding, rank
 from babysitter.doctor.verdict import merge
@@ -113,7 +113,7 @@ def test_the_gap_uses_the_latest_epoch_that_read_each_accuracy():
 
 
 def test_a_window_rise_the_epoch_means_do_not_show_is_not_lr_too_high():
-    from babysitter.doctor.curves import classify
+    from babysitter.doctor.readers.curves import classify
 
     # breast cancer, a 10-example last batch: windows near 0 "rise" 12.6x their minimum
     windows = [(k, m, 0.0) for k, m in enumerate([0.6, 0.3, 0.1, 0.03, 0.0106, 0.012, 0.134, 0.134])]

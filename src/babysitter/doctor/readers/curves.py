@@ -59,6 +59,7 @@ from babysitter.doctor.thresholds import (  # noqa: F401  (every threshold once:
     EPOCH_RISE, EPOCHS_TO_OVERRULE, EXPLODE_FACTOR, FLAT_DROP, GAP_ALONE, GAP_WARN, MEMORIZED, MOVING_RATIO, NOISE_CV,
     NOISE_PROGRESS, PLATEAU_BAND, PLATEAU_CHANGE, PLATEAU_DROP, PLATEAU_MIN_SHARE, PLATEAU_MIN_WINDOWS, REG_SHARE,
     RISE_FACTOR, RISE_SHARE, UNDERFIT_ACC, UNDERFIT_GAP, VAL_EPOCHS, VAL_RISE, VAL_RISE_ALONE)
+from babysitter.doctor.thresholds import DEAD_WARN, SATURATED_WARN, SYMMETRIC_ERROR, VANISHING_RATIO
 
 
 def _windows(trace) -> tuple[list[float | None], list[float | None], float | None]:
@@ -169,22 +170,20 @@ def _pathologies(summaries: dict) -> list[str]:
 def _pathology_map(summaries: dict) -> dict[str, str]:
     """{finding id: words} of what the instruments say is broken in the network itself (then a flat
     or underfitting curve is its symptom): symmetric units, vanishing gradients, saturated or dead units."""
-    from babysitter.doctor import instruments as ins
-
     out = {}
     sym = [v for v in (summaries.get("SymmetricWeights") or {}).get("last", {}).values() if _finite(v)]
-    if sym and max(sym) >= ins.SYMMETRIC_ERROR:
+    if sym and max(sym) >= SYMMETRIC_ERROR:
         out["symmetric_weights"] = "the units are symmetric (see symmetric_weights)"
     fl = (summaries.get("GradNorms") or {}).get("first_last_median")
-    if _finite(fl) and fl < ins.VANISHING_RATIO:
+    if _finite(fl) and fl < VANISHING_RATIO:
         out["vanishing_gradients"] = "the gradients vanish (see vanishing_gradients)"
     a = summaries.get("Activations") or {}
     kinds, last = a.get("kinds", {}), a.get("last", {})
     sat = [v for n, v in last.get("saturated", {}).items() if kinds.get(n) in ("tanh", "sigmoid") and _finite(v)]
-    if sat and max(sat) >= ins.SATURATED_WARN:
+    if sat and max(sat) >= SATURATED_WARN:
         out["saturated_units"] = "the units are saturated (see saturated_units)"
     dead = [v for n, v in last.get("dead", {}).items() if kinds.get(n) == "relu" and _finite(v)]
-    if dead and max(dead) >= ins.DEAD_WARN:
+    if dead and max(dead) >= DEAD_WARN:
         out["dead_relu"] = "the ReLUs are dead (see dead_relu)"
     return out
 

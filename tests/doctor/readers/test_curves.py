@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from babysitter.doctor.curves import classify
+from babysitter.doctor.readers.curves import classify
 from babysitter.doctor.instruments import make_instruments, summaries
 from babysitter.doctor.remedies import SpecHost, remedy
 from babysitter.errors import TrainingFailed
