@@ -138,7 +138,8 @@ def clipped_run(found: list[Finding], w) -> list[Finding]:
         return found
     facts = w.clipping.facts()
     sgd = type(w.optimizer) is torch.optim.SGD
-    curve_says = any(f.id == "lr_too_high" and f.facts.get("source") == "curve" for f in found)
+    curve_says = any(f.facts.get("source") == "curve" and (f.id == "lr_too_high" or f.id == "loss_not_finite"
+                                                           and not f.facts.get("at_init")) for f in found)
     for f in found:
         if f.id == "lr_too_high" and sgd and f.severity == "warning" and not curve_says:
             f.adjust(-0.3, f"the run clips the gradient norm to {clip:.3g}: each SGD step is at most lr x that",
