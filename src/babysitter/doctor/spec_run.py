@@ -24,7 +24,7 @@ from babysitter.doctor.readers import curves
 from babysitter.doctor.readers import instruments as judges
 from babysitter.doctor.findings import Finding
 from babysitter.doctor.remedies import SpecHost
-from babysitter.doctor.verdict import merge, verdict  # noqa: F401  (merge: re-exported for old callers)
+from babysitter.doctor.verdict import merge, verdict
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.train.events import Callback
 from babysitter.files import read_json
