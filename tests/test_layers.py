@@ -103,7 +103,7 @@ def test_the_scan_finds_a_cycle_and_an_upward_import():
     """The scan itself: a made-up graph with a cycle and an engine module importing the doctor."""
     g = {"babysitter.a": {"babysitter.b"}, "babysitter.b": {"babysitter.a"}, "babysitter.c": set()}
     assert cycles(g) == [["babysitter.a", "babysitter.b"]]
-    assert _under("babysitter.train.trainer", ENGINE) and _under("babysitter.doctor.kit", ABOVE_ENGINE)
+    assert _under("babysitter.train.trainer", ENGINE) and _under("babysitter.doctor.probes.kit", ABOVE_ENGINE)
 
 
 def test_no_import_cycles():

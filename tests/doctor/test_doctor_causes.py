@@ -1,7 +1,7 @@
 """A cause that a finding's facts name (``facts["causes"]``) is a finding of its own, ranked above it."""
 
 from babysitter.doctor.findings import Finding, rank, report
-from babysitter.doctor.instruments import findings
+from babysitter.doctor.readers.instruments import findings
 from babysitter.doctor.remedies import SpecHost, attach
 from babysitter.spec import load_spec
 

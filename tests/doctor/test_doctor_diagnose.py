@@ -7,7 +7,7 @@ from pathlib import Path
 import yaml
 
 from babysitter.doctor.clinic import PUBLIC, run_clinic
-from babysitter.doctor.diagnose import check, diagnose
+from babysitter.doctor.spec_run import check, diagnose
 from babysitter.doctor.findings import VOCABULARY
 from tests.conftest import run_main
 

@@ -10,7 +10,6 @@ from torch import nn
 
 from babysitter.doctor.instruments import (
     Activations,
-    activation_findings,
     GradNorms,
     LossTrace,
     NonFinite,
@@ -18,10 +17,10 @@ from babysitter.doctor.instruments import (
     SymmetricWeights,
     UpdateRatio,
     duplicate_fraction,
-    findings,
     make_instruments,
     summaries,
 )
+from babysitter.doctor.readers.instruments import activation_findings, findings
 from babysitter.errors import TrainingFailed
 from babysitter.spec import load_spec
 from babysitter.train.events import Callback

@@ -8,9 +8,9 @@ import pytest
 import torch
 
 from babysitter.doctor.findings import CODE_FAULTS, VOCABULARY, Finding
-from babysitter.doctor.remedies import (
-    CODE, FITTING_INIT, ScriptHost, SpecHost, _show, apply, next_remedy, remedy, spec_changes,
-)
+from babysitter.doctor.code_changes import CODE
+from babysitter.doctor.remedies import ScriptHost, SpecHost, apply, next_remedy, remedy, show, spec_changes
+from babysitter.doctor.spec_edits import FITTING_INIT, new_lr
 from babysitter.doctor.verdict import verdict
 from babysitter.spec import load_spec
 
@@ -24,7 +24,7 @@ FACTS = ({}, {"at_init": True}, {"below_chance": True}, {"penalized": 0}, {"pena
 
 def changed_keys_named(advice: str, changes: dict) -> bool:
     """Every changed key appears in the advice with its new value (``key: old -> new``)."""
-    return all(f"{k}: {_show(old)} -> {_show(new)}" in advice for k, (old, new) in changes.items())
+    return all(f"{k}: {show(old)} -> {show(new)}" in advice for k, (old, new) in changes.items())
 
 
 @pytest.mark.parametrize("path", CLINIC, ids=[p.stem for p in CLINIC])
@@ -173,3 +173,12 @@ def test_a_real_checks_findings_carry_changes_that_load(name):
         assert by_id["exploding_gradients"] == {"model.init": ["normal", "he"]}
     else:
         assert by_id["noisy_loss"] == {"train.batch_size": [2, 32]}
+
+
+def test_new_lr_takes_a_suggestion_on_the_right_side_else_the_factor():
+    """The one lr rule of both halves of the table (a spec edit and a script's code change)."""
+    assert new_lr(0.5, True, (0.01,)) == 0.01
+    assert new_lr(0.5, True, (2.0,)) == 0.05                 # a suggestion above a too-high lr is no cut
+    assert new_lr(0.5, True, (None, 0.2), 100) == 0.2
+    assert new_lr(1e-5, False, (), 100) == 1e-3
+    assert new_lr(0.123456, True) == 0.012                   # two significant digits: 0.0123456 -> 0.012

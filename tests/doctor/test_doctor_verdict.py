@@ -4,14 +4,14 @@ budget of check's monitored training (doctor/spec_run.py)."""
 import math
 from types import SimpleNamespace
 
-from babysitter.doctor import curves, kit, probes, spec_run, thresholds
+from babysitter.doctor import spec_run, thresholds
 from babysitter.doctor.findings import Finding
-import importlib
+from babysitter.doctor.probes import init_gradients, spec_probes
+from babysitter.doctor.readers import curves
+from babysitter.doctor.readers import instruments as judges
 from babysitter.doctor.remedies import ScriptHost, SpecHost
 from babysitter.doctor.verdict import merge, verdict
 from babysitter.spec import load_spec
-
-judges = importlib.import_module("babysitter.doctor.instruments.findings")
 
 
 def test_merge_keeps_the_strongest_and_joins_facts_and_causes():
@@ -42,8 +42,9 @@ def test_every_reader_reads_the_one_threshold():
         assert getattr(judges, name) is getattr(thresholds, name)
     for name in ("EXPLODE_FACTOR", "NOISE_CV", "GAP_WARN", "UNDERFIT_ACC", "REG_SHARE"):
         assert getattr(curves, name) is getattr(thresholds, name)
-    assert kit.VANISHING_AT_INIT is thresholds.VANISHING_AT_INIT and kit.EXPLODING_AT_INIT is thresholds.EXPLODING_AT_INIT
-    assert probes.BN_MIN_BATCH is thresholds.BN_MIN_BATCH and probes.IMBALANCE is thresholds.IMBALANCE
+    assert init_gradients.VANISHING_AT_INIT is thresholds.VANISHING_AT_INIT
+    assert init_gradients.EXPLODING_AT_INIT is thresholds.EXPLODING_AT_INIT
+    assert spec_probes.BN_MIN_BATCH is thresholds.BN_MIN_BATCH and spec_probes.IMBALANCE is thresholds.IMBALANCE
     # the init-loss margin m = 0.5 + 0.1 ln C: C = 10 gives 0.73 (the docstring's number)
     assert thresholds.init_loss_margin(10) == 0.5 + 0.1 * math.log(10)
 

@@ -8,14 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
 from sklearn.datasets import load_digits
 from torch import nn
 
 import babysitter
-from babysitter.doctor.code_faults import residual
 
 SCRIPTS = Path(__file__).parent / "scripts"
 ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
@@ -24,17 +22,6 @@ ENV = {**os.environ, "OMP_NUM_THREADS": "1"}
 def babysit(*args, cwd=None):
     return subprocess.run([sys.executable, "-m", "babysitter.cli", *map(str, args)], capture_output=True,
                           text=True, env=ENV, cwd=cwd)
-
-
-def test_the_script_sees_python_s_own_set_up_and_exit_codes(tmp_path):
-    plain = subprocess.run([sys.executable, SCRIPTS / "echo_argv.py", "a", "--json"], capture_output=True, text=True)
-    done = babysit("watch", "--quiet", "--out", tmp_path / "r", SCRIPTS / "echo_argv.py", "a", "--json")
-    assert done.returncode == 0 and done.stdout == plain.stdout == "__main__ ['a', '--json'] echo_argv.py True\n"
-    raised = babysit("watch", "--quiet", "--out", tmp_path / "r2", SCRIPTS / "echo_argv.py", "raise")
-    assert raised.returncode == 1 and raised.stderr.rstrip().endswith("ValueError: the script's own error")
-    assert "runner.py" not in raised.stderr          # the traceback is the script's, as python prints it
-    assert babysit("watch", "--quiet", "--out", tmp_path / "r3", SCRIPTS / "echo_argv.py", "exit", "0").returncode == 0
-    assert babysit("watch", "--quiet", "--out", tmp_path / "r4", SCRIPTS / "echo_argv.py", "exit", "3").returncode == 3
 
 
 def test_bad_input_is_one_line_and_overwrites_nothing(tmp_path):
@@ -90,14 +77,6 @@ def test_output_is_identical_for_code_written_as_people_write_it(name, args, tmp
     assert watched.stderr == plain.stderr
     if args:
         assert "lr 0.02 " in plain.stdout and "epoch 2 " in plain.stdout and "epoch 3 " not in plain.stdout
-
-
-def test_residual_matches_the_projection_formula():
-    rng = np.random.default_rng(0)
-    a, b = rng.normal(size=50), rng.normal(size=50)
-    expected = np.linalg.norm(a - a.dot(b) / b.dot(b) * b) / np.linalg.norm(a)
-    assert residual(torch.tensor(a), torch.tensor(b)) == pytest.approx(expected, rel=1e-12)
-    assert residual(torch.tensor(3 * b), torch.tensor(b)) == pytest.approx(0, abs=1e-12)
 
 
 def digits(n=640):

@@ -7,9 +7,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import babysitter
-from babysitter.doctor.curves import _epoch_findings
+from babysitter.doctor.readers.curves import _epoch_findings
 from babysitter.doctor.causes import explain
 from babysitter.doctor.findings import Finding, rank
+from babysitter.doctor.remedies import ScriptHost, SpecHost, remedy
 from babysitter.doctor.verdict import merge
 from babysitter.spec import load_spec
 
@@ -27,11 +28,33 @@ def top(findings):
 
 def test_a_non_finite_loss_ranks_before_the_gradients_it_made_non_finite():
     found = [f("exploding_gradients", "error", non_finite=True),
-             f("lr_too_high", "error", non_finite=True),
              f("dead_relu", "warning", fraction=1.0),
-             f("loss_not_finite", "error", non_finite=True)]
+             f("loss_not_finite", "error", non_finite=True, step=40)]
     assert rank(found)[0].id == "exploding_gradients"        # without the explanation: the symptom first
     assert top(found)[0] == "loss_not_finite"
+
+
+def test_a_loss_that_diverged_at_a_too_high_lr_names_the_lr_and_its_remedy_is_the_lr_cut():
+    def found(**origin):
+        return [f("exploding_gradients", "error", non_finite=True),
+                f("lr_too_high", "warning", 0.7, lr=0.5, factor=10),      # e.g. the update ratio
+                f("loss_not_finite", "error", non_finite=True, lr=0.5, step=40,
+                  **({"origin": origin} if origin else {}))]
+    diverged = found()
+    assert top(diverged)[:2] == ["lr_too_high", "loss_not_finite"]
+    lost = next(x for x in diverged if x.id == "loss_not_finite")
+    assert lost.causes == ["lr_too_high"]
+    spec = load_spec({"data": {"source": "digits"}, "optim": {"lr": 0.5}})
+    assert remedy(lost, SpecHost(spec))[0] == {"optim.lr": [0.5, 0.05]}
+    assert "lr=0.05" in remedy(lost, ScriptHost("SGD", 0.5))[1]
+    # the weights had diverged when the op overflowed: still the lr
+    assert top(found(module="fc1", op="linear", **{"pass": "forward"}, parameters_nonfinite=True))[0] == "lr_too_high"
+    # the model's own op on finite weights, or the data: not the lr's doing
+    assert top(found(module="norm", op="rsqrt", **{"pass": "forward"}, parameters_nonfinite=False))[0] == "loss_not_finite"
+    assert top(found(module="fc1", op="linear", **{"pass": "forward"}, input_nonfinite=True))[0] == "loss_not_finite"
+    at_init = [f("lr_too_high", "warning", 0.7, lr=0.5), f("loss_not_finite", "error", non_finite=True, at_init=True)]
+    top(at_init)
+    assert at_init[1].causes == []                            # at init: the init's doing, not the lr's
 
 
 def test_an_exploding_loss_is_the_cause_of_dead_units_and_dead_units_of_zero_gradients():
@@ -113,7 +136,7 @@ def test_the_gap_uses_the_latest_epoch_that_read_each_accuracy():
 
 
 def test_a_window_rise_the_epoch_means_do_not_show_is_not_lr_too_high():
-    from babysitter.doctor.curves import classify
+    from babysitter.doctor.readers.curves import classify
 
     # breast cancer, a 10-example last batch: windows near 0 "rise" 12.6x their minimum
     windows = [(k, m, 0.0) for k, m in enumerate([0.6, 0.3, 0.1, 0.03, 0.0106, 0.012, 0.134, 0.134])]

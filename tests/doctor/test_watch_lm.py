@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch import nn
 
 import babysitter
-from babysitter.doctor.baselines import unigram_loss
-from babysitter.doctor.inputs import input_kind
-from babysitter.doctor.kit import reachable_accuracy
-from babysitter.doctor.outputs import Call, Layout, logits_of, loss_of
+from babysitter.doctor.probes.input_scale import input_kind
+from babysitter.doctor.probes.overfit_tiny import reachable_accuracy
+from babysitter.doctor.readers.baselines import unigram_loss
+from babysitter.doctor.watch.outputs import Call, Layout, logits_of, loss_of
 
 torch.set_num_threads(1)
 V, T, B, H = 11, 8, 16, 24
@@ -296,7 +296,7 @@ def test_a_loop_over_raw_tensors_with_no_module_and_no_optimizer_is_followed():
 
 
 def test_a_grad_scaler_s_scale_is_not_read_as_clipping():
-    from babysitter.doctor.clipping import loss_scaled
+    from babysitter.doctor.watch.clipping import loss_scaled
 
     assert loss_scaled(65536.0 * 3.1, 3.1) and loss_scaled(2.0 * 0.7, 0.7)
     assert not loss_scaled(4.3, 1.0) and not loss_scaled(1.0, 1.0)

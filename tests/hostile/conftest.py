@@ -19,7 +19,7 @@ def tiny_spec(tmp_path):
 def trained(tmp_path_factory):
     """One run dir trained once per module (1 epoch of digits, with the doctor's instruments, as
     ``babysit train`` does); tests copy it with ``run_copy``."""
-    from babysitter.doctor.diagnose import monitors
+    from babysitter.doctor.spec_run import monitors
     from babysitter.spec import load_spec
     from babysitter.train import run
 

@@ -11,7 +11,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from babysitter.doctor.diagnose import diagnose
+from babysitter.doctor.spec_run import diagnose
 from babysitter.report.html import write_report
 from babysitter.train.history import History
 from babysitter.train.run import train

@@ -5,7 +5,7 @@ import json
 import pytest
 
 import babysitter
-from babysitter.doctor.diagnose import monitors
+from babysitter.doctor.spec_run import monitors
 from babysitter.spec import load_spec
 
 SPEC = {"name": "tb", "data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [16]},

@@ -10,7 +10,10 @@ cause (facts)                       its symptoms
 ==================================  ===================================================================
 exploding_gradients ``at_init``     lr_too_high / lr_too_low (info): any lr diverges from such an init
 loss_not_finite (seen in the run)   exploding_gradients ``non_finite`` (a NaN loss back-propagates
-                                    NaN); dead_relu and lr_too_high ``non_finite`` (read after it)
+                                    NaN); dead_relu (read after it)
+lr_too_high (live)                  loss_not_finite in the run (not ``at_init``, no ``origin`` in the
+                                    data or in a forward op on finite weights): the loss diverged at
+                                    an lr the other evidence calls too high (remedy: the lr cut)
 lr_too_high ``exploded``            vanishing_gradients, dead_relu, saturated_units after the loss
                                     exploded (a high lr knocks ReLUs off the data manifold)
 dead_relu ``last_grad_zero`` or     vanishing_gradients, lr_too_low (info: dead units pass no gradient);
@@ -50,8 +53,7 @@ def run_failures(findings: list[Finding]) -> list[Finding]:
         for f in findings:
             if f.id == "exploding_gradients" and f.facts.get("non_finite") and not f.facts.get("at_init"):
                 _symptom(f, "loss_not_finite", "a non-finite loss back-propagates non-finite gradients")
-            elif f is live.get(f.id) and (f.id == "dead_relu" and not f.facts.get("at_init")
-                                          or f.id == "lr_too_high" and f.facts.get("non_finite")):
+            elif f is live.get(f.id) and f.id == "dead_relu" and not f.facts.get("at_init"):
                 _symptom(f, "loss_not_finite", "read after the loss became non-finite")
     lr = live.get("lr_too_high")
     if lr is not None and lr.facts.get("exploded"):
@@ -69,6 +71,25 @@ def run_failures(findings: list[Finding]) -> list[Finding]:
     return findings
 
 
+def diverged_at_high_lr(findings: list[Finding]) -> list[Finding]:
+    """A loss that became non-finite during the run at an lr that other evidence calls too high (a
+    live lr_too_high: the range test, the update ratio, the curve's explosion) diverged because of
+    the lr: lr_too_high is its cause. Not when the first non-finite value came with the data
+    (``origin.input_nonfinite``) or from a forward op on finite weights (the model's own op, e.g. a
+    log of 0), and not at init (the init's doing: no lr is live then, see :func:`init_explodes`)."""
+    live = {f.id: f for f in findings if f.severity != "info"}
+    lost, lr = live.get("loss_not_finite"), live.get("lr_too_high")
+    if lost is None or lr is None or lost.facts.get("at_init") or "loss_not_finite" in lr.causes:
+        return findings
+    origin = lost.facts.get("origin") or {}
+    if origin.get("input_nonfinite") or (origin.get("op") and origin.get("pass") == "forward"
+                                         and not origin.get("parameters_nonfinite")):
+        return findings
+    if "lr_too_high" not in lost.causes:
+        lost.adjust(0.0, "the loss diverged at an lr that is too high (see lr_too_high)", cause="lr_too_high")
+    return findings
+
+
 def explain(findings: list[Finding]) -> list[Finding]:
     """Every causal rule, in order, on every host (check, diagnose, run, treat, watch, Lightning)."""
-    return run_failures(init_explodes(findings))
+    return diverged_at_high_lr(run_failures(init_explodes(findings)))

@@ -19,10 +19,12 @@ from typing import TYPE_CHECKING
 
 import torch
 
-from babysitter.doctor import curves, instruments
+from babysitter.doctor import instruments
+from babysitter.doctor.readers import curves
+from babysitter.doctor.readers import instruments as judges
 from babysitter.doctor.findings import Finding
 from babysitter.doctor.remedies import SpecHost
-from babysitter.doctor.verdict import merge, verdict  # noqa: F401  (merge: re-exported for old callers)
+from babysitter.doctor.verdict import merge, verdict
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.train.events import Callback
 from babysitter.files import read_json
@@ -100,7 +102,7 @@ def monitors(spec: RunSpec, out: Path | None) -> list[Callback]:
 
 def read_findings(sums: dict, rows: list[dict], spec: RunSpec) -> list[Finding]:
     """Findings from the instruments' summaries and the per-epoch rows."""
-    return instruments.findings(sums, spec) + curves.classify(sums.get("LossTrace", {}), rows, spec, sums)
+    return judges.findings(sums, spec) + curves.classify(sums.get("LossTrace", {}), rows, spec, sums)
 
 
 def settle_lr(spec: RunSpec, data, make_model, findings: list[Finding], suggested: float | None = None,
@@ -165,7 +167,7 @@ def _check(spec, *, budget: float | None, progress: bool, out: Path | None, step
     :func:`monitor_steps` of the run; none when ``budget`` is 0) -> report. ``budget``: seconds,
     a safety cap only; a run it cuts short is reported as ``stopped_by_time``. ``data``: the
     spec's Dataset when the caller built it already (``babysit run`` builds it once)."""
-    from babysitter.doctor.probes import run_probes
+    from babysitter.doctor.probes.spec_probes import run_probes
     from babysitter.spec import load_spec
     from rich.console import Console
 

@@ -1,7 +1,7 @@
 """Every threshold of the doctor, once, with its calibration note.
 
-The init probes (doctor/kit.py, probes.py), the in-run judges (doctor/instruments/findings.py), the
-loss-curve reader (curves.py) and the step budgets of ``check`` read these names; no other module
+The probes (doctor/probes/), the in-run judges (doctor/readers/instruments.py), the
+loss-curve reader (doctor/readers/curves.py) and the step budgets of ``check`` read these names; no other module
 defines a threshold. "Healthy" ranges were measured on 17 short healthy runs (digits, mnist1d,
 spirals; MLP, CNN, ResNet; SGD, momentum, Adam) and on the public clinic (clinic/healthy). A value
 changed here changes every reader at once: rerun ``babysit clinic`` and record it in

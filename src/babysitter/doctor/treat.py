@@ -21,7 +21,8 @@ from typing import Callable
 
 import numpy as np
 
-from babysitter.doctor.remedies import FITTING_INIT, apply, next_remedy
+from babysitter.doctor.remedies import apply, next_remedy
+from babysitter.doctor.spec_edits import FITTING_INIT
 from babysitter.doctor.thresholds import TIME_CAP
 from babysitter.errors import BadInput, TrainingFailed
 from babysitter.spec import RunSpec, load_spec

@@ -30,7 +30,7 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
                     "above the lecture's ~1e-3", "optim.lr: lower it (the lr range test's suggestion, often 10x)"),
     "lr_too_low": ("probe/instrument/curve", "the loss barely moves and the update/weight ratio is far below ~1e-3",
                    "optim.lr: raise it (the lr range test's suggestion)"),
-    "loss_not_finite": ("instrument", "the loss became NaN or inf; ``origin`` names the module and op where it "
+    "loss_not_finite": ("instrument/curve", "the loss became NaN or inf; ``origin`` names the module and op where it "
                         "started, where known", "a lower lr and train.clip_norm: 1.0; look at the named op (log of "
                         "<= 0, division by 0, unscaled targets)"),
     "vanishing_gradients": ("instrument", "the first layer's gradient is orders of magnitude below the last's, or "

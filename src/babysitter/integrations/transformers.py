@@ -36,7 +36,7 @@ from pathlib import Path
 from transformers import TrainerCallback
 
 from babysitter.doctor.findings import Finding, json_safe
-from babysitter.doctor.instruments.findings import grad_norm_findings
+from babysitter.doctor.readers.instruments import grad_norm_findings
 from babysitter.doctor.remedies import ScriptHost
 from babysitter.doctor.verdict import verdict
 from babysitter.doctor.watch import Watch
@@ -87,7 +87,7 @@ class DoctorCallback(TrainerCallback):
         self.watch, self.report, self.findings, self.grad_norms = None, None, [], []   # train() again: a new verdict
         if not state.is_world_process_zero or model is None:
             return
-        from babysitter.doctor.code_faults import nothing_to_step
+        from babysitter.doctor.readers.code_faults import nothing_to_step
 
         doomed = nothing_to_step(model, optimizer) if optimizer is not None else []
         if doomed:   # the Trainer's backward will fail (nothing requires grad): the verdict comes first

@@ -24,10 +24,10 @@ RegShare           penalty / (loss + penalty), penalty = regularize.* + the     
                    optimizer's coupled weight decay (wd/2 ||p||^2)
 =================  ============================================================  ==================
 
-``findings(summaries, spec)`` turns the instruments' summaries into :class:`Finding` s; its
-thresholds are in its docstring. Each instrument's ``summary()`` is JSON-able (non-finite numbers
-become None, counted in ``non_finite``) and ``state_dict()`` holds plain python, so a resumed run
-keeps its record.
+The instruments measure only: :func:`babysitter.doctor.readers.instruments.findings` turns their
+summaries into :class:`Finding` s (its thresholds are in its docstring). Each instrument's
+``summary()`` is JSON-able (non-finite numbers become None, counted in ``non_finite``) and
+``state_dict()`` holds plain python, so a resumed run keeps its record.
 """
 
 from __future__ import annotations
@@ -35,13 +35,6 @@ from __future__ import annotations
 from babysitter.doctor.instruments.activations import Activations
 from babysitter.doctor.instruments.base import (RELU, RELU_LIKE, SATURATING, Instrument, Series, activation_kind,
                                                 weighted_layers)
-from babysitter.doctor.instruments.findings import (COLLAPSE_RATIO, DEAD_INFO, DEAD_WARN, EXPLODING_NORM,
-                                                    EXPLODING_RATIO, SATURATED_INFO, SATURATED_WARN,
-                                                    SYMMETRIC_ERROR, SYMMETRIC_WARN, UPDATE_HIGH_MEDIAN,
-                                                    UPDATE_HIGH_PEAK, UPDATE_LOW_INFO, UPDATE_LOW_WARN,
-                                                    VANISHING_RATIO, activation_findings, findings,
-                                                    grad_norm_findings, non_finite_findings, symmetric_findings,
-                                                    update_ratio_findings)
 from babysitter.doctor.instruments.grad_norms import GradNorms
 from babysitter.doctor.instruments.loss_trace import LossTrace
 from babysitter.doctor.instruments.non_finite import NonFinite
@@ -50,14 +43,10 @@ from babysitter.doctor.instruments.symmetric import SymmetricWeights, duplicate_
 from babysitter.doctor.instruments.update_ratio import UpdateRatio
 from babysitter.train.events import Callback
 
-__all__ = [  # the package's face: the instruments, their base, the readers and their thresholds
+__all__ = [  # the package's face: the instruments and their base
     "Activations", "GradNorms", "LossTrace", "NonFinite", "RegShare", "SymmetricWeights", "UpdateRatio",
     "Instrument", "Series", "RELU", "RELU_LIKE", "SATURATING", "activation_kind", "weighted_layers",
-    "duplicate_fraction", "make_instruments", "summaries", "findings", "activation_findings",
-    "grad_norm_findings", "non_finite_findings", "symmetric_findings", "update_ratio_findings",
-    "COLLAPSE_RATIO", "DEAD_INFO", "DEAD_WARN", "EXPLODING_NORM", "EXPLODING_RATIO", "SATURATED_INFO",
-    "SATURATED_WARN", "SYMMETRIC_ERROR", "SYMMETRIC_WARN", "UPDATE_HIGH_MEDIAN", "UPDATE_HIGH_PEAK",
-    "UPDATE_LOW_INFO", "UPDATE_LOW_WARN", "VANISHING_RATIO"]
+    "duplicate_fraction", "make_instruments", "summaries"]
 
 
 def make_instruments(spec=None, every: int | None = None) -> list[Callback]:

@@ -23,7 +23,7 @@ class RegShare(Instrument):
     decay is not in the objective: :func:`decoupled`), read after
     the step (the step's loss, the updated weights). Records nothing when the run has no
     regularisation. At the penalty/data equilibrium the share falls however strong the penalty is,
-    so :mod:`~babysitter.doctor.curves` uses its largest value (usually the first due step)."""
+    so :mod:`~babysitter.doctor.readers.curves` uses its largest value (usually the first due step)."""
 
     def __init__(self, every: int = 25):
         super().__init__(every)

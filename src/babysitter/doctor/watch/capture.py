@@ -4,12 +4,13 @@ losses (functional or modules, inside the model or outside), the backward passes
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 
 import torch
 from torch import nn
 
-from babysitter.doctor.code_faults import CLASS_LOSSES
-from babysitter.doctor.outputs import Call, Layout, ignore_index_of, logits_of, loss_of
+from babysitter.doctor.readers.code_faults import CLASS_LOSSES
+from babysitter.doctor.watch.outputs import Call, Layout, ignore_index_of, logits_of, loss_of
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.nn.init import WEIGHTED
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
@@ -20,7 +21,44 @@ EVAL_READS = 2         # no-grad passes per evaluation the Spy reads when the mo
 KIT_BATCHES = 8        # training batches the probes get (the last quarter held out for labels_look_random)
 
 
+@dataclass(frozen=True)
+class Seen:
+    """What a watch's hooks saw, read-only: the evidence its verdict (:func:`~babysitter.doctor.watch.report.finish`)
+    reads besides the watch's public attributes (``step``, ``losses``, ``lrs``, ``evidence``, ...).
+
+    ``batches``: the first training batches ``[(x: (B, ...), y: (B, ...))]`` (the probes' kit);
+    ``loss_name``: e.g. "cross_entropy" (None: no loss seen); ``num_classes``: C of a classification
+    loss, else None; ``ignore_index``: the target value no prediction is scored on; ``layout``: how the
+    loss reshaped the model's output and targets; ``probes`` / ``probe_findings``: the probes' numbers
+    and findings; ``nan_origin``: where a non-finite loss started (None: nowhere, or not seen);
+    ``parameters_changed``: a hand-written update moved the parameters; ``model_calls_seen``: a module
+    with parameters was called."""
+
+    batches: tuple = ()
+    loss_name: str | None = None
+    num_classes: int | None = None
+    ignore_index: int | None = None
+    layout: Layout | None = None
+    probes: dict | None = None
+    probe_findings: tuple = ()
+    nan_origin: dict | None = None
+    parameters_changed: bool = False
+    model_calls_seen: bool = False
+
+    @property
+    def sequence(self) -> bool:
+        """The targets are sequences (several scored positions per example: a language model)."""
+        return bool(self.layout and self.layout.per_example > 1)
+
+
 class Capture:
+    def seen(self) -> Seen:
+        """A read-only :class:`Seen` of what the hooks saw so far."""
+        return Seen(batches=tuple(self._batches), loss_name=self._loss_name, num_classes=self._num_classes,
+                    ignore_index=self._ignore_index, layout=self._layout, probes=dict(self._probes),
+                    probe_findings=tuple(self._probe_findings), nan_origin=self._nan.origin(),
+                    parameters_changed=self._hand.changed(), model_calls_seen=bool(self._roots))
+
     def _global_pre(self, module, inputs):
         if self._depth == 0:
             self._current_root = id(module)
@@ -88,7 +126,7 @@ class Capture:
         """On the model itself, always: training vs evaluation passes, epochs, the inputs."""
         self._in_model = False
         if self._output_kind is None:
-            from babysitter.doctor.outputs import output_kind
+            from babysitter.doctor.watch.outputs import output_kind
 
             self._output_kind = output_kind(output)
         if self._output_kind != "tensor":
@@ -205,7 +243,7 @@ class Capture:
         self.evidence.backwards += 1
         loss = self._loss_this_step
         if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
-            from babysitter.doctor.clipping import power_of_two
+            from babysitter.doctor.watch.clipping import power_of_two
 
             r = float(tensor.detach()) / float(loss) if float(loss) else 1.0   # GradScaler: loss x 2^k
             self.clipping.scale = r if power_of_two(r) else 1.0

@@ -132,7 +132,7 @@ class HandUpdates:
             self.before_forward()
         self._pending = True
         if self.w._read(self.w.step):   # the sentinel's gradient (before any clipping) and the total norm
-            from babysitter.doctor.clipping import total_norm
+            from babysitter.doctor.watch.clipping import total_norm
 
             p = self.sentinel[0]
             if p.grad is not None:

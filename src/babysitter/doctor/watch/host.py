@@ -21,7 +21,7 @@ parameter tensor hooks (one step after a read) the fresh gradient of a backward,
 =============================================  ===========================================================
 
 A step with 0-based index ``s`` is a read step when ``s < DISCOVERY`` or ``s % every == 0``; other
-steps pay two optimizer hooks and one or two module hooks. The probes (:mod:`babysitter.doctor.kit`)
+steps pay two optimizer hooks and one or two module hooks. The probes (:mod:`babysitter.doctor.probes`)
 run once ``KIT_BATCHES`` training batches were seen (or at the end), on copies of the model as it
 was before its first step; torch's RNG is restored, so the script computes exactly what it would.
 """
@@ -37,9 +37,9 @@ from torch import nn
 from torch.nn.modules.module import register_module_forward_hook, register_module_forward_pre_hook
 from torch.utils.hooks import RemovableHandle
 
-from babysitter.doctor import code_faults
+from babysitter.doctor.readers import code_faults
 from babysitter.doctor.instruments import Activations, LossTrace, NonFinite, RegShare, make_instruments
-from babysitter.doctor.outputs import Call, Layout
+from babysitter.doctor.watch.outputs import Call, Layout
 from babysitter.train.events import listeners
 from babysitter.doctor.watch.capture import DISCOVERY, KIT_BATCHES, Capture, _copy_model  # noqa: F401
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
@@ -109,7 +109,7 @@ class Watch(Capture):
         self._short, self._full_bs, self._ever_train = False, 0, False
         self._pending_x: torch.Tensor | None = None
         self._pending_call: Call | None = None
-        self._call: Call | None = None           # the script's call of the model (doctor/outputs.py)
+        self._call: Call | None = None           # the script's call of the model (doctor/watch/outputs.py)
         self._layout: Layout | None = None       # how the loss reshaped the model's output and the targets
         self._ignore_index: int | None = None
         self._in_model = False                   # inside the model's forward (a loss computed there)
@@ -123,7 +123,7 @@ class Watch(Capture):
         from babysitter.doctor.instruments.nan_origin import NanOrigin
 
         self._nan = NanOrigin()                  # where a non-finite loss started (replayed at the end)
-        from babysitter.doctor.clipping import Clipping
+        from babysitter.doctor.watch.clipping import Clipping
 
         self.clipping = Clipping()               # gradients before clipping; the clip norm the probes use
         self._last_call = None                   # (model, args, kwargs) of the latest forward (references)
@@ -178,6 +178,9 @@ class Watch(Capture):
         for first, second in self._pairs.values():
             self.evidence.no_activation_between(self._name(first), self._name(second))
         self._orphan_models()
+        if self.probes_on and not self._probed and self.step > 0:
+            self._run_probes()   # fewer than KIT_BATCHES batches, or a schedule moved the lr: now, at the lr reached
+            self._arm(False)     # the probes re-arm the read hooks as they end
         from babysitter.doctor.watch.report import finish
         from babysitter.report.notebook import Report, show
 
@@ -362,7 +365,7 @@ class Watch(Capture):
     def _backward_end(self) -> None:
         """Every gradient of a backward is accumulated (before any clipping): its total norm, on read steps."""
         if self._read(self.step) and self.optimizer is not None and self._hand.optimizer is None:
-            from babysitter.doctor.clipping import total_norm
+            from babysitter.doctor.watch.clipping import total_norm
 
             norm = total_norm(p for g in self.optimizer.param_groups for p in g["params"])
             self.clipping.pre[self.step] = norm / self.clipping.scale   # a GradScaler's scale taken out
@@ -380,10 +383,9 @@ class Watch(Capture):
         self._arm(False)       # the probes' own forwards are not the script's
         self._probing = True
         try:
-            from babysitter.doctor.kit import Kit   # the probes' imports: only when they run
-            from babysitter.doctor.kit_probes import run_kit_probes
-
-            from babysitter.doctor.outputs import Replay
+            from babysitter.doctor.probes.kit import Kit   # the probes' imports: only when they run
+            from babysitter.doctor.probes.runner import run_kit_probes
+            from babysitter.doctor.watch.outputs import Replay
 
             layout = self._layout or Layout((), ())
             seen = self._loss_fn

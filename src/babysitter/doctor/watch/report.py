@@ -2,8 +2,8 @@
 probes' -> one report (``{"healthy", "findings", "probes", "script", "steps", "run_dir"}``), and
 its run dir (diagnosis.json, doctor.json, metrics.jsonl, plots, report.html).
 
-The shared readers (:func:`instruments.findings`, :func:`curves.classify`) take a spec: a watched
-run gets a *shim* spec holding what the hooks saw (optimizer, lr, weight decay, batch size, epochs).
+The shared readers (:func:`readers.instruments.findings`, :func:`readers.curves.classify`) take a
+spec: a watched run gets a *shim* spec holding what the hooks saw (optimizer, lr, weight decay, batch size, epochs).
 The verdict is :func:`babysitter.doctor.verdict.verdict`'s, with the code change as the remedy
 (:class:`~babysitter.doctor.remedies.ScriptHost`).
 """
@@ -17,18 +17,21 @@ from types import SimpleNamespace
 
 import torch
 
-from babysitter.doctor import code_faults, curves, instruments
-from babysitter.doctor.baselines import reconsider_underfitting, unigram_loss
+from babysitter.doctor import instruments
+from babysitter.doctor.readers import code_faults, curves
+from babysitter.doctor.readers import instruments as judges
+from babysitter.doctor.readers.baselines import reconsider_underfitting, unigram_loss
 from babysitter.doctor.findings import Finding
 from babysitter.doctor.remedies import ScriptHost
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.doctor.verdict import verdict
+from babysitter.doctor.watch.capture import Seen
 from babysitter.doctor.instruments import LossTrace
 from babysitter.doctor.watch.others import adversarial, curve_does_not_apply
 
 OPTIMIZER_NAMES = {"SGD": "sgd", "Adam": "adam", "AdamW": "adam", "NAdam": "nadam", "Adamax": "adamax",
                    "Adagrad": "adagrad", "RMSprop": "rmsprop", "LBFGS": "lbfgs"}
-def shim_spec(w) -> SimpleNamespace:
+def shim_spec(w, seen: Seen) -> SimpleNamespace:
     """What the hooks saw, in the shape of the RunSpec keys that the instruments' and the curves'
     readers take (optim, regularize, train, model, schedule, doctor). Plain attributes, not a
     RunSpec: the watched script's process should not pay for the spec's validation machinery."""
@@ -38,7 +41,7 @@ def shim_spec(w) -> SimpleNamespace:
     if name == "sgd" and (g.get("momentum") or 0) > 0:
         name = "nesterov" if g.get("nesterov") else "momentum"
     lr = float(w.lrs[0][1]) if w.lrs and math.isfinite(w.lrs[0][1]) and w.lrs[0][1] > 0 else 0.01
-    bs = len(w._batches[0][0]) if w._batches else 32
+    bs = len(seen.batches[0][0]) if seen.batches else 32
     ns = SimpleNamespace
     return ns(optim=ns(name=name, lr=lr, momentum=min(float(g.get("momentum") or 0.9), 0.99),
                        weight_decay=float(g.get("weight_decay") or 0.0)),
@@ -109,11 +112,11 @@ def _mean(xs: list[tuple], k: int) -> float | None:
     return sum(v * n for v, n in got) / total if total else None
 
 
-def no_training_seen(w) -> Finding:
+def no_training_seen(w, seen: Seen) -> Finding:
     """The doctor saw no optimizer step and no hand-written update: it cannot judge the run, and
     a run it did not see is not called healthy (a warning)."""
     facts = {"optimizer_steps": 0, "backward_calls": w.evidence.backwards,
-             "parameters_changed": w._hand.changed(), "model_calls_seen": bool(w._roots)}
+             "parameters_changed": seen.parameters_changed, "model_calls_seen": seen.model_calls_seen}
     what = (f"{facts['backward_calls']} backward() call(s) seen" if facts["backward_calls"] else "no backward() seen")
     return Finding("no_training_seen", "warning",
                    f"no optimizer step and no parameter update was seen ({what}): nothing of the training was "
@@ -136,7 +139,8 @@ def clipped_run(found: list[Finding], w) -> list[Finding]:
         return found
     facts = w.clipping.facts()
     sgd = type(w.optimizer) is torch.optim.SGD
-    curve_says = any(f.id == "lr_too_high" and f.facts.get("source") == "curve" for f in found)
+    curve_says = any(f.facts.get("source") == "curve" and (f.id == "lr_too_high" or f.id == "loss_not_finite"
+                                                           and not f.facts.get("at_init")) for f in found)
     for f in found:
         if f.id == "lr_too_high" and sgd and f.severity == "warning" and not curve_says:
             f.adjust(-0.3, f"the run clips the gradient norm to {clip:.3g}: each SGD step is at most lr x that",
@@ -170,9 +174,9 @@ def probes_not_run(probes: dict) -> list[Finding]:
 
 
 def finish(w) -> dict:
-    """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed."""
-    if w.probes_on and not w._probed and w.step > 0:
-        w._run_probes()
+    """The report of a :class:`~babysitter.doctor.watch.Watch` whose hooks are removed and whose
+    probes ran (:meth:`Watch.close`); it reads the watch's public attributes and :meth:`Watch.seen`."""
+    seen = w.seen()
     for t in w.tools:
         t.after_fit(w)
     sums = instruments.summaries([t for t in w.tools if not isinstance(t, LossTrace)])
@@ -180,15 +184,15 @@ def finish(w) -> dict:
     rows = epoch_rows(w)
     found: list[Finding] = []
     if w.step > 0:
-        spec = shim_spec(w)
-        classification = w._num_classes is not None
-        found += instruments.findings(sums, spec)
+        spec = shim_spec(w, seen)
+        classification = seen.num_classes is not None
+        found += judges.findings(sums, spec)
         curve = curves.classify(sums["LossTrace"], rows if classification else
                                 [{**r, "train_acc": None, "val_acc": None} for r in rows], spec, sums)
         if not classification:   # the noise threshold is cross entropy's: a batch's squared error scatters ~sqrt(2/B)
             for f in curve:
                 if f.id == "noisy_loss":
-                    f.adjust(-0.3, f"a {w._loss_name or 'non-classification'} loss: the threshold is set for "
+                    f.adjust(-0.3, f"a {seen.loss_name or 'non-classification'} loss: the threshold is set for "
                              "cross entropy", severity="info")
                     f.facts["classification"] = False
         for f in curve:
@@ -197,16 +201,16 @@ def finish(w) -> dict:
             curve = curve_does_not_apply(curve)
         for other in w.others.values():
             found += other.findings(spec)
-        found += reconsider_underfitting(curve, rows, sequence=bool(w._layout and w._layout.per_example > 1),
-                                         unigram=unigram_loss([y for _, y in w._batches], w._ignore_index))
+        found += reconsider_underfitting(curve, rows, sequence=seen.sequence,
+                                         unigram=unigram_loss([y for _, y in seen.batches], seen.ignore_index))
         found += code_faults.findings(w.evidence, w.step)
-    found += list(w._probe_findings)
+    found += list(seen.probe_findings)
     if w.step > 0:
         found = clipped_run(found, w)
     if w.step == 0:
-        found.append(no_training_seen(w))
-    found += probes_not_run(w._probes)
-    origin = w._nan.origin()
+        found.append(no_training_seen(w, seen))
+    found += probes_not_run(seen.probes)
+    origin = seen.nan_origin
     for f in found:
         if f.id == "loss_not_finite" and origin is not None and "origin" not in f.facts:
             f.facts["origin"] = origin
@@ -216,10 +220,10 @@ def finish(w) -> dict:
             f.evidence += f"; it started in {where}, {origin['pass']} pass at step {origin['step']}"
     lr = float(w.lrs[0][1]) if w.lrs else math.nan
     opt = type(w.optimizer).__name__ if w.optimizer is not None else "SGD"
-    probes = dict(w._probes)
+    probes = dict(seen.probes)
     probes["watch"] = {"steps": w.step, "epochs": len(rows), "evaluation_passes": w.evidence.eval_passes,
-                       "backward_calls_seen": w.evidence.backwards, "loss": w._loss_name,
-                       "classes": w._num_classes, "model": type(w.model).__name__ if w.model is not None else None,
+                       "backward_calls_seen": w.evidence.backwards, "loss": seen.loss_name,
+                       "classes": seen.num_classes, "model": type(w.model).__name__ if w.model is not None else None,
                        "optimizer": opt, "lr": lr, "seconds": round(time.perf_counter() - w.started, 3)}
     if w.step == 0:
         probes["watch"]["note"] = "no optimizer step was seen: nothing to diagnose"

@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from babysitter.doctor.curves import classify
+from babysitter.doctor.readers.curves import classify
 from babysitter.doctor.instruments import make_instruments, summaries
 from babysitter.doctor.remedies import SpecHost, remedy
 from babysitter.errors import TrainingFailed
@@ -79,13 +79,24 @@ def test_noisy_loss_asks_for_larger_batches():
     assert changes(found["noisy_loss"]) == {"train.batch_size": [64, 256]}
 
 
-def test_exploding_and_non_finite_loss_mean_lr_too_high():
+def test_an_exploding_loss_means_lr_too_high():
     explode = np.concatenate([DECAY[:500], DECAY[499] * np.exp(np.arange(500) / 60)])
     found = ids(classify(trace_of(explode), [], SPEC))
     assert found["lr_too_high"].severity == "warning" and found["lr_too_high"].facts["exploded"]
+
+
+def test_a_non_finite_loss_is_loss_not_finite_with_its_step_or_at_init():
+    """One id for a loss that went NaN/inf wherever it is seen; whether the lr is to blame is
+    causes.py's rule (tests/doctor/test_watch_causes.py), not the curve's."""
     nan = trace_of(DECAY)
     nan["mean"][5] = None                       # LossTrace writes non-finite numbers as None
-    assert ids(classify(nan, [], SPEC))["lr_too_high"].severity == "error"
+    (f,) = classify(nan, [], SPEC)
+    assert (f.id, f.severity) == ("loss_not_finite", "error")
+    assert f.facts == {"non_finite": True, "lr": 0.1, "step": nan["steps"][5]}
+    nan["first_loss"] = None                    # the very first loss was already non-finite
+    assert classify(nan, [], SPEC)[0].facts == {"non_finite": True, "lr": 0.1, "at_init": True}
+    rows = [{"epoch": 1, "step": 19, "train_loss": 2.0}, {"epoch": 2, "step": 38, "train_loss": float("nan")}]
+    assert classify([], rows, SPEC)[0].facts["step"] == 38
 
 
 def test_loss_that_rises_again_means_lr_too_high():

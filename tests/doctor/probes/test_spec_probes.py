@@ -1,4 +1,5 @@
-"""Preflight probes: each measured number checked against an independent computation."""
+"""doctor/probes/spec_probes.py and spec_kit.py, the preflight probes on a spec: each measured number
+checked against an independent computation."""
 
 import json
 import math
@@ -9,48 +10,13 @@ import torch
 from torch import nn
 
 from babysitter.data import load_data
-from babysitter.doctor import kit as K
-from babysitter.doctor import lr_range as R
-from babysitter.doctor import probes as P
+from babysitter.doctor import thresholds
 from babysitter.doctor.findings import report
+from babysitter.doctor.probes import spec_probes as P
+from babysitter.doctor.probes.spec_kit import draw, spec_kit, without_regularization
 from babysitter.doctor.remedies import SpecHost, remedy
 from babysitter.spec import load_spec, override
-from babysitter.train.run import build
-
-DIGITS_MLP = {"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [64]},
-              "optim": {"name": "sgd", "lr": 0.1, "weight_decay": 0.0}, "schedule": {"name": "constant"},
-              "train": {"batch_size": 64}}
-
-
-def _spec(**dotted):
-    return override(load_spec(DIGITS_MLP), **dotted)
-
-
-@pytest.fixture(scope="module")
-def digits():
-    spec = load_spec(DIGITS_MLP)
-    return load_data(spec.data, spec.seed)
-
-
-def factory(data):
-    return lambda s: build(s, data=data)[0]
-
-
-def ids(findings):
-    return {f.id: f for f in findings}
-
-
-class NanAfter(nn.Module):
-    """A linear classifier whose forward returns NaN after ``after`` training-mode calls."""
-
-    def __init__(self, after: int = 30):
-        super().__init__()
-        self.fc, self.calls, self.after = nn.Linear(64, 10), 0, after
-
-    def forward(self, x):
-        self.calls += self.training
-        out = self.fc(x.flatten(1))
-        return out * float("nan") if self.calls > self.after else out
+from tests.doctor.probes.cases import DIGITS_MLP, NanAfter, factory, ids, spec_of
 
 
 # ---------------------------------------------------------------- data
@@ -106,18 +72,18 @@ def test_raw_digits_in_0_1_are_only_uncentred(digits):
 
 # ---------------------------------------------------------------- init loss
 def test_small_init_loss_is_ln_c(digits):
-    numbers, findings = P.probe_init_loss(_spec(**{"model.init": "small"}), digits, factory(digits))
+    numbers, findings = P.probe_init_loss(spec_of(**{"model.init": "small"}), digits, factory(digits))
     assert numbers["expected_init_loss"] == pytest.approx(np.log(10))
     assert abs(numbers["init_loss"] - np.log(10)) < 0.05
     assert findings == []
 
 
 def test_big_normal_init_of_a_deep_tanh_net_is_off(digits):
-    spec = _spec(**{"model.init": "normal", "model.activation": "tanh", "model.hidden": [100] * 4, "model.norm": "none"})
+    spec = spec_of(**{"model.init": "normal", "model.activation": "tanh", "model.hidden": [100] * 4, "model.norm": "none"})
     numbers, findings = P.probe_init_loss(spec, digits, factory(digits))
     model = factory(digits)(spec)          # the same seeded init, scored independently
     with torch.no_grad():
-        idx = P._draw(digits, P.INIT_EXAMPLES, spec.seed)
+        idx = draw(digits, P.INIT_EXAMPLES, spec.seed)
         logits = model(digits.x_train[idx]).double()
     y = digits.y_train[idx].numpy()
     z = logits.numpy()
@@ -133,7 +99,7 @@ def test_big_normal_init_of_a_deep_tanh_net_is_off(digits):
 
 def test_he_init_scores_of_std_about_one_are_no_warning(digits):
     """He init keeps unit variance to the scores: loss ~ ln C + 0.5, at most an info."""
-    spec = _spec(**{"model.norm": "none"})
+    spec = spec_of(**{"model.norm": "none"})
     for seed in range(3):
         numbers, findings = P.probe_init_loss(override(spec, seed=seed), digits, factory(digits))
         assert 0.5 < numbers["init_score_std"] < 2.0
@@ -141,14 +107,14 @@ def test_he_init_scores_of_std_about_one_are_no_warning(digits):
 
 
 def test_a_nan_loss_at_init_is_an_error(digits):
-    numbers, findings = P.probe_init_loss(_spec(), digits, lambda s: NanAfter(after=0))
+    numbers, findings = P.probe_init_loss(spec_of(), digits, lambda s: NanAfter(after=0))
     assert numbers["init_loss"] is None
     assert [(f.id, f.severity) for f in findings] == [("loss_not_finite", "error")]
 
 
 # ---------------------------------------------------------------- regularization
 def test_reg_loss_delta_is_l2_times_sum_of_squared_weights(digits):
-    spec = _spec(**{"regularize.l2": 1e-3})
+    spec = spec_of(**{"regularize.l2": 1e-3})
     numbers, findings = P.probe_regularization(spec, digits, factory(digits))
     model = factory(digits)(spec)
     expected = 1e-3 * sum((m.weight.detach().double().numpy() ** 2).sum() for m in model.modules()
@@ -156,11 +122,11 @@ def test_reg_loss_delta_is_l2_times_sum_of_squared_weights(digits):
     assert expected > 0
     assert numbers["reg_loss_delta"] == pytest.approx(expected, rel=1e-9)
     assert findings == []
-    assert P.probe_regularization(_spec(), digits, factory(digits)) == ({"reg_loss_delta": 0.0}, [])
+    assert P.probe_regularization(spec_of(), digits, factory(digits)) == ({"reg_loss_delta": 0.0}, [])
 
 
 def test_zero_weights_make_a_zero_penalty_reported_as_info(digits):
-    numbers, findings = P.probe_regularization(_spec(**{"model.init": "zeros", "regularize.l1": 1e-3}),
+    numbers, findings = P.probe_regularization(spec_of(**{"model.init": "zeros", "regularize.l1": 1e-3}),
                                                digits, factory(digits))
     assert numbers["reg_loss_delta"] == 0.0 and numbers["reg_penalized_weights"] == 64 * 64 + 64 * 10
     assert [(f.id, f.severity) for f in findings] == [("reg_does_not_raise_loss", "info")]
@@ -189,19 +155,19 @@ def test_a_penalty_that_reaches_no_weight_is_caught(digits):
 
 # ---------------------------------------------------------------- overfit a tiny subset
 def test_a_healthy_mlp_overfits_20_examples(digits):
-    numbers, findings = P.probe_overfit_tiny(_spec(), digits, factory(digits))
+    numbers, findings = P.probe_overfit_tiny(spec_of(), digits, factory(digits))
     tiny = numbers["overfit_tiny"]
-    assert tiny["examples"] == 20 and tiny["train_acc"] == 1.0 and 0 < tiny["steps"] < P.TINY_STEPS
+    assert tiny["examples"] == 20 and tiny["train_acc"] == 1.0 and 0 < tiny["steps"] < thresholds.TINY_STEPS
     assert findings == []
 
 
 def test_a_tiny_lr_cannot_overfit_and_leaves_the_init_accuracy(digits):
-    spec = _spec(**{"optim.lr": 1e-7})
+    spec = spec_of(**{"optim.lr": 1e-7})
     numbers, findings = P.probe_overfit_tiny(spec, digits, factory(digits))
     tiny = numbers["overfit_tiny"]
-    assert tiny["steps"] == P.TINY_STEPS
-    model = factory(digits)(P._spec_without_regularization(spec))   # 300 steps of 1e-7 move nothing
-    idx = P._draw(digits, 20, spec.seed)
+    assert tiny["steps"] == thresholds.TINY_STEPS
+    model = factory(digits)(without_regularization(spec))   # 300 steps of 1e-7 move nothing
+    idx = draw(digits, 20, spec.seed)
     with torch.no_grad():
         init_acc = (model(digits.x_train[idx]).argmax(1) == digits.y_train[idx]).float().mean().item()
     assert abs(tiny["train_acc"] - init_acc) <= 1 / 20 and tiny["train_acc"] < 1.0
@@ -230,14 +196,14 @@ class Squared(nn.Module):
 
 
 def test_gradient_check_passes_a_healthy_net_and_fails_a_wrong_backward(digits):
-    numbers, findings = P.probe_gradcheck(_spec(), digits, factory(digits))
+    numbers, findings = P.probe_gradcheck(spec_of(), digits, factory(digits))
     assert numbers["gradcheck_max_rel_error"] < 1e-6 and findings == []
 
     def broken(s):
         torch.manual_seed(s.seed)
         return nn.Sequential(nn.Flatten(), nn.Linear(64, 16), Squared(), nn.Linear(16, 10))
 
-    numbers, findings = P.probe_gradcheck(_spec(), digits, broken)
+    numbers, findings = P.probe_gradcheck(spec_of(), digits, broken)
     assert numbers["gradcheck_max_rel_error"] > 0.1      # 3x vs 2x: |3 - 2| / (3 + 2) = 0.2 on the first layer
     assert ids(findings)["gradient_check_failed"].severity == "error"
 
@@ -246,10 +212,10 @@ def test_gradient_check_passes_a_healthy_net_and_fails_a_wrong_backward(digits):
 def test_the_probes_restore_the_model_bit_for_bit(digits):
     """A make_model that hands out one module: every probe trains or runs it in train mode
     (batch-norm running stats move), and every probe puts it back."""
-    model = factory(digits)(_spec(**{"model.dropout": 0.2}))
+    model = factory(digits)(spec_of(**{"model.dropout": 0.2}))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     model.eval()
-    probes, _ = P.run_probes(_spec(), digits, lambda s: model, seeds=2)
+    probes, _ = P.run_probes(spec_of(), digits, lambda s: model, seeds=2)
     assert all(r["steps"] > 10 for r in probes["lr_range"]["seeds"])     # it did train this very model
     assert probes["overfit_tiny"]["steps"] > 0
     after = model.state_dict()
@@ -257,70 +223,9 @@ def test_the_probes_restore_the_model_bit_for_bit(digits):
     assert "bn1.running_mean" in after and not model.training
 
 
-@pytest.fixture(scope="module")
-def sgd_range(digits):
-    return P.probe_lr_range(_spec(), digits, factory(digits), seeds=3)
-
-
-def test_range_test_suggests_a_sensible_and_stable_sgd_lr(digits, sgd_range):
-    band = sgd_range[0]["lr_range"]
-    assert 1e-3 <= band["suggested"] <= 1.0 and band["low"] < band["suggested"] < band["high"]
-    assert band["suggested"] == pytest.approx(band["high"] / 10)
-    minima = [r["landmarks"]["minimum"] for r in band["seeds"]]
-    assert band["high"] == pytest.approx(sorted(minima)[1])               # the median of 3
-    other = P.probe_lr_range(_spec(seed=10), digits, factory(digits), seeds=3)[0]["lr_range"]
-    assert [r["seed"] for r in other["seeds"]] == [10, 11, 12]
-    assert 1 / 3 < other["suggested"] / band["suggested"] < 3
-    assert sgd_range[1] == []                                              # lr 0.1 is fine
-
-
-def test_the_sweep_follows_the_optimizer_not_the_schedule(digits, sgd_range):
-    band = sgd_range[0]["lr_range"]
-    # the schedule is held constant in the sweep: same curves, but a one-cycle lr is its peak
-    peak = P.probe_lr_range(_spec(**{"schedule.name": "onecycle"}), digits, factory(digits), seeds=3)[0]["lr_range"]
-    for a, b in zip(peak["seeds"], band["seeds"]):   # (threaded float sums differ in the last bits)
-        np.testing.assert_allclose(a["loss"][:30], b["loss"][:30], rtol=1e-5)
-    assert peak["suggested"] == pytest.approx(peak["high"] / 3)
-    assert 1 / 1.5 < peak["high"] / band["high"] < 1.5
-    # Adam's good lr is far below plain SGD's (CS231n: ~1e-3 vs ~1e-1)
-    adam = P.probe_lr_range(_spec(**{"optim.name": "adam"}), digits, factory(digits), seeds=3)[0]["lr_range"]
-    assert 1e-4 <= adam["suggested"] <= 3e-2 and adam["suggested"] < band["suggested"] / 5
-
-
-def test_lr_far_outside_the_band_is_flagged(digits, sgd_range):
-    band = sgd_range[0]["lr_range"]
-
-    def lr_findings(spec, band):   # the kit's reading, on the spec's kit (advice in spec keys)
-        return R.lr_findings(P.spec_kit(spec, digits, factory(digits), spec), band)
-
-    high = lr_findings(_spec(**{"optim.lr": 50.0}), band)
-    assert [f.id for f in high] == ["lr_too_high"]
-    assert high[0].facts["suggested"] == band["suggested"]
-    (old, new), = remedy(high[0], SpecHost(_spec(**{"optim.lr": 50.0})))[0].values()
-    assert old == 50.0 and new == pytest.approx(band["suggested"], rel=0.05)
-    low = lr_findings(_spec(**{"optim.lr": 1e-6}), band)
-    assert [f.id for f in low] == ["lr_too_low"]
-    farther = lr_findings(_spec(**{"optim.lr": 1e-7}), band)
-    assert farther[0].score > low[0].score
-    # 5x the lowest-loss lr: too high from the first step, fine as a one-cycle peak (after warm-up)
-    assert [f.id for f in lr_findings(_spec(**{"optim.lr": 5 * band["high"]}), band)] == ["lr_too_high"]
-    assert lr_findings(_spec(**{"optim.lr": 5 * band["high"], "schedule.name": "onecycle"}), band) == []
-    # end to end: the sweep itself does not depend on optim.lr, the finding does
-    _, findings = P.probe_lr_range(_spec(**{"optim.lr": 50.0}), digits, factory(digits), seeds=1)
-    assert "lr_too_high" in ids(findings)
-
-
-def test_a_nan_loss_ends_the_sweep_without_a_crash(digits):
-    numbers, findings = P.probe_lr_range(_spec(), digits, lambda s: NanAfter(), seeds=3)
-    band = numbers["lr_range"]
-    assert [(r["stopped"], r["steps"]) for r in band["seeds"]] == [("not finite", 30)] * 3
-    assert all(math.isfinite(v) for r in band["seeds"] for v in r["loss"])
-    json.dumps(numbers, allow_nan=False)
-
-
 # ---------------------------------------------------------------- all of them
 def test_run_probes_reports_the_design_keys_and_a_healthy_spec(digits):
-    probes, findings = P.run_probes(_spec(), digits, factory(digits), seeds=3)
+    probes, findings = P.run_probes(spec_of(), digits, factory(digits), seeds=3)
     for key in ("init_loss", "expected_init_loss", "reg_loss_delta", "overfit_tiny", "lr_range",
                 "gradcheck_max_rel_error", "data", "seconds"):
         assert key in probes
@@ -337,8 +242,8 @@ def test_init_gradient_norms_match_a_direct_backward(digits):
     spec = load_spec({"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [32, 16], "norm": "none"},
                       "train": {"batch_size": 64}})
     numbers, found = P.probe_init_gradients(spec, digits, factory(digits))
-    model = factory(digits)(P._spec_without_regularization(spec))
-    idx = P._draw(digits, 64, spec.seed + 1)
+    model = factory(digits)(without_regularization(spec))
+    idx = draw(digits, 64, spec.seed + 1)
     torch.nn.functional.cross_entropy(model(digits.x_train[idx]), digits.y_train[idx]).backward()
     for name in ("fc1", "fc2", "head"):
         expected = float(torch.linalg.vector_norm(getattr(model, name).weight.grad))
@@ -369,19 +274,19 @@ def test_class_imbalance_is_reported_as_info(digits):
     keep = torch.cat([torch.nonzero(digits.y_train != 0).flatten(), torch.nonzero(digits.y_train == 0).flatten()[:10]])
     skewed = type(digits)(digits.x_train[keep], digits.y_train[keep], digits.x_val, digits.y_val, digits.x_test,
                           digits.y_test, num_classes=10, name="skewed")
-    numbers, found = P.probe_data(_spec(), skewed)
+    numbers, found = P.probe_data(spec_of(), skewed)
     counts = np.bincount(skewed.y_train.numpy(), minlength=10)
     assert numbers["data"]["imbalance"] == pytest.approx(counts.max() / counts.min())
     assert [(f.id, f.severity) for f in found] == [("class_imbalance", "info")]
-    assert P.probe_data(_spec(), digits)[1] == []
+    assert P.probe_data(spec_of(), digits)[1] == []
 
 
 def test_a_spec_kit_trains_with_the_trainers_own_step(digits):
     """SpecKit.fresh's step is the Trainer's (clipping, penalty, ...), not the kit's plain step:
     with train.clip_norm c, one plain-SGD step moves the parameters by lr * c in norm (the clipped
     gradient), where the plain step would move them by lr * |g| (|g| >> c at init)."""
-    spec = _spec(**{"train.clip_norm": 1e-3})
-    kit = P.spec_kit(spec, digits, factory(digits), P._spec_without_regularization(spec), P._draw(digits, 64, 0))
+    spec = spec_of(**{"train.clip_norm": 1e-3})
+    kit = spec_kit(spec, digits, factory(digits), without_regularization(spec), draw(digits, 64, 0))
     model, _, step = kit.fresh()
     before = [p.detach().clone() for p in model.parameters()]
     x, y = kit.xy()
@@ -390,32 +295,3 @@ def test_a_spec_kit_trains_with_the_trainers_own_step(digits):
     assert moved == pytest.approx(0.1 * 1e-3, rel=1e-3)
     assert logits.shape == (64, 10) and loss == pytest.approx(float(torch.nn.functional.cross_entropy(logits, y)))
     assert all(torch.equal(a, b) for a, b in zip(kit.model.state_dict().values(), factory(digits)(kit.trains).state_dict().values()))
-
-
-def test_a_watched_lbfgs_run_s_kit_steps_its_copies_as_lbfgs_does():
-    """L-BFGS steps only with a closure: the kit's step is exactly a plain L-BFGS step on a copy."""
-    import copy
-
-    import torch.nn.functional as F
-
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(4, 16), nn.Tanh(), nn.Linear(16, 3))
-    x = torch.randn(40, 4)
-    y = (x[:, 0] > 0).long() + (x[:, 1] > 0).long()
-    kit = K.Kit.from_run(model, torch.optim.LBFGS(model.parameters(), lr=0.5, max_iter=5), F.cross_entropy,
-                         [(x[:20], y[:20]), (x[20:], y[20:])], "cross_entropy", 3)
-    assert kit.closure
-    copied, _, step = kit.fresh()
-    loss, _ = step(x[:20], y[:20])
-    ref = copy.deepcopy(kit.model)
-    opt = torch.optim.LBFGS(ref.parameters(), lr=0.5, max_iter=5)
-
-    def closure():
-        opt.zero_grad()
-        out = F.cross_entropy(ref(x[:20]), y[:20])
-        out.backward()
-        return out
-    assert loss == float(opt.step(closure))
-    assert all(torch.equal(a, b) for a, b in zip(copied.parameters(), ref.parameters()))
-    numbers, found = K.probe_overfit_tiny(kit)
-    assert numbers["overfit_tiny"]["train_acc"] == 1.0 and not found

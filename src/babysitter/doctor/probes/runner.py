@@ -1,7 +1,7 @@
-"""The kit probes in order, run on a :class:`~babysitter.doctor.kit.Kit` (a watched script's, a
-Lightning run's): :func:`run_kit_probes`. Kept apart from kit.py so that the probes built on the kit
-(:mod:`~babysitter.doctor.lr_range`, :mod:`~babysitter.doctor.labels`) import the kit and the runner
-imports them: no import cycle."""
+"""The one runner of the kit probes: each probe module's experiment in order on a
+:class:`~babysitter.doctor.probes.kit.Kit` (a watched script's, a Lightning run's), within a time
+budget, on copies, with torch's RNG restored: :func:`run_kit_probes`. The probes import the kit and
+the runner imports them: no import cycle."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ import time
 import torch
 
 from babysitter.doctor.findings import Finding
-from babysitter.doctor.kit import (Kit, kept_rng, lr_past_minimum, past_the_minimum, probe_init_gradients,
-                                   probe_init_loss, probe_input_scale, probe_overfit_tiny)
-from babysitter.doctor.labels import probe_labels, probe_shuffling
-from babysitter.doctor.lr_range import probe_lr_range
+from babysitter.doctor.probes.init_gradients import probe_init_gradients
+from babysitter.doctor.probes.init_loss import probe_init_loss
+from babysitter.doctor.probes.input_scale import probe_input_scale
+from babysitter.doctor.probes.kit import Kit, kept_rng
+from babysitter.doctor.probes.labels import probe_labels, probe_shuffling
+from babysitter.doctor.probes.lr_range import probe_lr_range
+from babysitter.doctor.probes.overfit_tiny import lr_past_minimum, past_the_minimum, probe_overfit_tiny
 
 
 def all_probes() -> tuple:

@@ -1,4 +1,4 @@
-"""What the batches' labels say, on a :class:`~babysitter.doctor.kit.Kit`: ``unshuffled_data`` (too
+"""What the batches' labels say, on a :class:`~babysitter.doctor.probes.kit.Kit`: ``unshuffled_data`` (too
 few distinct labels per batch for shuffled data) and ``labels_look_random`` (a copy fits the
 labels it is trained on but scores chance on later batches). See :func:`probe_shuffling` and
 :func:`probe_labels`."""
@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from babysitter.doctor.findings import Finding, json_safe
-from babysitter.doctor.kit import _accuracy
+from babysitter.doctor.probes.kit import accuracy
 
 if TYPE_CHECKING:
-    from babysitter.doctor.kit import Kit
+    from babysitter.doctor.probes.kit import Kit
 
 
 def expected_distinct(c: int, b: int) -> float:
@@ -69,7 +69,7 @@ def _train_and_score(kit: Kit, x, labels, hx, hy, steps: int) -> dict:
         i = (t * bs) % max(len(x) - bs + 1, 1)
         losses.append(step(x[i:i + bs], labels[i:i + bs])[0])
     first, last = np.mean(losses[:10]), np.mean(losses[-10:])
-    return {"held_out_acc": _accuracy(model, hx, hy, kit), "train_loss_first": json_safe(float(first)),
+    return {"held_out_acc": accuracy(model, hx, hy, kit), "train_loss_first": json_safe(float(first)),
             "train_loss_last": json_safe(float(last))}
 
 

@@ -1,4 +1,4 @@
-"""The learning-rate range test (Smith 2017) on a :class:`~babysitter.doctor.kit.Kit`: the lr rising
+"""The learning-rate range test (Smith 2017) on a :class:`~babysitter.doctor.probes.kit.Kit`: the lr rising
 exponentially from 1e-6 to 10 over 100 steps on fresh copies (``kit.seeds`` of them), the smoothed
 curve's landmarks, the band, and ``lr_too_high`` / ``lr_too_low`` (one-cycle: the limit is the
 peak's, 10x). See :func:`probe_lr_range`."""
@@ -12,10 +12,10 @@ import numpy as np
 import torch
 
 from babysitter.doctor.findings import Finding
-from babysitter.doctor.kit import _on
+from babysitter.doctor.probes.kit import on_device
 
 if TYPE_CHECKING:
-    from babysitter.doctor.kit import Kit
+    from babysitter.doctor.probes.kit import Kit
 
 SWEEP_LRS = (1e-6, 10.0)
 SWEEP_STEPS = 100
@@ -29,7 +29,7 @@ def lr_sweep(kit: Kit, seed: int, x: torch.Tensor, y: torch.Tensor, lrs: np.ndar
     records the mini-batch loss before the step. Stops at a NaN/Inf loss ("not finite") or when the
     running median of the last 5 losses exceeds 4x its minimum so far ("diverged"); else "end"."""
     model, opt, step = kit.fresh(seed=seed)
-    x, y = _on(model, x, y)
+    x, y = on_device(model, x, y)
     gen = torch.Generator().manual_seed(kit.seed + seed)
     n = len(x)
     bs = min(n, kit.batch_size or len(kit.batches[0][0]))

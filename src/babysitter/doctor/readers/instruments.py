@@ -1,5 +1,6 @@
-"""The instruments' summaries -> findings, with the thresholds (one place for both our Trainer's
-runs and watched scripts)."""
+"""The instruments' judges: their summaries -> findings with facts (one place for both our Trainer's
+runs and watched scripts); :func:`findings` reads them all. The instruments themselves
+(:mod:`babysitter.doctor.instruments`) only measure."""
 
 from __future__ import annotations
 
@@ -212,7 +213,7 @@ def findings(summaries: dict[str, dict], spec) -> list[Finding]:
     ===================  ==========================================================  ========
 
     ``score`` is the fraction for graded findings and grows with decades beyond the threshold
-    for ratio findings. The loss curve's findings are :func:`babysitter.doctor.curves.classify`'s.
+    for ratio findings. The loss curve's findings are :func:`babysitter.doctor.readers.curves.classify`'s.
     """
     out: list[Finding] = []
     g, a = summaries.get("GradNorms"), summaries.get("Activations")

@@ -16,7 +16,9 @@ Notation: ``m_i`` the window means (n windows), ``start = max(first_loss, m_0)``
 ==================  ===============================================================  ========
 finding             shape and threshold                                              severity
 ==================  ===============================================================  ========
-lr_too_high         a non-finite window mean or epoch train loss                     error
+loss_not_finite     a non-finite window mean or epoch train loss (facts: ``lr``;      error
+                    ``at_init`` when the first loss was, else ``step``; causes.py
+                    names the lr as its cause when the lr is too high)
 lr_too_high         explodes: max m_i > 2 x base (healthy: max m_i <= 1.05 base;     warning
                     SGD lr 5: 2.7, Adam lr 0.5: 3.9)
 lr_too_high         rises again: tail > 1.25 x lo and tail - lo > 0.1 (start - lo),  warning
@@ -59,6 +61,7 @@ from babysitter.doctor.thresholds import (  # noqa: F401  (every threshold once:
     EPOCH_RISE, EPOCHS_TO_OVERRULE, EXPLODE_FACTOR, FLAT_DROP, GAP_ALONE, GAP_WARN, MEMORIZED, MOVING_RATIO, NOISE_CV,
     NOISE_PROGRESS, PLATEAU_BAND, PLATEAU_CHANGE, PLATEAU_DROP, PLATEAU_MIN_SHARE, PLATEAU_MIN_WINDOWS, REG_SHARE,
     RISE_FACTOR, RISE_SHARE, UNDERFIT_ACC, UNDERFIT_GAP, VAL_EPOCHS, VAL_RISE, VAL_RISE_ALONE)
+from babysitter.doctor.thresholds import DEAD_WARN, SATURATED_WARN, SYMMETRIC_ERROR, VANISHING_RATIO
 
 
 def _windows(trace) -> tuple[list[float | None], list[float | None], float | None]:
@@ -87,9 +90,7 @@ def classify(trace, rows: list[dict], spec, summaries: dict | None = None) -> li
     bad = [i for i, m in enumerate(means) if not _finite(m)]
     bad_rows = [r["epoch"] for r in rows if not _finite(r.get("train_loss"))]
     if bad or bad_rows:
-        where = f"window {bad[0] + 1} of {len(means)}" if bad else f"epoch {bad_rows[0]}"
-        out.append(Finding("lr_too_high", "error", f"the training loss became non-finite ({where})",
-                           facts={"non_finite": True, "lr": _lr(spec)}, score=1.0))
+        out.append(_non_finite(trace, bad, bad_rows, rows, len(means), spec))
         return rank(out + _epoch_findings(rows, spec, summaries, shape="exploded"))
     shape = None
     if len(means) >= 2:
@@ -98,6 +99,24 @@ def classify(trace, rows: list[dict], spec, summaries: dict | None = None) -> li
             found = [_epochs_overrule(f, rows) for f in found]
         out += found
     return rank(out + _epoch_findings(rows, spec, summaries, shape, means))
+
+
+def _non_finite(trace, bad: list[int], bad_rows: list[int], rows: list[dict], n: int, spec) -> Finding:
+    """``loss_not_finite`` from the curve: the first non-finite window (``bad``: indices) or epoch
+    (``bad_rows``: epoch numbers). ``at_init`` when the very first loss was non-finite (a LossTrace
+    summary's ``first_loss`` is then null), else the ``step`` where it was seen. Whether the lr is to
+    blame is causes.py's rule, read from the other findings' facts."""
+    facts = {"non_finite": True, "lr": _lr(spec)}
+    steps = trace.get("steps") if isinstance(trace, dict) else [w[0] for w in trace]
+    if isinstance(trace, dict) and "first_loss" in trace and trace["first_loss"] is None:
+        facts["at_init"] = True
+    elif bad and steps and len(steps) > bad[0]:
+        facts["step"] = steps[bad[0]]
+    elif bad_rows:
+        facts["step"] = next((r.get("step") for r in rows if r["epoch"] == bad_rows[0]), None)
+    where = f"window {bad[0] + 1} of {n}" if bad else f"epoch {bad_rows[0]}"
+    return Finding("loss_not_finite", "error", f"the training loss became non-finite ({where})", facts=facts,
+                   score=1.0)
 
 
 def _shape(means, noise, first, spec, summaries) -> tuple[str | None, list[Finding]]:
@@ -169,22 +188,20 @@ def _pathologies(summaries: dict) -> list[str]:
 def _pathology_map(summaries: dict) -> dict[str, str]:
     """{finding id: words} of what the instruments say is broken in the network itself (then a flat
     or underfitting curve is its symptom): symmetric units, vanishing gradients, saturated or dead units."""
-    from babysitter.doctor import instruments as ins
-
     out = {}
     sym = [v for v in (summaries.get("SymmetricWeights") or {}).get("last", {}).values() if _finite(v)]
-    if sym and max(sym) >= ins.SYMMETRIC_ERROR:
+    if sym and max(sym) >= SYMMETRIC_ERROR:
         out["symmetric_weights"] = "the units are symmetric (see symmetric_weights)"
     fl = (summaries.get("GradNorms") or {}).get("first_last_median")
-    if _finite(fl) and fl < ins.VANISHING_RATIO:
+    if _finite(fl) and fl < VANISHING_RATIO:
         out["vanishing_gradients"] = "the gradients vanish (see vanishing_gradients)"
     a = summaries.get("Activations") or {}
     kinds, last = a.get("kinds", {}), a.get("last", {})
     sat = [v for n, v in last.get("saturated", {}).items() if kinds.get(n) in ("tanh", "sigmoid") and _finite(v)]
-    if sat and max(sat) >= ins.SATURATED_WARN:
+    if sat and max(sat) >= SATURATED_WARN:
         out["saturated_units"] = "the units are saturated (see saturated_units)"
     dead = [v for n, v in last.get("dead", {}).items() if kinds.get(n) == "relu" and _finite(v)]
-    if dead and max(dead) >= ins.DEAD_WARN:
+    if dead and max(dead) >= DEAD_WARN:
         out["dead_relu"] = "the ReLUs are dead (see dead_relu)"
     return out
 

@@ -1,17 +1,17 @@
 """Preflight probes on a spec (CS231n, Neural Networks 3: "Babysitting the learning process"):
 experiments run before training, each returning ``(numbers, findings)``; :func:`run_probes` runs
-them in order. The experiments that any run has are written once, in :mod:`babysitter.doctor.kit`;
-here a spec makes their kit (:func:`spec_kit`: a :class:`SpecKit`, whose copies are built with
+them in order. The experiments that any run has are written once, one per module of :mod:`babysitter.doctor.probes`;
+here a spec makes their kit (:func:`~babysitter.doctor.probes.spec_kit.spec_kit`: a SpecKit, whose copies are built with
 ``make_model`` and trained with the Trainer's own step, the remedies name spec keys: doctor/remedies.py), and adds
 what only a spec has:
 
 data            (spec level) train inputs over all entries: mean, std, min, max, non-finite count,
                 per-feature spread; class counts and imbalance = max count / min count (over present
-                classes). ``data_not_normalized``: :func:`kit.normalization_findings`.
+                classes). ``data_not_normalized``: :func:`input_scale.normalization_findings`.
 init_loss       kit probe on a SpecKit of the spec with regularisation off: plain cross entropy
                 (no label smoothing, no penalty, dropout off) of the freshly initialised model on up
                 to 1024 training examples (a seeded draw), train mode, no_grad; margins in
-                :func:`kit.init_loss_findings`.
+                :func:`init_loss.init_loss_findings`.
 init_gradients  kit probe on the same kind of kit, one batch of ``train.batch_size`` (draw seed + 1).
 batch_statistics (spec level) batch norm over batches smaller than 8: the loss's spread at init.
 regularization  (spec level) reg_loss_delta = (loss + penalty) - loss = penalty(W) at init, computed
@@ -37,12 +37,8 @@ restored afterwards, so a ``make_model`` that returns the same module every time
 
 from __future__ import annotations
 
-import copy
 import math
 import time
-from contextlib import contextmanager
-from dataclasses import dataclass, field
-from typing import Callable
 
 import numpy as np
 import torch
@@ -50,118 +46,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from babysitter.data import Dataset
-from babysitter.data.augment import make_augment
-from babysitter.doctor import kit as K
-from babysitter.doctor import lr_range as R
 from babysitter.doctor.findings import Finding, json_safe, rank
-from babysitter.doctor.kit import TINY_EXAMPLES, TINY_STEPS, Kit, kept_rng, normalization_findings  # noqa: F401 (TINY_STEPS)
+from babysitter.doctor.probes import init_gradients, init_loss, lr_range, overfit_tiny
+from babysitter.doctor.probes.input_scale import normalization_findings
+from babysitter.doctor.probes.kit import kept_rng
+from babysitter.doctor.probes.spec_kit import (ModelFactory, constant_lr, device_of, draw, restored, spec_kit,
+                                               without_regularization)
+from babysitter.doctor.thresholds import BN_MIN_BATCH, GRADCHECK_WRONG, IMBALANCE, TINY_EXAMPLES
 from babysitter.gradcheck import gradient_check
-from babysitter.optim.optimizers import NEEDS_CLOSURE
-from babysitter.spec import RunSpec, override
+from babysitter.spec import RunSpec
 from babysitter.train.trainer import Trainer
 
 INIT_EXAMPLES = 1024
 GRADCHECK_EXAMPLES, GRADCHECK_SAMPLES = 8, 20
-from babysitter.doctor.thresholds import GRADCHECK_WRONG  # noqa: E402
-
-ModelFactory = Callable[[RunSpec], nn.Module]
-
-
-# ---------------------------------------------------------------- shared pieces
-def _spec_without_regularization(spec: RunSpec) -> RunSpec:
-    """The spec with every regulariser off and a constant lr that only the probe changes
-    (schedule unit ``epoch``: Trainer.train_step then never steps the schedule)."""
-    return override(spec, **{
-        "regularize.l1": 0.0, "regularize.l2": 0.0, "regularize.max_norm": None,
-        "optim.weight_decay": 0.0, "model.dropout": 0.0, "model.stochastic_depth": 0.0,
-        "data.augment": [], "train.label_smoothing": 0.0, "train.ensemble": None,
-        "schedule.name": "constant", "schedule.unit": "epoch"})
-
-
-def _spec_constant_lr(spec: RunSpec) -> RunSpec:
-    """The spec as it trains (regularisation kept), with a constant lr that only the probe changes."""
-    return override(spec, **{"train.ensemble": None, "schedule.name": "constant", "schedule.unit": "epoch"})
-
-
-@contextmanager
-def _restored(model: nn.Module):
-    """Run a probe on ``model``, then restore its parameters and buffers (bit for bit), the
-    train/eval mode of every submodule, and torch's CPU RNG."""
-    state = {k: v.detach().clone() for k, v in model.state_dict().items()}
-    modes = [m.training for m in model.modules()]
-    with torch.random.fork_rng(devices=[]):
-        try:
-            yield model
-        finally:
-            model.load_state_dict(state)
-            for m, mode in zip(model.modules(), modes):
-                m.training = mode
-
-
-def _draw(data: Dataset, k: int, seed: int) -> torch.Tensor:
-    """Indices of ``k`` training examples, a seeded random draw (stored data may be class-sorted)."""
-    return torch.randperm(len(data.x_train), generator=torch.Generator().manual_seed(seed))[:k]
-
-
-def _device(model: nn.Module) -> torch.device:
-    return next(model.parameters(), torch.empty(0)).device
-
-
-def _trainer(model, data, spec) -> Trainer:
-    return Trainer(model, data, spec, progress=False)
-
-
-# ---------------------------------------------------------------- the spec's kit
-@dataclass
-class SpecKit(Kit):
-    """A :class:`Kit` made from a spec (:func:`spec_kit`). ``spec``: as written (its lr, optimizer
-    and schedule are what the findings judge; the remedies edit its keys); ``trains``: the spec the
-    copies train with; ``models[i]``: ``make_model(trains with seed spec.seed + i)``, one per seed.
-    :meth:`fresh` copies one and builds the Trainer of ``trains`` on it: the spec's optimizer
-    (make_optimizer over norm_groups) and the Trainer's train_step (penalty, clipping, max-norm,
-    closure optimizers)."""
-
-    spec: RunSpec | None = None
-    trains: RunSpec | None = None
-    data: Dataset | None = None
-    models: list[nn.Module] = field(default_factory=list)
-
-    LR_KEY = "optim.lr"
-
-    @property
-    def lr(self) -> float:
-        return self.spec.optim.lr
-
-    @property
-    def optimizer_name(self) -> str:
-        return self.spec.optim.name
-
-    def fresh(self, lr: float | None = None, seed: int = 0):
-        s = self.trains if seed == 0 else override(self.trains, seed=self.trains.seed + seed)
-        if lr is not None:
-            s = override(s, **{"optim.lr": lr})
-        model = copy.deepcopy(self.models[seed])
-        torch.manual_seed(s.seed)
-        trainer = Trainer(model, self.data, s, progress=False)
-
-        def step(x, y):
-            loss, logits = trainer.train_step(x, y)
-            return float(loss.detach()), logits.detach()
-        return trainer.model, trainer.optimizer, step
-
-
-def spec_kit(spec: RunSpec, data: Dataset, make_model: ModelFactory, trains: RunSpec,
-             idx: torch.Tensor | None = None, seeds: int = 1) -> SpecKit:
-    """The kit of ``spec`` whose copies train as ``trains`` says, on the training examples ``idx``
-    (None: all of them) as one batch, with plain cross entropy for the probes' own readings. Its
-    optimizer is the Trainer's (:meth:`SpecKit.fresh`): ``optimizer_class`` and ``groups`` stay unread."""
-    models = [make_model(trains if i == 0 else override(trains, seed=trains.seed + i)) for i in range(seeds)]
-    x, y = (data.x_train, data.y_train) if idx is None else (data.x_train[idx], data.y_train[idx])
-    device = _device(models[0])
-    return SpecKit(models[0], torch.optim.Optimizer, [], F.cross_entropy, [(x.to(device), y.to(device))],
-                   "cross_entropy", data.num_classes, batch_size=spec.train.batch_size, seed=spec.seed,
-                   seeds=seeds, onecycle=spec.schedule.name == "onecycle", augment=make_augment(trains.data.augment),
-                   closure=spec.optim.name in NEEDS_CLOSURE, spec=spec, trains=trains, data=data, models=models)
 
 
 # ---------------------------------------------------------------- 1. data
@@ -205,9 +102,6 @@ def probe_data(spec: RunSpec, data: Dataset) -> tuple[dict, list[Finding]]:
     return {"data": numbers}, normalization_findings(mean, std) + _balance_findings(numbers)
 
 
-from babysitter.doctor.thresholds import IMBALANCE  # noqa: E402
-
-
 def _balance_findings(numbers: dict) -> list[Finding]:
     """``class_imbalance`` (info): the largest class outnumbers the smallest by more than 3:1."""
     ratio, counts = numbers["imbalance"], numbers["class_counts"]
@@ -220,24 +114,21 @@ def _balance_findings(numbers: dict) -> list[Finding]:
 
 # ---------------------------------------------------------------- 2. init loss, gradients at init (kit probes)
 def probe_init_loss(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:
-    """:func:`kit.probe_init_loss` on up to 1024 drawn training examples, regularisation off."""
-    kit = spec_kit(spec, data, make_model, _spec_without_regularization(spec), _draw(data, INIT_EXAMPLES, spec.seed))
+    """:func:`init_loss.probe_init_loss` on up to 1024 drawn training examples, regularisation off."""
+    kit = spec_kit(spec, data, make_model, without_regularization(spec), draw(data, INIT_EXAMPLES, spec.seed))
     with kept_rng():
-        return K.probe_init_loss(kit)
+        return init_loss.probe_init_loss(kit)
 
 
 def probe_init_gradients(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:
-    """:func:`kit.probe_init_gradients` on a batch of ``train.batch_size``, regularisation off."""
-    idx = _draw(data, spec.train.batch_size, spec.seed + 1)
-    kit = spec_kit(spec, data, make_model, _spec_without_regularization(spec), idx)
+    """:func:`init_gradients.probe_init_gradients` on a batch of ``train.batch_size``, regularisation off."""
+    idx = draw(data, spec.train.batch_size, spec.seed + 1)
+    kit = spec_kit(spec, data, make_model, without_regularization(spec), idx)
     with kept_rng():
-        return K.probe_init_gradients(kit)
+        return init_gradients.probe_init_gradients(kit)
 
 
 # ---------------------------------------------------------------- 2c. batch norm on tiny batches
-from babysitter.doctor.thresholds import BN_MIN_BATCH  # noqa: E402
-
-
 def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:
     """Batch norm estimates each feature's mean and variance from the mini-batch; with a handful
     of examples those estimates are noise (with 2, every feature is normalised to +-1), and the
@@ -247,10 +138,10 @@ def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactor
     bs = spec.train.batch_size
     if not has_bn or bs >= BN_MIN_BATCH:
         return {}, []
-    device = _device(model)
+    device = device_of(model)
     g = torch.Generator().manual_seed(spec.seed)
     losses = []
-    with _restored(model), torch.no_grad():
+    with restored(model), torch.no_grad():
         model.train()
         for _ in range(20):
             idx = torch.randint(len(data.x_train), (max(bs, 2),), generator=g)
@@ -266,7 +157,7 @@ def probe_batch_statistics(spec: RunSpec, data: Dataset, make_model: ModelFactor
 # ---------------------------------------------------------------- 3. regularization
 def _init_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[float, float]:
     """(plain cross entropy, std of the scores) of ``model`` in train mode, no gradients."""
-    with _restored(model), torch.no_grad():
+    with restored(model), torch.no_grad():
         model.train()
         logits = model(x)
         return float(F.cross_entropy(logits, y)), float(logits.float().std())
@@ -279,11 +170,11 @@ def probe_regularization(spec: RunSpec, data: Dataset, make_model: ModelFactory)
     if not (reg.l1 > 0 or reg.l2 > 0):
         return {"reg_loss_delta": 0.0}, []
     model = make_model(spec)
-    with _restored(model):
-        trainer = _trainer(model, data, _spec_constant_lr(spec))
+    with restored(model):
+        trainer = Trainer(model, data, constant_lr(spec), progress=False)
         with torch.no_grad():
             delta = float(trainer.penalty([w.double() for w in trainer.weights]))
-        idx = _draw(data, INIT_EXAMPLES, spec.seed)
+        idx = draw(data, INIT_EXAMPLES, spec.seed)
         loss = _init_loss(model, data.x_train[idx].to(trainer.device), data.y_train[idx].to(trainer.device))[0]
     penalized = sum(w.numel() for w in trainer.weights)
     weights = sum(p.numel() for p in model.parameters() if p.ndim >= 2)
@@ -305,20 +196,20 @@ def probe_regularization(spec: RunSpec, data: Dataset, make_model: ModelFactory)
 
 # ---------------------------------------------------------------- 4. overfit a tiny subset (kit probe)
 def probe_overfit_tiny(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:
-    """:func:`kit.probe_overfit_tiny` on 20 drawn examples, regularisation off, the spec's
+    """:func:`overfit_tiny.probe_overfit_tiny` on 20 drawn examples, regularisation off, the spec's
     optimizer at its lr."""
-    idx = _draw(data, TINY_EXAMPLES, spec.seed)
-    kit = spec_kit(spec, data, make_model, _spec_without_regularization(spec), idx)
+    idx = draw(data, TINY_EXAMPLES, spec.seed)
+    kit = spec_kit(spec, data, make_model, without_regularization(spec), idx)
     with kept_rng():
-        return K.probe_overfit_tiny(kit)
+        return overfit_tiny.probe_overfit_tiny(kit)
 
 
 # ---------------------------------------------------------------- 5. gradient check
 def probe_gradcheck(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> tuple[dict, list[Finding]]:
     """Analytic vs numerical gradient of plain cross entropy on 8 training examples."""
     model = make_model(spec)
-    idx = _draw(data, GRADCHECK_EXAMPLES, spec.seed)
-    device = _device(model)
+    idx = draw(data, GRADCHECK_EXAMPLES, spec.seed)
+    device = device_of(model)
     result = gradient_check(model, data.x_train[idx].to(device), data.y_train[idx].to(device),
                             F.cross_entropy, samples=GRADCHECK_SAMPLES, seed=spec.seed)
     numbers = {"gradcheck_max_rel_error": json_safe(result["max_rel_error"]), "gradcheck": result}
@@ -332,17 +223,16 @@ def probe_gradcheck(spec: RunSpec, data: Dataset, make_model: ModelFactory) -> t
         facts={"max_rel_error": result["max_rel_error"]}, layer=w["param"].rpartition(".")[0] or None, score=min(1.0, result["max_rel_error"]))]
 
 
-
 # ---------------------------------------------------------------- 6. learning-rate range test (kit probe)
 def probe_lr_range(spec: RunSpec, data: Dataset, make_model: ModelFactory, *, seeds: int = 3) -> tuple[dict, list[Finding]]:
-    """:func:`kit.probe_lr_range` over ``seeds`` copies (seeds spec.seed + i: init and batch order),
+    """:func:`lr_range.probe_lr_range` over ``seeds`` copies (seeds spec.seed + i: init and batch order),
     on the whole training set, trained as the spec trains (penalty, dropout, label smoothing,
     augmentation, clipping) with its schedule held constant."""
     if seeds < 1:
         raise ValueError(f"lr range test: seeds must be >= 1, got {seeds}")
-    kit = spec_kit(spec, data, make_model, _spec_constant_lr(spec), seeds=seeds)
+    kit = spec_kit(spec, data, make_model, constant_lr(spec), seeds=seeds)
     with kept_rng():
-        return R.probe_lr_range(kit)
+        return lr_range.probe_lr_range(kit)
 
 
 # ---------------------------------------------------------------- all of them

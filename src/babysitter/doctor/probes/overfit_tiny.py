@@ -1,0 +1,95 @@
+"""Overfit a tiny subset (CS231n, "Babysitting the learning process": make sure you can overfit a very
+small portion of the training data): 20 examples, full batch, the kit's own step at its lr. Run on a
+:class:`~babysitter.doctor.probes.kit.Kit`."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from babysitter.doctor.findings import Finding, json_safe
+from babysitter.doctor.probes.kit import Kit, on_device
+from babysitter.doctor.thresholds import SEQUENCE_MEMORISED, TINY_EXAMPLES, TINY_STEPS
+
+
+def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TINY_STEPS) -> tuple[dict, list[Finding]]:
+    """Train a copy on the first ``examples`` examples, full batch, with the kit's step at its lr,
+    until the step's own (train-mode) logits classify every one right (sequences: until the loss is
+    below SEQUENCE_MEMORISED of the first) or ``steps`` updates pass;
+    a model that cannot is broken or the lr is off. ``cannot_overfit_tiny``: error when train_acc < 1."""
+    if not kit.classification:
+        return {}, []
+    x, y = kit.xy()
+    model, _, step = kit.fresh()
+    x, y = on_device(model, x[:examples], y[:examples])
+    model.train()
+    first = math.nan
+    for updates in range(1, steps + 1):
+        loss, logits = step(x, y)                        # one update; logits from before it
+        first = loss if updates == 1 else first
+        seen = updates - 1 + kit.closure                 # the updates these logits saw (closure steps: after)
+        acc = kit.correct(logits, y)
+        memorised = not kit.per_example and loss < SEQUENCE_MEMORISED * first   # the verdict below, already met
+        if acc == 1.0 or memorised or not math.isfinite(loss):   # (reachable < 1: the budget runs out, then judged)
+            break
+    else:                                                # the budget ran out: read the final model
+        with torch.no_grad():
+            logits = kit.out(model, x, y)
+        seen, loss = steps, float(kit.loss_fn(logits, y))
+        acc = kit.correct(logits, y)
+    numbers = {"overfit_tiny": {"examples": len(x), "steps": seen, "train_acc": acc, "final_loss": json_safe(loss),
+                                "loss": json_safe(loss), "first_loss": json_safe(first), "lr": kit.lr,
+                                "optimizer": kit.optimizer_name}}
+    # a sequence's first targets are ambiguous (20 texts may start alike): it must memorise, not be
+    # perfect; its loss falling below SEQUENCE_MEMORISED of where it began says the net learns
+    reachable = reachable_accuracy(x, kit.flat(y)) if kit.per_example else 1.0
+    numbers["overfit_tiny"]["reachable_acc"] = reachable
+    if acc >= reachable - 1e-4 or (not kit.per_example and math.isfinite(loss) and loss < SEQUENCE_MEMORISED * first):
+        return numbers, []
+    return numbers, [Finding("cannot_overfit_tiny", "error",
+                             f"after {seen} steps on {len(x)} examples: train accuracy {acc:.0%}, loss {loss:.4g} "
+                             f"({kit.optimizer_name}, lr {kit.lr})", facts={"train_acc": acc, "steps": seen, "lr": kit.lr},
+                             score=1.0 - acc)]
+
+
+def reachable_accuracy(x: torch.Tensor, y: torch.Tensor) -> float:
+    """The best train accuracy any model can reach on ``x: (N, ...)``, ``y: (N,)``: identical inputs
+    with different labels (a context of 3 characters followed by different next ones) can only
+    be given the majority label of their group."""
+    if x.shape[0] != y.shape[0] or y.ndim != 1:
+        return 1.0
+    _, group = torch.unique(x.reshape(len(x), -1), dim=0, return_inverse=True)
+    if int(group.max()) + 1 == len(x):
+        return 1.0
+    best = 0
+    for g in group.unique():
+        _, counts = torch.unique(y[group == g], return_counts=True)
+        best += int(counts.max())
+    return best / len(x)
+
+
+def past_the_minimum(kit: Kit, probes: dict) -> bool:
+    """Sequence targets, and the kit's lr beyond the lr where the range test's loss was lowest."""
+    high = (probes.get("lr_range") or {}).get("high")
+    return not kit.per_example and bool(high) and bool(kit.lr) and kit.lr > high
+
+
+def lr_past_minimum(kit: Kit, probes: dict, found: list[Finding]) -> list[Finding]:
+    """A sequence model that cannot memorise 20 sequences at the run's lr, an lr beyond the range
+    test's minimum (warmup and clipping do not bound AdamW's step): ``lr_too_high`` (warning), and
+    cannot_overfit_tiny becomes its symptom. Only for sequence targets: the constant-lr limit (3x
+    the minimum, :func:`~babysitter.doctor.probes.lr_range.lr_findings`) stays as calibrated for the rest."""
+    if not past_the_minimum(kit, probes) or any(f.id == "lr_too_high" for f in found):
+        return []
+    tiny = next((f for f in found if f.id == "cannot_overfit_tiny"), None)
+    if tiny is None:
+        return []
+    high, suggested = probes["lr_range"]["high"], probes["lr_range"]["suggested"]
+    tiny.adjust(0.0, "at an lr past the range test's minimum", cause="lr_too_high")
+    return [Finding("lr_too_high", "warning",
+                    f"{kit.LR_KEY} {kit.lr:.3g} is {kit.lr / high:.3g}x the lr where the range test's loss was lowest "
+                    f"({high:.3g}), and a copy at it cannot memorise {TINY_EXAMPLES} sequences",
+                    score=0.6, facts={"lr": kit.lr, "suggested": suggested, "range_minimum": high,
+                                      "overfit_tiny_failed": True})]
+
