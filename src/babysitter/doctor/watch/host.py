@@ -41,7 +41,7 @@ from babysitter.doctor.readers import code_faults
 from babysitter.doctor.instruments import Activations, LossTrace, NonFinite, RegShare, make_instruments
 from babysitter.doctor.watch.outputs import Call, Layout
 from babysitter.train.events import listeners
-from babysitter.doctor.watch.capture import DISCOVERY, KIT_BATCHES, Capture, _copy_model  # noqa: F401
+from babysitter.doctor.watch.capture import DISCOVERY, KIT_BATCHES, Capture, Scalars, _copy_model  # noqa: F401
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
 from babysitter.doctor.watch.compiled import hide_global_hook_warning, inner, restore
 from babysitter.doctor.watch.others import OtherOptimizer
@@ -136,7 +136,8 @@ class Watch(Capture):
         self._probes: dict = {}
         self._probe_findings: list = []
         self._probed = False
-        self.losses: list[tuple[int, torch.Tensor, bool, torch.Tensor | None]] = []   # (step, loss, train, correct frac)
+        self.losses: list[tuple[int, int, bool, torch.Tensor | None]] = []   # (step, k, train, correct frac)
+        self.loss_values = Scalars()      # the loss of self.losses[i] is loss_values.values()[its k]
         self.loss_sizes: list[int] = []   # the batch size of each loss in self.losses (its examples)
         self.epoch_ends: list[int] = []
         self.lrs: list[tuple[int, float]] = []

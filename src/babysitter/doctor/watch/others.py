@@ -16,7 +16,8 @@ from types import SimpleNamespace
 from torch import nn
 
 from babysitter.doctor.findings import Finding
-from babysitter.doctor.instruments import UpdateRatio, update_ratio_findings
+from babysitter.doctor.instruments import UpdateRatio
+from babysitter.doctor.readers.instruments import update_ratio_findings
 from babysitter.doctor.watch.compiled import inner
 
 

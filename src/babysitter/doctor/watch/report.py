@@ -56,7 +56,8 @@ SHORT_BATCH = 0.5   # a training batch under half the largest seen is left out o
 def replay_trace(w) -> dict:
     """The LossTrace of the training losses seen: every step's (a loss module) at the watch's
     cadence, or every LOSS_EVERY-th step's (a functional loss) in windows of every / LOSS_EVERY."""
-    train = [(s, loss, n) for (s, loss, is_train, _), n in zip(w.losses, w.loss_sizes) if is_train]
+    values = torch.tensor(w.loss_values.values())
+    train = [(s, values[k], n) for (s, k, is_train, _), n in zip(w.losses, w.loss_sizes) if is_train]
     dense = len(train) >= 0.9 * max(w.step, 1)
     full = max((n for _, _, n in train), default=1)
     # a short batch (an epoch's remainder, e.g. 10 examples) is a noisier estimate: its loss would
@@ -78,7 +79,8 @@ def epoch_rows(w) -> list[dict]:
     equal chunks of steps, train columns only). ``val_*`` are the losses computed in evaluation."""
     if not w.losses:
         return []
-    vals = torch.stack([loss.float() for _, loss, _, _ in w.losses]).tolist()
+    values = w.loss_values.values()
+    vals = [values[k] for _, k, _, _ in w.losses]
     accs = [None if c is None else c for _, _, _, c in w.losses]
     acc_vals = torch.stack([c.float() for c in accs if c is not None]).tolist() if any(c is not None for c in accs) else []
     it = iter(acc_vals)
