@@ -101,22 +101,21 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
         scored = kit.flat(hy).reshape(-1)
         n = int((scored != kit.ignore_index).sum()) if kit.ignore_index is not None else scored.numel()
         margin = max(SEQUENCE_MARGIN, 3 * math.sqrt(p * (1 - p) / max(n, 1)))
-    result = {"real": _train_and_score(kit, x, y, hx, hy, steps)}
-    real = result["real"]
+    real = _train_and_score(kit, x, y, hx, hy, steps)
     learnt = (math.isfinite(real["train_loss_first"] or math.nan) and math.isfinite(real["train_loss_last"] or math.nan)
               and real["train_loss_last"] < 0.8 * min(real["train_loss_first"], math.log(kit.num_classes)))
-    numbers = {"labels": {**result, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}}
+    result = {"real": real, "chance": p, "margin": margin, "held_out": len(hy), "trained_on": len(y)}
+    numbers = {"labels": result}
     if not learnt or real["held_out_acc"] > p + margin:   # decided: the permuted copy would change nothing
         return numbers, []
-    result["permuted"] = _train_and_score(kit, x, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))],
-                                          hx, hy, steps)
-    numbers["labels"]["permuted"] = result["permuted"]
-    if not kit.per_example and real["held_out_acc"] > result["permuted"]["held_out_acc"] + margin:
+    permuted = result["permuted"] = _train_and_score(
+        kit, x, y[torch.randperm(len(y), generator=torch.Generator().manual_seed(0))], hx, hy, steps)
+    if not kit.per_example and real["held_out_acc"] > permuted["held_out_acc"] + margin:
         return numbers, []
     return numbers, [Finding(
         "labels_look_random", "warning",
         f"a copy trained {steps} steps on the first {len(y)} examples fits them (loss {real['train_loss_first']:.3g} -> "
         f"{real['train_loss_last']:.3g}) but scores {real['held_out_acc']:.0%} on {len(hy)} later examples: chance is "
-        f"{p:.0%} (+ margin {margin:.0%}); with permuted labels {result['permuted']['held_out_acc']:.0%}",
+        f"{p:.0%} (+ margin {margin:.0%}); with permuted labels {permuted['held_out_acc']:.0%}",
         "", score=0.8, facts={"held_out_acc": real["held_out_acc"], "chance": p, "margin": margin,
                               "sequence_targets": not kit.per_example})]

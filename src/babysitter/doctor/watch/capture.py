@@ -135,17 +135,20 @@ class Capture:
         return None
 
     def _spare_evaluation(self) -> None:
-        """With the loss computed in the model (read from its output on every pass), the Spy reads
-        only the first EVAL_READS no-grad passes of an evaluation (their accuracy); the rest of it
-        -- most of a language model's read steps -- runs without the Spy. The training pass after
-        it is read again if its step is due."""
+        """Count an evaluation's no-grad passes (the Spy reads only the first EVAL_READS of them when
+        the loss comes from the model's output: :meth:`_evaluation_spared`); a training pass ends it."""
         if not torch.is_grad_enabled():
             self._eval_calls += 1
-            if self._eval_calls > EVAL_READS and self._spy is not None:
-                self._arm(False)
+            if self._eval_calls == EVAL_READS + 1:
+                self._arm(self._reading)
         elif self._eval_calls:
             self._eval_calls = 0
             self._arm(self._read(self.step))
+
+    def _evaluation_spared(self) -> bool:
+        """With the loss computed in the model (read from its output on every pass), the rest of an
+        evaluation -- most of a language model's read steps -- runs without the Spy."""
+        return self._loss_in_model and self.step >= DISCOVERY and self._eval_calls > EVAL_READS
 
     def _model_forward(self, module, inputs, output):
         """On the model itself, always: training vs evaluation passes, epochs, the inputs."""

@@ -242,10 +242,11 @@ class Watch(Capture):
         """Global module hooks and the Spy exist only on read steps (the overhead goal), and only
         while they have something to find: the module hooks for the first DISCOVERY steps (roots,
         loss modules, the layer order), the Spy then too, and later only for a functional loss
-        (a loss module's own hook sees every step) or while the probes' batches are collected."""
+        (a loss module's own hook sees every step) or while the probes' batches are collected, and
+        not in the rest of an evaluation whose loss the model returns (:meth:`_evaluation_spared`)."""
         discovering = self.model is None or self.step < DISCOVERY
         modules = on and discovering
-        spy = on and (discovering or not self._loss_modules)
+        spy = on and (discovering or not self._loss_modules) and not self._evaluation_spared()
         self._reading = on
         if modules and not self._read_handles:
             self._read_handles = [register_module_forward_pre_hook(self._global_pre),
