@@ -72,6 +72,9 @@ class Clipping:
             on_backward()
         self._handle = param.register_post_accumulate_grad_hook(hook)
 
+    def watching(self) -> bool:
+        return self._handle is not None
+
     def close(self) -> None:
         if self._handle is not None:
             self._handle.remove()

@@ -130,6 +130,7 @@ class Watch(Capture):
         self._lr_first = math.nan
         self._batches: list = []
         self._kit_model = None
+        self._clip_param = None                  # the parameter whose accumulated gradient ends a backward
         self._loss_fn = None
         self._loss_name = None
         self._num_classes = None
@@ -167,8 +168,8 @@ class Watch(Capture):
         if self.report is not None:
             return self.report
         self._hand.close()
-        self.clipping.close()
         self._arm(False)
+        self._clip_param = None
         for h in self._handles:
             h.remove()
         self._handles = []
@@ -243,11 +244,17 @@ class Watch(Capture):
         while they have something to find: the module hooks for the first DISCOVERY steps (roots,
         loss modules, the layer order), the Spy then too, and later only for a functional loss
         (a loss module's own hook sees every step) or while the probes' batches are collected, and
-        not in the rest of an evaluation whose loss the model returns (:meth:`_evaluation_spared`)."""
+        not in the rest of an evaluation, nor on most read steps, when the model returns its loss
+        (:meth:`_evaluation_spared`)."""
         discovering = self.model is None or self.step < DISCOVERY
         modules = on and discovering
         spy = on and (discovering or not self._loss_modules) and not self._evaluation_spared()
         self._reading = on
+        if self._clip_param is not None and on != self.clipping.watching():
+            if on:
+                self.clipping.watch(self._clip_param, self._backward_end)
+            else:
+                self.clipping.close()
         if modules and not self._read_handles:
             self._read_handles = [register_module_forward_pre_hook(self._global_pre),
                                   register_module_forward_hook(self._global_post)]
@@ -354,7 +361,8 @@ class Watch(Capture):
             self.tools = [t for t in self.tools if not isinstance(t, Activations)]
             self._on_backward, self._on_step = listeners(self.tools, "after_backward"), listeners(self.tools, "after_step")
         self._names = {id(m): (n or type(m).__name__) for n, m in self.model.named_modules()}
-        self._kit_model = _copy_model(self.model)     # before our own hooks are on it (a copy would copy them)
+        if self.probes_on:   # before our own hooks are on it (a copy would copy them)
+            self._kit_model = _copy_model(self.model)
         self._handles.append(called.register_forward_hook(self._model_forward))
         self._handles.append(called.register_forward_pre_hook(self._model_pre, with_kwargs=True))
         self.evidence.start(self.model, optimizer)
@@ -362,7 +370,7 @@ class Watch(Capture):
             t.before_fit(self)
         first = next((p for g in optimizer.param_groups for p in g["params"] if p.requires_grad), None)
         if first is not None and self._optimizer_hooks:
-            self.clipping.watch(first, self._backward_end)
+            self._clip_param = first   # its hook is on for the backwards of read steps only (_arm)
 
     def _backward_end(self) -> None:
         """Every gradient of a backward is accumulated (before any clipping): its total norm, on read steps."""

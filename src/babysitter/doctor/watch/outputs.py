@@ -161,6 +161,8 @@ def loss_of(out) -> torch.Tensor | None:
     dict's ``"loss"``, an object's ``.loss``), else None."""
     if isinstance(out, torch.Tensor):
         return None
+    if type(out) is tuple:   # (logits, loss): the common case first (a step's hook, every step)
+        return next((v for v in out if isinstance(v, torch.Tensor) and v.ndim == 0 and v.is_floating_point()), None)
     got = out.get("loss") if isinstance(out, dict) else getattr(out, "loss", None)
     if isinstance(got, torch.Tensor) and got.ndim == 0:
         return got

@@ -1,0 +1,64 @@
+"""What the watch's hooks keep (doctor/watch/capture.py): the losses of every step, and the Spy's
+reads of a loss the model returns, which rest on most read steps once the first ones are seen."""
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+import babysitter
+from babysitter.doctor.watch.capture import DISCOVERY, SPY_EVERY, SPY_FIRST, Scalars
+
+
+def test_scalars_keep_every_value_in_order_across_chunks_and_dtypes():
+    added = [torch.randn(()) * 10 for _ in range(2 * Scalars.CHUNK + 37)]
+    added = [t.to(torch.bfloat16) if i % 5 == 0 else t for i, t in enumerate(added)]
+    s = Scalars()
+    assert [s.add(t) for t in added] == list(range(len(added)))
+    expected = torch.stack([t.float() for t in added])
+    assert torch.equal(torch.tensor(s.values()), expected)
+    s.add(torch.tensor(2.5))   # values() flushed what was pending; adding goes on
+    assert s.values()[-1] == 2.5 and len(s.values()) == len(added) + 1
+
+
+class TinyLM(nn.Module):
+    """A model that returns ``(logits, loss)``, as language models do."""
+
+    def __init__(self, vocab=11, width=16):
+        super().__init__()
+        self.emb, self.head = nn.Embedding(vocab, width), nn.Linear(width, vocab)
+
+    def forward(self, idx, targets):
+        logits = self.head(torch.tanh(self.emb(idx)))
+        return logits, F.cross_entropy(logits.view(-1, logits.shape[-1]), targets.view(-1))
+
+
+def _train(steps, seed=0):
+    torch.manual_seed(seed)
+    model = TinyLM()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    losses = []
+    for _ in range(steps):
+        idx = torch.randint(0, 11, (4, 6))
+        _, loss = model(idx, (idx + 1) % 11)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_a_loss_the_model_returns_is_seen_every_step_and_the_spy_reads_one_read_step_in_spy_every():
+    steps, every = 400, 25
+    plain = _train(steps)
+    with babysitter.watch(probes=False, every=every) as w:
+        _train(steps)
+    train = [(step, k, correct) for step, k, is_train, correct in w.losses if is_train]
+    values = w.loss_values.values()
+    assert [s for s, _, _ in train] == list(range(steps))
+    assert torch.allclose(torch.tensor([values[k] for _, k, _ in train]), torch.tensor(plain), rtol=0, atol=1e-6)
+    # the Spy (which reads the loss's input: accuracy) is on for the first steps, the first SPY_FIRST read
+    # steps, then one read step in SPY_EVERY
+    spied = {s for s, _, correct in train if correct is not None}
+    expected = {s for s in range(steps) if s < DISCOVERY or (
+        s % every == 0 and (s // every < SPY_FIRST or (s // every) % SPY_EVERY == 0))}
+    assert spied == expected
