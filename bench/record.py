@@ -48,7 +48,10 @@ INVOCATIONS: dict[str, list[str]] = {
     "ddp": [],  # 2 x 2 launches of babysit train --nproc N; honest even where N = 2 is slower on 2 cores
     "treat": [],     # the whole clinic, treat + 3 random-baseline seeds, 3 rounds: long on a shared box
     "threads": [],   # quiet vs one competing CPU-bound process, auto vs fixed thread count
+    "watch": [],     # babysit watch --no-probes vs python on a CNN script
+    "watch_lm": ["--case", "lm", "--repeats", "5", "--", "--max_iters=1500"],   # ... on a char LM, ~20 s a run
 }
+SCRIPTS = {"watch_lm": "watch"}   # a second invocation of a bench: its script
 NOT_BENCHES = {"record", "machine", "lightning_loop", "gpu", "ablation"}  # gpu: through bench/gpu.sh on a GPU machine
 
 # Leaf names shown in the table when a result has them (else its first few numbers).
@@ -61,17 +64,20 @@ MAX_KEYS = 8
 def discover() -> list[str]:
     """The benchmarks: INVOCATIONS' order, then any other bench/*.py."""
     found = {p.stem for p in BENCH.glob("*.py")} - NOT_BENCHES
-    return [n for n in INVOCATIONS if n in found] + sorted(found - set(INVOCATIONS))
+    return [n for n in INVOCATIONS if SCRIPTS.get(n, n) in found] + sorted(found - set(INVOCATIONS))
 
 
 def run_bench(name: str, timeout: float | None) -> dict:
     """Run one bench; the record written to bench/results/NAME.json."""
-    command = [sys.executable, str(BENCH / f"{name}.py"), *INVOCATIONS.get(name, []), "--json"]
+    args = INVOCATIONS.get(name, [])
+    cut = args.index("--") if "--" in args else len(args)   # "--json" is the bench's, not the script's after "--"
+    script = BENCH / f"{SCRIPTS.get(name, name)}.py"
+    command = [sys.executable, str(script), *args[:cut], "--json", *args[cut:]]
     record = {"name": name, "command": " ".join([Path(command[0]).name, *command[1:]]).replace(str(ROOT) + "/", ""),
               "started": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
               "load_average_before": list(os.getloadavg())}
     t0 = time.perf_counter()
-    if not (BENCH / f"{name}.py").is_file():
+    if not script.is_file():
         return {**record, "returncode": None, "seconds": 0.0, "error": f"no bench/{name}.py"}
     try:
         done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, timeout=timeout)

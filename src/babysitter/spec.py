@@ -81,6 +81,7 @@ class ModelSpec(Section):
     activation: str = "relu"
     init: str = "he"
     init_scale: float | None = Field(None, gt=0.0)
+    head_init_scale: float | None = Field(None, gt=0.0)   # the output layer's init weights x this (scores ~0)
     norm: Literal["none", "batch"] = "batch"
     dropout: float = Field(0.0, ge=0.0, lt=1.0)
     dropout_kind: str = "inverted"

@@ -25,16 +25,20 @@ def test_record_runs_benches_keeps_prose_and_records_failures(tmp_path, monkeypa
     (bench / "boom.py").write_text('raise SystemExit("boom: no data")\n')
     (bench / "chatty.py").write_text('print("not json")\n')
     monkeypatch.setattr(record, "BENCH", bench)
-    monkeypatch.setattr(record, "INVOCATIONS", {"good": ["--n", "3"]})
+    (bench / "two.py").write_text('import json, sys\nassert sys.argv[1:] == ["--case", "b", "--json", "--", "--x=1"]\n'
+                                  'print(json.dumps({"ratio": 1.02}))\n')
+    monkeypatch.setattr(record, "INVOCATIONS", {"good": ["--n", "3"], "two_b": ["--case", "b", "--", "--x=1"]})
+    monkeypatch.setattr(record, "SCRIPTS", {"two_b": "two"})   # a second invocation of two.py
     md = tmp_path / "RESULTS.md"
     md.write_text(f"# Results\n\nprose before\n\n{record.BEGIN}\nold table\n{record.END}\n\nprose after\n")
     results = tmp_path / "results"
-    monkeypatch.setattr(sys, "argv", ["record.py", "good", "boom", "chatty", "missing",
+    monkeypatch.setattr(sys, "argv", ["record.py", "good", "two_b", "boom", "chatty", "missing",
                                       "--results-md", str(md), "--results-dir", str(results)])
     assert record.main() == 1   # some failed
 
     good = json.loads((results / "good.json").read_text())
     assert good["result"]["ratio"] == 1.004 and good["returncode"] == 0 and "error" not in good
+    assert json.loads((results / "two_b.json").read_text())["result"]["ratio"] == 1.02   # "--json" before "--"
     assert "boom: no data" in json.loads((results / "boom.json").read_text())["error"]
     assert "no JSON" in json.loads((results / "chatty.json").read_text())["error"]
     assert "no bench/missing.py" in json.loads((results / "missing.json").read_text())["error"]

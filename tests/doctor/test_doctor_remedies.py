@@ -182,3 +182,28 @@ def test_new_lr_takes_a_suggestion_on_the_right_side_else_the_factor():
     assert new_lr(0.5, True, (None, 0.2), 100) == 0.2
     assert new_lr(1e-5, False, (), 100) == 1e-3
     assert new_lr(0.123456, True) == 0.012                   # two significant digits: 0.0123456 -> 0.012
+
+
+def test_init_loss_off_moves_along_its_path_init_then_a_smaller_head_then_standardised_inputs():
+    """The issue's dead end (a fitting init, batch norm on, or a linear model: no change) is gone: the
+    output layer's scale is what sets the scores at init."""
+    import json
+
+    off = Finding("init_loss_off", "warning", "", facts={"at_init": True, "gap": 3.0})
+    for kind, norm in (("mlp", "batch"), ("linear", "none")):
+        base = {"data": {"source": "digits", "preprocess": []},
+                "model": {"kind": kind, "hidden": [32], "init": "he", "norm": norm}}
+        spec = load_spec(base)
+        assert spec_changes(off, spec) == {"model.head_init_scale": [None, 0.1]}
+        small = load_spec({**base, "model": {**base["model"], "head_init_scale": 0.001}})
+        assert spec_changes(off, small) == {"data.preprocess": [[], ["standardize"]]}
+        done = load_spec({**base, "data": {"source": "digits", "preprocess": ["standardize"]},
+                          "model": {**base["model"], "head_init_scale": 0.001}})
+        assert spec_changes(off, done) == {}
+        # treat's path from the spec: the same steps, each tried once
+        first = next_remedy("init_loss_off", spec, set())
+        assert first == {"model.head_init_scale": [None, 0.1]}
+        assert next_remedy("init_loss_off", spec, {json.dumps(first, sort_keys=True)}) == \
+            {"data.preprocess": [[], ["standardize"]]}
+    unfit = load_spec({"data": {"source": "digits"}, "model": {"kind": "mlp", "hidden": [32], "init": "normal"}})
+    assert spec_changes(off, unfit) == {"model.init": ["normal", "he"]}

@@ -49,7 +49,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from babysitter.doctor.code_changes import CODE, NO_EDIT, code_change
-from babysitter.doctor.spec_edits import BUILT_IN_NORM, SPEC_RULES, WHY, better_init, relu_instead
+from babysitter.doctor.spec_edits import (BUILT_IN_NORM, SPEC_RULES, WHY, better_init, relu_instead, smaller_head,
+                                          standardized)
 
 
 @dataclass
@@ -145,7 +146,7 @@ def next_remedy(finding_id: str, spec, tried) -> dict[str, list]:
     norm = lambda s: {"model.norm": "batch"} if s.model.kind in BUILT_IN_NORM else {}  # noqa: E731
     clip = lambda s: {"train.clip_norm": 1.0} if s.train.clip_norm is None else {}  # noqa: E731
     paths = {"exploding_gradients": (init, norm, clip), "symmetric_weights": (init,),
-             "init_loss_off": (init, norm), "loss_not_finite": (init, norm, clip)}
+             "init_loss_off": (init, smaller_head, standardized), "loss_not_finite": (init, norm, clip)}
     dying = (init, norm, relu_instead)   # the signal dies with depth: init, then normalisation, then activation
     for fid in ("vanishing_gradients", "saturated_units", "bad_init_plateau"):
         paths[fid] = dying

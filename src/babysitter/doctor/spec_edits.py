@@ -95,13 +95,28 @@ def _cannot_overfit_tiny(f, spec, probes):
 
 
 def _init_loss_off(f, spec, probes):
-    """Scores far from ~0 at init: a fixed-scale init -> the fitting one; a fitting init already:
-    batch norm keeps the scale; a resnet with it too: small weights (its identity paths still carry
-    the signal). Below chance (``facts.below_chance``) is no init fault."""
+    """Scores far from ~0 at init: a fixed-scale init -> the fitting one; a fitting init already (it
+    keeps the hidden signal's scale, and so the scores' too): a tenth of the output layer's init
+    (``model.head_init_scale``, down to 1e-3), then inputs standardised (unscaled features make large
+    scores through any init). Below chance (``facts.below_chance``) is no init fault."""
     m = spec.model
     if m.kind == "python" or f.facts.get("below_chance"):
         return {}
-    return _init_path(spec, {"model.init": "small"} if m.kind == "resnet" else {})
+    if m.init != _fitting_init(spec) or m.init_scale is not None:
+        return better_init(spec)
+    return smaller_head(spec) or standardized(spec)
+
+
+def smaller_head(spec) -> dict:
+    """A tenth of the output layer's init (model.head_init_scale 1 -> 0.1 -> ... -> 1e-3)."""
+    scale = spec.model.head_init_scale or 1.0
+    return {"model.head_init_scale": sig(scale / 10)} if scale > 1e-3 else {}
+
+
+def standardized(spec) -> dict:
+    """Inputs standardised (data.preprocess), unless a standardize or whiten step is there."""
+    return {} if {"standardize", "whiten"} & {s.split(":")[0] for s in spec.data.preprocess} \
+        else {"data.preprocess": ["standardize"]}
 
 
 def _dead_relu(f, spec, probes):
@@ -167,8 +182,7 @@ def _noisy_loss(f, spec, probes):
 
 
 def _data_not_normalized(f, spec, probes):
-    return {} if {"standardize", "whiten"} & {s.split(":")[0] for s in spec.data.preprocess} \
-        else {"data.preprocess": ["standardize"]}
+    return standardized(spec)
 
 
 SPEC_RULES: dict[str, Callable] = {

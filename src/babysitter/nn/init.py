@@ -68,6 +68,17 @@ INITS = {
 WEIGHTED = (nn.Linear, _ConvNd)  # the layers with a weight matrix / kernel: init, penalties, instruments
 
 
+@torch.no_grad()
+def scale_head(model: nn.Module, scale: float) -> nn.Module:
+    """The output layer's weights x ``scale`` (its bias is 0): class scores ~0 at init, so the loss
+    starts at ~ln C (CS231n: a fitting init keeps the hidden signal's scale, which leaves the scores
+    of a He-initialised last layer at std ~1.4). The output layer is the model's last Linear/Conv
+    in module order (ours: built in forward order)."""
+    last = [m for m in model.modules() if isinstance(m, WEIGHTED)][-1]
+    last.weight.mul_(scale)
+    return model
+
+
 def weighted_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
     """``(name, weight)`` of every Linear/Conv layer with a trainable weight, in module order
     (for our nn.Sequential models and most user modules that is the forward order)."""

@@ -19,7 +19,7 @@ from torch import nn
 
 from babysitter.errors import BadInput
 from babysitter.nn.activations import make_activation, pieces
-from babysitter.nn.init import initialize
+from babysitter.nn.init import initialize, scale_head
 from babysitter.nn.init_fit import dirac_
 from babysitter.nn.layers import make_dropout, make_linear, make_pool
 
@@ -214,6 +214,8 @@ def build_model(spec, sample_shape, num_classes: int) -> nn.Module:
     model = MODELS[spec.kind](spec, tuple(sample_shape), num_classes)
     if spec.kind != "python":
         initialize(model, spec.init, spec.init_scale)
+        if spec.head_init_scale is not None:
+            scale_head(model, spec.head_init_scale)
         if spec.dirac:
             dirac_(model)
     return model
