@@ -15,7 +15,9 @@ MEANINGS: dict[str, tuple[str, str, str]] = {
     "data_not_normalized": ("probe", "the inputs are far from zero mean / unit scale (e.g. raw 0-255 pixels)",
                             "data.preprocess: [standardize] (fitted on train only); in code: scale the inputs"),
     "init_loss_off": ("probe", "the loss at initialisation is far from ln C (the loss of uniform class scores)",
-                      "a smaller init scale of the last layer (model.init: he / xavier); check the loss and labels"),
+                      "the init that fits the activation (model.init: he / xavier), then a smaller output layer "
+                      "(model.head_init_scale: 0.1, 0.01, ...), then standardised inputs; below chance: check the "
+                      "loss and labels"),
     "reg_does_not_raise_loss": ("probe", "adding the regularisation does not raise the loss at init: it is not applied "
                                 "(e.g. parameters the penalty does not see)",
                                 "make the penalty cover the weights (nn.Linear/Conv layers, or weight_decay in the "
