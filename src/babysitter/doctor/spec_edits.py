@@ -34,6 +34,11 @@ def _fitting_init(spec) -> str:
     return FITTING_INIT.get(spec.model.activation, "he")
 
 
+def _init_fits(spec) -> bool:
+    """The init is the one that fits the activation, at its own scale."""
+    return spec.model.init == _fitting_init(spec) and spec.model.init_scale is None
+
+
 def _lr_to(f, spec, probes: dict, lower: bool) -> dict:
     """optim.lr towards the range test's suggestion (if on the right side), else by the reader's factor."""
     suggested = ((probes.get("lr_range") or {}).get("suggested"), f.facts.get("suggested"))
@@ -55,7 +60,7 @@ def _init_path(spec, last: dict | None = None) -> dict:
     m = spec.model
     if m.kind == "python":
         return {}
-    if m.init != _fitting_init(spec) or m.init_scale is not None:
+    if not _init_fits(spec):
         return better_init(spec)
     if m.kind in BUILT_IN_NORM and m.norm == "none":
         return {"model.norm": "batch"}
@@ -102,9 +107,7 @@ def _init_loss_off(f, spec, probes):
     m = spec.model
     if m.kind == "python" or f.facts.get("below_chance"):
         return {}
-    if m.init != _fitting_init(spec) or m.init_scale is not None:
-        return better_init(spec)
-    return smaller_head(spec) or standardized(spec)
+    return better_init(spec) if not _init_fits(spec) else smaller_head(spec) or standardized(spec)
 
 
 def smaller_head(spec) -> dict:

@@ -175,17 +175,7 @@ def _epochs_overrule(f: Finding, rows: list[dict]) -> Finding:
     return f
 
 
-def _pathology_ids(summaries: dict) -> list[str]:
-    """The finding ids of :func:`_pathologies` (the causes a flat or underfitting curve follows from)."""
-    return list(_pathology_map(summaries))
-
-
-def _pathologies(summaries: dict) -> list[str]:
-    """What the instruments say is broken in the network itself, in words (the facts: :func:`_pathology_ids`)."""
-    return list(_pathology_map(summaries).values())
-
-
-def _pathology_map(summaries: dict) -> dict[str, str]:
+def _pathologies(summaries: dict) -> dict[str, str]:
     """{finding id: words} of what the instruments say is broken in the network itself (then a flat
     or underfitting curve is its symptom): symmetric units, vanishing gradients, saturated or dead units."""
     out = {}
@@ -209,7 +199,8 @@ def _pathology_map(summaries: dict) -> dict[str, str]:
 def _flat(drop, start, lo, n, spec, summaries) -> Finding:
     lr = _lr(spec)
     ur = (summaries.get("UpdateRatio") or {}).get("overall_median")
-    causes = _pathologies(summaries)
+    broken = _pathologies(summaries)
+    causes = list(broken.values())
     if ur is not None and ur >= MOVING_RATIO:
         causes.insert(0, f"the weights do move (update ratio {ur:.2g})")
     note = ("; not the lr alone: " + ", ".join(causes) + " — suspect the init or a bug") if causes else \
@@ -217,7 +208,7 @@ def _flat(drop, start, lo, n, spec, summaries) -> Finding:
     return Finding("lr_too_low", "info" if causes else "warning",
                    f"the loss is flat: {start:.3g} -> min {lo:.3g} ({drop:.1%} drop over {n} windows, < {FLAT_DROP:.0%}){note}",
                    facts={"flat": True, "lr": lr, "moving": ur is not None and ur >= MOVING_RATIO,
-                          "causes": _pathology_ids(summaries)},
+                          "causes": list(broken)},
                    score=0.3 if causes else 0.5 + 0.5 * (1 - drop / FLAT_DROP))
 
 
@@ -274,12 +265,12 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
         return out
     plateau = _plateaued(list(means), rows)
     if plateau and tr_acc < UNDERFIT_ACC and (gap is None or gap < UNDERFIT_GAP):
-        causes = _pathologies(summaries)
-        note = ("; first fix the network: " + ", ".join(causes)) if causes else ""
-        out.append(Finding("underfitting", "info" if causes else "warning",
+        broken = _pathologies(summaries)
+        note = ("; first fix the network: " + ", ".join(broken.values())) if broken else ""
+        out.append(Finding("underfitting", "info" if broken else "warning",
                            f"the training loss has plateaued at train acc {tr_acc:.3f} (< {UNDERFIT_ACC:g})"
                            + (f", val acc {val_acc:.3f} (no gap)" if gap is not None else "") + note,
-                           facts={"train_acc": tr_acc, "causes": _pathology_ids(summaries)},
+                           facts={"train_acc": tr_acc, "causes": list(broken)},
                            score=0.3 + 0.4 * (UNDERFIT_ACC - tr_acc) / UNDERFIT_ACC))
         reg = _reg_share(summaries.get("RegShare"))
         if reg is not None and reg > REG_SHARE:

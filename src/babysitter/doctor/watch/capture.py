@@ -146,7 +146,7 @@ class Capture:
 
     def _spare_evaluation(self) -> None:
         """Count an evaluation's no-grad passes (the Spy reads only the first EVAL_READS of them when
-        the loss comes from the model's output: :meth:`_evaluation_spared`); a training pass ends it."""
+        the loss comes from the model's output: :meth:`_spy_rests`); a training pass ends it."""
         if not torch.is_grad_enabled():
             self._eval_calls += 1
             if self._eval_calls == EVAL_READS + 1:
@@ -155,7 +155,7 @@ class Capture:
             self._eval_calls = 0
             self._arm(self._read(self.step))
 
-    def _evaluation_spared(self) -> bool:
+    def _spy_rests(self) -> bool:
         """With the loss computed in the model (read from its output on every pass), the rest of an
         evaluation -- most of a language model's read steps -- runs without the Spy; and so does a
         training read step, but one in SPY_EVERY after the first SPY_FIRST: the loss is seen anyway,

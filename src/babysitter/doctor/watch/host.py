@@ -245,10 +245,10 @@ class Watch(Capture):
         loss modules, the layer order), the Spy then too, and later only for a functional loss
         (a loss module's own hook sees every step) or while the probes' batches are collected, and
         not in the rest of an evaluation, nor on most read steps, when the model returns its loss
-        (:meth:`_evaluation_spared`)."""
+        (:meth:`_spy_rests`)."""
         discovering = self.model is None or self.step < DISCOVERY
         modules = on and discovering
-        spy = on and (discovering or not self._loss_modules) and not self._evaluation_spared()
+        spy = on and (discovering or not self._loss_modules) and not self._spy_rests()
         self._reading = on
         if self._clip_param is not None and on != self.clipping.watching():
             if on:
