@@ -152,6 +152,12 @@ class Watch(Capture):
     def __enter__(self) -> "Watch":
         from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
+        if self.out is not None and self.report is None:   # before any hook: a refused dir changes nothing
+            from babysitter.files import prepare_dir
+            from babysitter.train.history import check_run_dir
+
+            check_run_dir(self.out, message=RUN_DIR_TAKEN)   # a folder of the user's: refused before a lock file
+            prepare_dir(self.out, taken=RUN_DIR_TAKEN)       # marked ours, locked until written (report.py)
         if self._optimizer_hooks:
             self._handles += [register_optimizer_step_pre_hook(self._pre_step),
                               register_optimizer_step_post_hook(self._post_step)]
@@ -419,6 +425,10 @@ class Watch(Capture):
         self._probes["seconds_total"] = round(time.perf_counter() - t0, 3)
 
 
+RUN_DIR_TAKEN = ("run dir {out} already holds files; the doctor never replaces a run: "
+                 "give out= (--out) a new folder")
+
+
 def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30.0, every: int = 25,
           tensorboard: bool = False) -> Watch:
     """The doctor on whatever trains in this process: ``with babysitter.watch() as doctor: train()``,
@@ -427,7 +437,9 @@ def watch(out: str | Path | None = None, probes: bool = True, budget: float = 30
 
     Args:
         out: the run dir to write when the block ends (diagnosis.json, doctor.json, metrics.jsonl, the
-            plots, report.html); None writes nothing.
+            plots, report.html); None writes nothing. Taken when the block starts: a folder that holds
+            files is refused (``BadInput``, a ValueError) and another process's lock on it too ("in
+            use by pid N"), before anything runs.
         probes: run the preflight probes (init loss vs ln C, overfit 20 examples, lr range test, ...)
             on copies of the model, from the first training batches; torch's RNG is restored.
         budget: seconds the probes may take (a safety cap; 0 skips them).

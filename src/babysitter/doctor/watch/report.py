@@ -235,7 +235,7 @@ def finish(w) -> dict:
 
 
 def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
-    from babysitter.files import dumps
+    from babysitter.files import dumps, release
     from babysitter.train.history import write_json
 
     d = Path(w.out)
@@ -253,16 +253,21 @@ def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
         import subprocess
         import sys
 
-        from babysitter.files import release
-
         release(d)  # the report process locks the dir itself (babysit watch took it before the script)
 
         subprocess.Popen([sys.executable, "-m", "babysitter.cli", "report", "--quiet", str(d)],
                          stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
                          start_new_session=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
         return d
-    if w.render == "none":
-        return d
+    try:
+        if w.render == "now":
+            _render(w, d, rows)
+    finally:
+        release(d)   # the run is written: `babysit report` (or a notebook's next cell) may take the dir
+    return d
+
+
+def _render(w, d: Path, rows: list[dict]) -> None:
     try:  # the plots and the page are a view of the files above: never the reason a watch fails
         import warnings
 
@@ -278,4 +283,3 @@ def write_run_dir(w, out: dict, sums: dict, rows: list[dict]) -> Path:
             write_report(d)
     except Exception as e:  # noqa: BLE001
         (d / "report-error.txt").write_text(f"{type(e).__name__}: {e}\n")
-    return d
