@@ -182,3 +182,18 @@ def test_missing_activation_names_the_layers_and_a_functional_relu_counts():
         assert bool(missing) is not relu
         if missing:
             assert "fc1 -> fc2" in missing[0]["evidence"]
+
+
+def test_a_sum_reduced_loss_is_judged_per_example_at_init(tmp_path):
+    """nn.CrossEntropyLoss(reduction="sum"): the init loss is the batch's sum (~64 ln 10 here), so
+    compared with ln C as it stands every such run was init_loss_off. Per example it is ln 10 for a
+    healthy init, and a far too large output layer is still named."""
+    healthy = babysit("watch", "--json", "--render", "none", "--out", tmp_path / "a",
+                      SCRIPTS / "digits_summed_cross_entropy.py")
+    report = json.loads(healthy.stdout)
+    assert healthy.returncode == 0 and report["healthy"], report["findings"]
+    assert abs(report["probes"]["init_loss"] - math.log(10)) < 0.5 * math.log(10)
+    off = babysit("watch", "--json", "--render", "none", "--out", tmp_path / "b",
+                  SCRIPTS / "digits_summed_cross_entropy.py", "--init-std", "3", "--epochs", "1")
+    found = json.loads(off.stdout)["findings"]
+    assert "init_loss_off" in [f["id"] for f in found if f["severity"] in ("warning", "error")][:2], found

@@ -14,7 +14,8 @@ from babysitter.doctor.findings import VOCABULARY
 MEANINGS: dict[str, tuple[str, str, str]] = {
     "data_not_normalized": ("probe", "the inputs are far from zero mean / unit scale (e.g. raw 0-255 pixels)",
                             "data.preprocess: [standardize] (fitted on train only); in code: scale the inputs"),
-    "init_loss_off": ("probe", "the loss at initialisation is far from ln C (the loss of uniform class scores)",
+    "init_loss_off": ("probe", "the loss at initialisation is far from ln C (the loss of uniform class scores; "
+                      "per scored row for a reduction='sum' loss)",
                       "the init that fits the activation (model.init: he / xavier), then a smaller output layer "
                       "(model.head_init_scale: 0.1, 0.01, ...), then standardised inputs; below chance: check the "
                       "loss and labels"),

@@ -53,3 +53,22 @@ def test_margins_and_a_non_finite_loss():
     assert [(f.id, f.severity) for f in below] == [("init_loss_off", "info")] and below[0].facts["below_chance"]
     (nan,) = init_loss_findings(math.nan, math.nan, 10)
     assert nan.id == "loss_not_finite" and nan.facts == {"at_init": True, "non_finite": True}
+
+
+@pytest.mark.parametrize("ignore", [None, 3])
+def test_a_summed_loss_is_judged_per_scored_row(ignore):
+    """reduction='sum' (old code's size_average=False): the init loss is the sum over the scored rows;
+    per row it is the mean torch's own cross entropy gives, ignore_index rows excluded."""
+    torch.manual_seed(2)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 10))
+    kw = {"ignore_index": ignore} if ignore is not None else {}
+    kit = _kit(model)
+    kit.loss_fn = lambda out, y: F.cross_entropy(out, y, reduction="sum", **kw)
+    kit.summed, kit.ignore_index = True, (ignore if ignore is not None else -100)
+    numbers, found = probe_init_loss(kit)
+    x, y = kit.batches[0]
+    with torch.no_grad():
+        mean = float(F.cross_entropy(model(x), y, **kw))
+    assert numbers["init_loss"] == pytest.approx(mean, rel=1e-5)
+    assert float(F.cross_entropy(model(x), y, reduction="sum", **kw)) > 20 * mean   # what was compared to ln C before
+    assert found == []

@@ -132,6 +132,7 @@ class Watch(Capture):
         self._kit_model = None
         self._clip_param = None                  # the parameter whose accumulated gradient ends a backward
         self._loss_fn = None
+        self._loss_summed = False                # reduction='sum': the init loss is judged per row
         self._loss_name = None
         self._num_classes = None
         self._probes: dict = {}
@@ -408,7 +409,7 @@ class Watch(Capture):
             kit = Kit.from_run(self.model, self.optimizer, lambda out, y: seen(out, layout.loss_target(y)),
                                self._batches, self._loss_name, self._num_classes, copied=self._kit_model)
             kit.forward, kit.targets, kit.ignore_index = Replay(self._call or Call(), layout), layout.loss_target, self._ignore_index
-            kit.clip_norm = self.clipping.clip_norm()
+            kit.clip_norm, kit.summed = self.clipping.clip_norm(), self._loss_summed
             hand_lr = self.clipping.hand_lr() if self._hand.optimizer is not None else None
             peak = max(self._lr_peak, hand_lr or 0.0)
             if peak > (kit.lr or 0):   # judge (and train the copies at) the lr the run reached, not a warmup's

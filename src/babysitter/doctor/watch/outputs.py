@@ -176,3 +176,12 @@ def ignore_index_of(fn, kwargs: dict) -> int | None:
     got = kwargs.get("ignore_index", getattr(fn, "ignore_index", None))
     return int(got) if got is not None else (-100 if getattr(fn, "__name__", "") in ("cross_entropy", "nll_loss")
                                              else None)
+
+
+def summed(fn, kwargs: dict) -> bool:
+    """The loss sums over its rows (``reduction='sum'``, or the legacy ``size_average=False``) instead of
+    averaging them: its value scales with the batch."""
+    reduction = kwargs.get("reduction", getattr(fn, "reduction", None))
+    if reduction is None and kwargs.get("size_average") is False and kwargs.get("reduce") is not False:
+        reduction = "sum"   # torch's _Reduction.legacy_get_string for a functional call
+    return reduction == "sum"
