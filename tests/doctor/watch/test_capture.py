@@ -6,6 +6,7 @@ import torch.nn.functional as F
 from torch import nn
 
 import babysitter
+from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.doctor.watch.capture import DISCOVERY, SPY_EVERY, SPY_FIRST, Scalars
 
 
@@ -62,3 +63,40 @@ def test_a_loss_the_model_returns_is_seen_every_step_and_the_spy_reads_one_read_
     expected = {s for s in range(steps) if s < DISCOVERY or (
         s % every == 0 and (s // every < SPY_FIRST or (s // every) % SPY_EVERY == 0))}
     assert spied == expected
+
+
+def _hand_written_mse(steps, lr, seed=0):
+    """A regression whose loss no loss function makes, ``((pred - y) ** 2).mean()``; returns each step's loss."""
+    torch.manual_seed(seed)
+    x = torch.randn(512, 8)
+    y = x @ torch.randn(8, 1) + 0.1 * torch.randn(512, 1)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=lr)
+    losses = []
+    for i in range(steps):
+        idx = torch.randint(0, 512, (32,))
+        loss = ((model(x[idx]) - y[idx]) ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        losses.append(loss.item())
+    return losses
+
+
+def test_a_hand_written_loss_is_the_tensor_backward_is_called_on():
+    """No loss function seen: the curve is read from backward()'s tensor on the steps a functional
+    loss is read (every LOSS_EVERY-th and the read steps), so a far too low lr shows as a flat curve
+    instead of going unseen."""
+    steps, every = 600, 25
+    plain = _hand_written_mse(steps, 1e-2)
+    with babysitter.watch(probes=False, every=every) as w:
+        _hand_written_mse(steps, 1e-2)
+    values = w.loss_values.values()
+    seen = {step: values[k] for step, k, is_train, _ in w.losses if is_train}
+    assert sorted(seen) == [s for s in range(steps) if s < DISCOVERY or s % every == 0 or s % LOSS_EVERY == 0]
+    assert all(abs(seen[s] - plain[s]) < 1e-6 for s in seen)
+    assert w.report["healthy"], w.report["findings"]
+    with babysitter.watch(probes=False, every=every) as low:
+        _hand_written_mse(steps, 1e-7)
+    alarms = [f["id"] for f in low.report["findings"] if f["severity"] in ("warning", "error")]
+    assert "lr_too_low" in alarms[:2], low.report["findings"]

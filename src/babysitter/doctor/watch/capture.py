@@ -222,6 +222,16 @@ class Capture:
             self._loss_this_step = loss.detach()
             self._check_finite(loss)
 
+    def _saw_own_loss(self, loss) -> None:
+        """No known loss function made this step's loss (a hand-written one: ``((pred - y) ** 2).mean()``,
+        ``-logp[range(n), y].mean()``): the 0-dim tensor ``backward()`` is called on is the training loss
+        of the curve. Not replayable: the probes, which need the loss as a function, stay skipped."""
+        self._last_loss = loss
+        self.losses.append((self.step, self.loss_values.add(loss), True, None))
+        self.loss_sizes.append(self._full_bs or 1)
+        self._loss_this_step = loss.detach()
+        self._check_finite(loss)
+
     def _check_finite(self, loss) -> None:
         """On read steps: a non-finite training loss keeps the state and the call for NanOrigin."""
         if self._reading and self._nan.captured is None and self._last_call is not None \
@@ -285,6 +295,9 @@ class Capture:
 
     def _saw_backward(self, tensor) -> None:
         self.evidence.backwards += 1
+        if (self._loss_this_step is None and isinstance(tensor, torch.Tensor) and tensor.ndim == 0
+                and tensor.is_floating_point() and tensor.grad_fn is not None):
+            self._saw_own_loss(tensor)
         loss = self._loss_this_step
         if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
             from babysitter.doctor.watch.clipping import power_of_two
