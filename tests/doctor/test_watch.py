@@ -197,3 +197,14 @@ def test_a_sum_reduced_loss_is_judged_per_example_at_init(tmp_path):
                   SCRIPTS / "digits_summed_cross_entropy.py", "--init-std", "3", "--epochs", "1")
     found = json.loads(off.stdout)["findings"]
     assert "init_loss_off" in [f["id"] for f in found if f["severity"] in ("warning", "error")][:2], found
+
+
+def test_a_summed_validation_loss_is_on_the_train_loss_s_scale(tmp_path):
+    """pytorch/examples' mnist test(): ``F.nll_loss(output, target, reduction='sum')`` over a batch of
+    the whole test set. The curve's validation loss is per example, the script's own printed average."""
+    run = babysit("watch", "--json", "--render", "none", "--out", tmp_path / "a", SCRIPTS / "digits_examples_mnist_style.py")
+    report = json.loads(run.stdout)
+    assert run.returncode == 0 and report["healthy"], report["findings"]
+    printed = [float(m) for m in re.findall(r"Test set: Average loss: ([0-9.]+)", run.stderr)]
+    rows = [json.loads(line) for line in (tmp_path / "a" / "metrics.jsonl").read_text().splitlines()]
+    assert len(printed) == 3 and [round(r["val_loss"], 4) for r in rows] == printed

@@ -10,7 +10,7 @@ import torch
 from torch import nn
 
 from babysitter.doctor.readers.code_faults import CLASS_LOSSES
-from babysitter.doctor.watch.outputs import Call, Layout, ignore_index_of, logits_of, loss_of, summed
+from babysitter.doctor.watch.outputs import Call, Layout, ignore_index_of, logits_of, loss_of, per_row, summed
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.nn.init import WEIGHTED
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
@@ -261,7 +261,8 @@ class Capture:
               and self._train_pass and loss.requires_grad):   # a sigmoid before BCE with logits; soft targets
             self.evidence.loss_input(name, input.detach().reshape(input.shape[0], -1),
                                      input.data_ptr() in self._softmax_no_dim)
-        self.losses.append((self.step, self.loss_values.add(loss), train, correct))
+        value = per_row(loss, name, target, ignore_index_of(fn, kwargs)) if summed(fn, kwargs) else loss
+        self.losses.append((self.step, self.loss_values.add(value), train, correct))
         self.loss_sizes.append(int(input.shape[0]) if isinstance(input, torch.Tensor) and input.ndim else 1)
         if train:
             self._loss_rows = self.loss_sizes[-1]

@@ -185,3 +185,18 @@ def summed(fn, kwargs: dict) -> bool:
     if reduction is None and kwargs.get("size_average") is False and kwargs.get("reduce") is not False:
         reduction = "sum"   # torch's _Reduction.legacy_get_string for a functional call
     return reduction == "sum"
+
+
+def per_row(loss: torch.Tensor, name: str, target, ignore: int | None) -> torch.Tensor:
+    """A summed loss as its 'mean' reduction gives it, so that a curve's train and validation points
+    (``F.nll_loss(..., reduction='sum')`` over a test batch of 1000) share a scale: divided by the scored
+    targets of a class loss (``ignore_index`` left out), else by the target's elements. No sync."""
+    if not isinstance(target, torch.Tensor):
+        return loss
+    if name in ("cross_entropy", "nll_loss") and not target.is_floating_point():
+        rows = (target != ignore).sum() if ignore is not None else torch.tensor(target.numel())
+    elif name == "cross_entropy":   # class probabilities (N, C, ...): one row per position
+        rows = torch.tensor(target.numel() // target.shape[1] if target.ndim >= 2 else 1)
+    else:
+        rows = torch.tensor(target.numel())
+    return loss.detach() / rows.to(loss.device).clamp(min=1)
