@@ -116,3 +116,22 @@ def test_a_watched_lbfgs_run_s_kit_steps_its_copies_as_lbfgs_does():
     assert all(torch.equal(a, b) for a, b in zip(copied.parameters(), ref.parameters()))
     numbers, found = probe_overfit_tiny(kit)
     assert numbers["overfit_tiny"]["train_acc"] == 1.0 and not found
+
+
+def test_an_lr_far_below_the_range_test_s_is_slow_not_broken():
+    """cannot_overfit_tiny at SGD lr 1e-4 (300 steps are too few at it); at the range test's suggested
+    lr a fresh copy memorises the 20 examples, so the error is info; a suggestion under 3x the run's
+    lr tries nothing again."""
+    from babysitter.doctor.probes.overfit_tiny import slow_not_broken
+
+    model, x, y = _run()
+    kit = Kit.from_run(model, torch.optim.SGD(model.parameters(), lr=1e-4), F.cross_entropy, [(x, y)],
+                       "cross_entropy", 3)
+    numbers, found = probe_overfit_tiny(kit)
+    assert [f.id for f in found] == ["cannot_overfit_tiny"] and numbers["overfit_tiny"]["lr"] == 1e-4
+    probes = {**numbers, "lr_range": {"suggested": 0.5}}
+    slow_not_broken(kit, probes, found)
+    again = probes["overfit_tiny"]["at_suggested_lr"]
+    assert again["lr"] == 0.5 and again["train_acc"] == 1.0
+    assert found[0].severity == "info" and found[0].facts["memorised_at_lr"] == 0.5
+    assert slow_not_broken(kit, {**numbers, "lr_range": {"suggested": 2e-4}}, found) is found   # < 3x: no retry

@@ -1,6 +1,9 @@
 """What the watch's hooks keep (doctor/watch/capture.py): the losses of every step, and the Spy's
 reads of a loss the model returns, which rest on most read steps once the first ones are seen."""
 
+import math
+
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -100,3 +103,38 @@ def test_a_hand_written_loss_is_the_tensor_backward_is_called_on():
         _hand_written_mse(steps, 1e-7)
     alarms = [f["id"] for f in low.report["findings"] if f["severity"] in ("warning", "error")]
     assert "lr_too_low" in alarms[:2], low.report["findings"]
+
+
+class KeywordLM(nn.Module):
+    """Called by keywords only and returning an object with ``.logits`` and ``.loss``, as a Hugging Face
+    model is (``model(input_ids=..., labels=...)``)."""
+
+    def __init__(self, vocab=11, width=16):
+        super().__init__()
+        self.emb, self.head = nn.Embedding(vocab, width), nn.Linear(width, vocab)
+
+    def forward(self, input_ids=None, attention_mask=None, labels=None):
+        logits = self.head(torch.tanh(self.emb(input_ids)))
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(logits[:, :-1].reshape(-1, logits.shape[-1]), labels[:, 1:].reshape(-1))
+        return type("Output", (), {"logits": logits, "loss": loss})()
+
+
+def test_a_call_by_keywords_only_is_replayed_for_the_probes():
+    torch.manual_seed(0)
+    model = KeywordLM()
+    opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
+    with babysitter.watch(probes=True, budget=60) as w:
+        for _ in range(40):
+            ids = torch.randint(0, 11, (8, 7))
+            out = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
+            opt.zero_grad()
+            out.loss.backward()
+            opt.step()
+    probes = w.report["probes"]
+    assert "skipped" not in probes and not probes.get("errors"), probes
+    assert w.seen().batches and probes["expected_init_loss"] == pytest.approx(math.log(11))
+    x, y = w.seen().batches[0]
+    logits = model(input_ids=x).logits   # the replayed call, by keyword, is the script's own call
+    assert torch.equal(w._call(model, x).logits, logits) and w._call.x_key == "input_ids"

@@ -13,15 +13,17 @@ from babysitter.doctor.probes.kit import Kit, on_device
 from babysitter.doctor.thresholds import SEQUENCE_MEMORISED, TINY_EXAMPLES, TINY_STEPS
 
 
-def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TINY_STEPS) -> tuple[dict, list[Finding]]:
-    """Train a copy on the first ``examples`` examples, full batch, with the kit's step at its lr,
+def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TINY_STEPS,
+                       lr: float | None = None) -> tuple[dict, list[Finding]]:
+    """Train a copy on the first ``examples`` examples, full batch, with the kit's step at its lr (or ``lr``),
     until the step's own (train-mode) logits classify every one right (sequences: until the loss is
     below SEQUENCE_MEMORISED of the first) or ``steps`` updates pass;
     a model that cannot is broken or the lr is off. ``cannot_overfit_tiny``: error when train_acc < 1."""
     if not kit.classification:
         return {}, []
     x, y = kit.xy()
-    model, _, step = kit.fresh()
+    model, _, step = kit.fresh(lr=lr)
+    lr = lr if lr is not None else kit.lr
     x, y = on_device(model, x[:examples], y[:examples])
     model.train()
     first = math.nan
@@ -39,7 +41,7 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
         seen, loss = steps, float(kit.loss_fn(logits, y))
         acc = kit.correct(logits, y)
     numbers = {"overfit_tiny": {"examples": len(x), "steps": seen, "train_acc": acc, "final_loss": json_safe(loss),
-                                "loss": json_safe(loss), "first_loss": json_safe(first), "lr": kit.lr,
+                                "loss": json_safe(loss), "first_loss": json_safe(first), "lr": lr,
                                 "optimizer": kit.optimizer_name}}
     # a sequence's first targets are ambiguous (20 texts may start alike): it must memorise, not be
     # perfect; its loss falling below SEQUENCE_MEMORISED of where it began says the net learns
@@ -49,8 +51,27 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
         return numbers, []
     return numbers, [Finding("cannot_overfit_tiny", "error",
                              f"after {seen} steps on {len(x)} examples: train accuracy {acc:.0%}, loss {loss:.4g} "
-                             f"({kit.optimizer_name}, lr {kit.lr})", facts={"train_acc": acc, "steps": seen, "lr": kit.lr},
+                             f"({kit.optimizer_name}, lr {lr:.3g})", facts={"train_acc": acc, "steps": seen, "lr": lr},
                              score=1.0 - acc)]
+
+
+def slow_not_broken(kit: Kit, probes: dict, found: list[Finding]) -> list[Finding]:
+    """cannot_overfit_tiny at an lr 3x or more below the range test's suggestion: a fresh copy tries
+    again at the suggested lr. Memorising there says the model, its loss and the data learn, and the
+    run's lr is slow for a TINY_STEPS-step check, not broken (a transformer at AdamW 4e-4, fine-tuning's
+    5e-5): info, the attempt kept under ``overfit_tiny.at_suggested_lr``. Failing there too, the error stands."""
+    tiny = next((f for f in found if f.id == "cannot_overfit_tiny" and f.severity == "error"), None)
+    suggested = (probes.get("lr_range") or {}).get("suggested")
+    if tiny is None or not suggested or not kit.lr or suggested < 3 * kit.lr:
+        return found
+    numbers, again = probe_overfit_tiny(kit, lr=suggested)
+    probes["overfit_tiny"]["at_suggested_lr"] = numbers.get("overfit_tiny")
+    if not again:
+        tiny.adjust(-0.5, f"at the range test's suggested lr {suggested:.3g} a fresh copy memorises them in "
+                    f"{numbers['overfit_tiny']['steps']} steps: the model and its loss learn, the run's lr is slow "
+                    "for this check", severity="info")
+        tiny.facts["memorised_at_lr"] = suggested
+    return found
 
 
 def reachable_accuracy(x: torch.Tensor, y: torch.Tensor) -> float:

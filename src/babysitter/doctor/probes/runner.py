@@ -16,7 +16,7 @@ from babysitter.doctor.probes.input_scale import probe_input_scale
 from babysitter.doctor.probes.kit import Kit, kept_rng
 from babysitter.doctor.probes.labels import probe_labels, probe_shuffling
 from babysitter.doctor.probes.lr_range import probe_lr_range
-from babysitter.doctor.probes.overfit_tiny import lr_past_minimum, past_the_minimum, probe_overfit_tiny
+from babysitter.doctor.probes.overfit_tiny import lr_past_minimum, past_the_minimum, probe_overfit_tiny, slow_not_broken
 
 
 def all_probes() -> tuple:
@@ -57,6 +57,9 @@ def run_kit_probes(kit: Kit, budget: float = 30.0) -> tuple[dict, list[Finding]]
             elif name == "lr_range" and past_the_minimum(kit, probes):   # a sequence model past the range
                 kit.labels_lr = probes["lr_range"]["suggested"]              # test's minimum: the same question
     found += lr_past_minimum(kit, probes, found)
+    if "overfit_tiny" in probes and time.perf_counter() - t0 <= budget:
+        with kept_rng(), torch.enable_grad():
+            found = slow_not_broken(kit, probes, found)
     probes["seconds"] = seconds
     if errors:
         probes["errors"] = errors

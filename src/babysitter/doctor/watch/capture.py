@@ -10,7 +10,8 @@ import torch
 from torch import nn
 
 from babysitter.doctor.readers.code_faults import CLASS_LOSSES
-from babysitter.doctor.watch.outputs import Call, Layout, ignore_index_of, logits_of, loss_of, per_row, summed
+from babysitter.doctor.watch.outputs import (Call, Layout, batch_input, ignore_index_of, logits_of, loss_of, per_row,
+                                             summed)
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.nn.init import WEIGHTED
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
@@ -67,7 +68,7 @@ class Seen:
     loss reshaped the model's output and targets; ``probes`` / ``probe_findings``: the probes' numbers
     and findings; ``nan_origin``: where a non-finite loss started (None: nowhere, or not seen);
     ``parameters_changed``: a hand-written update moved the parameters; ``model_calls_seen``: a module
-    with parameters was called."""
+    with parameters was called; ``lr_peak``: the largest lr the run reached (after a warmup)."""
 
     batches: tuple = ()
     loss_name: str | None = None
@@ -79,6 +80,7 @@ class Seen:
     nan_origin: dict | None = None
     parameters_changed: bool = False
     model_calls_seen: bool = False
+    lr_peak: float = 0.0
 
     @property
     def sequence(self) -> bool:
@@ -92,7 +94,8 @@ class Capture:
         return Seen(batches=tuple(self._batches), loss_name=self._loss_name, num_classes=self._num_classes,
                     ignore_index=self._ignore_index, layout=self._layout, probes=dict(self._probes),
                     probe_findings=tuple(self._probe_findings), nan_origin=self._nan.origin(),
-                    parameters_changed=self._hand.changed(), model_calls_seen=bool(self._roots))
+                    parameters_changed=self._hand.changed(), model_calls_seen=bool(self._roots),
+                    lr_peak=self._lr_peak)
 
     def _global_pre(self, module, inputs):
         if self._depth == 0:
@@ -137,11 +140,11 @@ class Capture:
         self._hand.before_forward()
         if self._loss_in_model and self.step >= DISCOVERY:
             self._spare_evaluation()
-        if (len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor)
-                and torch.is_grad_enabled() and (module.training or not self._ever_train)):
-            # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
-            self._pending_x = inputs[0].detach().clone()
-            self._pending_call = Call.record(inputs, kwargs) if self._call is None else None
+        if len(self._batches) < KIT_BATCHES and torch.is_grad_enabled() and (module.training or not self._ever_train):
+            x, key = batch_input(inputs, kwargs)
+            if x is not None:   # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
+                self._pending_x = x.detach().clone()
+                self._pending_call = Call.record(inputs, kwargs, key) if self._call is None else None
         return None
 
     def _spare_evaluation(self) -> None:
@@ -201,7 +204,7 @@ class Capture:
                 if self._short and bs >= self._full_bs and self.step > 0:
                     self.epoch_ends.append(self.step)
                 self._short, self._full_bs = bs < self._full_bs, max(self._full_bs, bs)
-            if len(self._batches) < KIT_BATCHES and inputs and isinstance(inputs[0], torch.Tensor):
+            if len(self._batches) < KIT_BATCHES and self._pending_x is not None:
                 self._pending_out = output
 
     def _loss_module_hook(self, module, inputs, output):

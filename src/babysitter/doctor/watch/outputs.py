@@ -65,6 +65,19 @@ def _tile(t: torch.Tensor, b: int, n: int) -> torch.Tensor:
     return t
 
 
+INPUT_KEYS = ("input_ids", "pixel_values", "input_values", "input_features", "inputs_embeds", "x", "input", "inputs",
+              "src", "images", "features")
+
+
+def batch_input(args: tuple, kwargs: dict) -> tuple[torch.Tensor | None, str | None]:
+    """The batch a model was called on: its first positional argument, else (a call by keywords only)
+    the first of INPUT_KEYS it got as a tensor, with that key."""
+    if args:
+        return (args[0], None) if isinstance(args[0], torch.Tensor) else (None, None)
+    key = next((k for k in INPUT_KEYS if isinstance(kwargs.get(k), torch.Tensor)), None)
+    return (kwargs[key], key) if key is not None else (None, None)
+
+
 def _same(a, b: torch.Tensor) -> bool:
     return (isinstance(a, torch.Tensor) and a.numel() == b.numel() and a.dtype == b.dtype
             and bool(torch.equal(a.reshape(-1), b.reshape(-1))))
@@ -73,20 +86,23 @@ def _same(a, b: torch.Tensor) -> bool:
 @dataclass
 class Call:
     """The script's call ``model(x, *rest, **kwargs)`` (detached copies of the first batch's extra
-    arguments); ``target_at``: the position in ``rest`` (int) or the kwarg name (str) that held the
-    targets, else None. ``batch``: B of the recorded call."""
+    arguments), or ``model(**{x_key: x}, **kwargs)`` for a call by keywords only (the Hugging Face
+    convention, ``model(input_ids=..., attention_mask=..., labels=...)``); ``target_at``: the position in
+    ``rest`` (int) or the kwarg name (str) that held the targets, else None. ``batch``: B of the recorded call."""
 
     rest: tuple = ()
     kwargs: dict = field(default_factory=dict)
     batch: int = 0
     target_at: int | str | None = None
+    x_key: str | None = None
 
     @classmethod
-    def record(cls, args: tuple, kwargs: dict) -> "Call":
+    def record(cls, args: tuple, kwargs: dict, x_key: str | None = None) -> "Call":
         clone = (lambda v: v.detach().clone() if isinstance(v, torch.Tensor) else
                  tuple(u.detach().clone() if isinstance(u, torch.Tensor) else u for u in v) if isinstance(v, tuple) else v)
-        return cls(tuple(clone(a) for a in args[1:]), {k: clone(v) for k, v in kwargs.items()},
-                   int(args[0].shape[0]) if args and isinstance(args[0], torch.Tensor) and args[0].ndim else 0)
+        x = kwargs[x_key] if x_key is not None else (args[0] if args else None)
+        return cls(tuple(clone(a) for a in args[1:]), {k: clone(v) for k, v in kwargs.items() if k != x_key},
+                   int(x.shape[0]) if isinstance(x, torch.Tensor) and x.ndim else 0, x_key=x_key)
 
     @property
     def plain(self) -> bool:
@@ -114,7 +130,7 @@ class Call:
             rest[self.target_at] = y
         elif isinstance(self.target_at, str) and y is not None:
             kwargs[self.target_at] = y
-        return model(x, *rest, **kwargs)
+        return model(x, *rest, **kwargs) if self.x_key is None else model(*rest, **{self.x_key: x}, **kwargs)
 
 
 @dataclass
@@ -153,7 +169,10 @@ class Replay:
         self.call, self.layout = call, layout
 
     def __call__(self, model, x, y=None):
-        return self.layout.loss_input(logits_of(self.call(model, x, y)))
+        out, per = logits_of(self.call(model, x, y)), self.layout.per_example
+        if isinstance(out, torch.Tensor) and out.ndim >= 3 and per > 1 and out.shape[1] == per + 1:
+            out = out[:, :-1]   # a causal LM shifted inside its forward: position t's scores predict token t + 1
+        return self.layout.loss_input(out)
 
 
 def loss_of(out) -> torch.Tensor | None:

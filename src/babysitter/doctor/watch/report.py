@@ -228,7 +228,7 @@ def finish(w) -> dict:
         found += code_faults.findings(w.evidence, w.step)
     found += list(seen.probe_findings)
     if w.step > 0:
-        found = ratio_within_range(clipped_run(found, w), seen.probes, w._lr_peak)
+        found = ratio_within_range(clipped_run(found, w), seen.probes, seen.lr_peak)
     if w.step == 0:
         found.append(no_training_seen(w, seen))
     found += probes_not_run(seen.probes)
