@@ -126,8 +126,8 @@ def test_a_call_by_keywords_only_is_replayed_for_the_probes():
     model = KeywordLM()
     opt = torch.optim.AdamW(model.parameters(), lr=3e-3)
     with babysitter.watch(probes=True, budget=60) as w:
-        for _ in range(40):
-            ids = torch.randint(0, 11, (8, 7))
+        for step in range(40):   # padded lines: two lengths (the kit keeps its first batch's)
+            ids = torch.randint(0, 11, (8, 7 if step % 3 else 9))
             out = model(input_ids=ids, attention_mask=torch.ones_like(ids), labels=ids)
             opt.zero_grad()
             out.loss.backward()
@@ -135,6 +135,7 @@ def test_a_call_by_keywords_only_is_replayed_for_the_probes():
     probes = w.report["probes"]
     assert "skipped" not in probes and not probes.get("errors"), probes
     assert w.seen().batches and probes["expected_init_loss"] == pytest.approx(math.log(11))
+    assert len({tuple(x.shape) for x, _ in w.seen().batches}) == 1 and len(w.seen().batches) >= 2
     x, y = w.seen().batches[0]
     logits = model(input_ids=x).logits   # the replayed call, by keyword, is the script's own call
     assert torch.equal(w._call(model, x).logits, logits) and w._call.x_key == "input_ids"

@@ -294,13 +294,17 @@ class Capture:
             if self._call is None and self._pending_call is not None:
                 self._call = self._pending_call
                 self._call.find_target(target)
-            self._batches.append((self._pending_x, self._layout.example_targets(target.detach().clone(), b)))
+            y = self._layout.example_targets(target.detach().clone(), b)
+            first = self._batches[0] if self._batches else None
+            if first is None or (first[0].shape[1:] == self._pending_x.shape[1:] and first[1].shape[1:] == y.shape[1:]):
+                self._batches.append((self._pending_x, y))   # padded sequences of another length: left out of the kit
             self._pending_x = None
 
     def _saw_backward(self, tensor) -> None:
         self.evidence.backwards += 1
-        if (self._loss_this_step is None and isinstance(tensor, torch.Tensor) and tensor.ndim == 0
-                and tensor.is_floating_point() and tensor.grad_fn is not None):
+        if (self._loss_name is None and not self._loss_in_model and not self._loss_modules
+                and self._loss_this_step is None and isinstance(tensor, torch.Tensor) and tensor.ndim == 0
+                and tensor.is_floating_point() and tensor.grad_fn is not None):   # no loss was ever recognised
             self._saw_own_loss(tensor)
         loss = self._loss_this_step
         if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
