@@ -64,8 +64,7 @@ def take_run_dir(out: Path | None, script: Path) -> Path:
     ``out``, or ``runs/watch-<script>-<time>-<pid>`` (two watches started in one second differ by
     pid; ``-2``, ``-3``... if even that is taken). BadInput if ``out`` holds anything or another
     process holds its lock ("in use by pid N")."""
-    from babysitter.files import prepare_dir
-    from babysitter.train.history import check_run_dir
+    from babysitter.train.history import claim_run_dir
 
     if out is None:
         base = Path("runs") / f"watch-{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -74,5 +73,4 @@ def take_run_dir(out: Path | None, script: Path) -> Path:
             n += 1
             out = base.with_name(f"{base.name}-{n}")
     out = Path(os.path.abspath(out))
-    check_run_dir(out, message=WATCH_TAKEN)  # a folder of the user's: refused before a lock file is made in it
-    return prepare_dir(out, taken=WATCH_TAKEN)  # checked again under the lock
+    return claim_run_dir(out, WATCH_TAKEN)

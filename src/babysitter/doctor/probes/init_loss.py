@@ -47,10 +47,10 @@ def probe_init_loss(kit: Kit) -> tuple[dict, list[Finding]]:
     with torch.no_grad():
         out = kit.out(model, x, y)
         loss, score_std = float(kit.loss_fn(out, y)), float(out.float().std())
-    if kit.summed:   # reduction='sum': ln C is each scored row's share (rows the ignore_index leaves out excluded)
-        t = kit.targets(y) if kit.targets is not None else y
-        rows = int((t != kit.ignore_index).sum()) if kit.ignore_index is not None else (int(out.shape[0]) if out.ndim else 1)
-        loss /= max(rows, 1)
+    if kit.summed:   # reduction='sum' (a watched script's): per scored row, as the watch's curve reads it
+        from babysitter.doctor.watch.outputs import per_row
+
+        loss = float(per_row(torch.tensor(loss), kit.loss_name, kit.targets(y) if kit.targets else y, kit.ignore_index))
     numbers = {"init_loss": json_safe(loss), "expected_init_loss": math.log(kit.num_classes) if kit.classification else None,
                "init_score_std": json_safe(score_std)}
     if not kit.classification:

@@ -216,24 +216,20 @@ class Capture:
     def _saw_inner_loss(self, loss, module) -> None:
         """A loss the model computed in its own forward and returned (``(logits, loss)``, ``.loss``):
         seen on every step from the output, without the Spy."""
+        self._saw_whole_loss(loss, torch.is_grad_enabled() and loss.requires_grad
+                             and (module.training or not self._ever_train))
+
+    def _saw_whole_loss(self, loss, train: bool) -> None:
+        """A loss seen as a value, not through a loss function's inputs: the model's returned loss, or
+        (no loss was ever recognised: a hand-written ``((pred - y) ** 2).mean()``) the 0-dim tensor
+        ``backward()`` is called on -- the curve's point; such a loss cannot be replayed by the probes."""
         self._last_loss = loss
-        train = torch.is_grad_enabled() and loss.requires_grad and (module.training or not self._ever_train)
         self.losses.append((self.step, self.loss_values.add(loss), train, None))
         # in the units of the losses the Spy read (the loss's rows: B*T for a flattened sequence)
         self.loss_sizes.append(self._loss_rows or self._full_bs or 1)
         if train:
             self._loss_this_step = loss.detach()
             self._check_finite(loss)
-
-    def _saw_own_loss(self, loss) -> None:
-        """No known loss function made this step's loss (a hand-written one: ``((pred - y) ** 2).mean()``,
-        ``-logp[range(n), y].mean()``): the 0-dim tensor ``backward()`` is called on is the training loss
-        of the curve. Not replayable: the probes, which need the loss as a function, stay skipped."""
-        self._last_loss = loss
-        self.losses.append((self.step, self.loss_values.add(loss), True, None))
-        self.loss_sizes.append(self._full_bs or 1)
-        self._loss_this_step = loss.detach()
-        self._check_finite(loss)
 
     def _check_finite(self, loss) -> None:
         """On read steps: a non-finite training loss keeps the state and the call for NanOrigin."""
@@ -305,7 +301,7 @@ class Capture:
         if (self._loss_name is None and not self._loss_in_model and not self._loss_modules
                 and self._loss_this_step is None and isinstance(tensor, torch.Tensor) and tensor.ndim == 0
                 and tensor.is_floating_point() and tensor.grad_fn is not None):   # no loss was ever recognised
-            self._saw_own_loss(tensor)
+            self._saw_whole_loss(tensor, True)
         loss = self._loss_this_step
         if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
             from babysitter.doctor.watch.clipping import power_of_two

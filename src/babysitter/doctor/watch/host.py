@@ -154,11 +154,9 @@ class Watch(Capture):
         from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
         if self.out is not None and self.report is None:   # before any hook: a refused dir changes nothing
-            from babysitter.files import prepare_dir
-            from babysitter.train.history import check_run_dir
+            from babysitter.train.history import claim_run_dir
 
-            check_run_dir(self.out, message=RUN_DIR_TAKEN)   # a folder of the user's: refused before a lock file
-            prepare_dir(self.out, taken=RUN_DIR_TAKEN)       # marked ours, locked until written (report.py)
+            claim_run_dir(self.out, RUN_DIR_TAKEN)   # marked ours, locked until written (report.py)
         if self._optimizer_hooks:
             self._handles += [register_optimizer_step_pre_hook(self._pre_step),
                               register_optimizer_step_post_hook(self._post_step)]
