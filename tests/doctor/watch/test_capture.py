@@ -139,3 +139,32 @@ def test_a_call_by_keywords_only_is_replayed_for_the_probes():
     x, y = w.seen().batches[0]
     logits = model(input_ids=x).logits   # the replayed call, by keyword, is the script's own call
     assert torch.equal(w._call(model, x).logits, logits) and w._call.x_key == "input_ids"
+
+
+def test_no_tensor_of_the_forward_outlives_its_backward_into_the_optimizer_step():
+    """The layer outputs the read steps follow (the layer order) are let go once the backward is
+    done: at the optimizer's step only the script's own references keep a forward's tensors."""
+    import weakref
+
+    from torch.optim.optimizer import register_optimizer_step_pre_hook
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    hidden = []   # weak references to the first layer's output, one per step
+    model[0].register_forward_hook(lambda m, i, out: hidden.append(weakref.ref(out)))
+    alive_at_step = []
+    with babysitter.watch(probes=False) as w:
+        # registered after the watch's own pre-step hook, so it runs after it
+        handle = register_optimizer_step_pre_hook(lambda o, a, k: alive_at_step.append(hidden[-1]() is not None))
+        try:
+            for _ in range(DISCOVERY + 1):   # the first steps are read: the layer order is followed
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        finally:
+            handle.remove()
+    assert w.step == DISCOVERY + 1
+    # ReLU keeps its own output for the backward, not its input: nothing but a watch could hold it
+    assert alive_at_step == [False] * (DISCOVERY + 1)

@@ -297,6 +297,8 @@ class Watch(Capture):
             return
         index = self.step
         self._pre_count += 1
+        self._linear_outs = {}  # the forward's outputs: no tensor of it is held past its backward (they'd
+        # pin the activations while the optimizer allocates its state, and the heap stays spread out)
         self._arm(False)        # the step's own ops (and the instruments') are not the script's forward
         self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
         read = self._read(index)
@@ -336,8 +338,6 @@ class Watch(Capture):
         if index == 0 or index % self.every == 0:
             self.lrs.append((index, float(optimizer.param_groups[0].get("lr", math.nan))))
         self._loss_this_step = None
-        if self._linear_outs:
-            self._linear_outs = {}
         self._depth = 0
         if getattr(self, "_closure_step", False):
             self.evidence.closure_step(index, optimizer, self._read_now, before=False)
