@@ -64,7 +64,7 @@ def take_run_dir(out: Path | None, script: Path) -> Path:
     ``out``, or ``runs/watch-<script>-<time>-<pid>`` (two watches started in one second differ by
     pid; ``-2``, ``-3``... if even that is taken). BadInput if ``out`` holds anything or another
     process holds its lock ("in use by pid N")."""
-    from babysitter.train.history import claim_run_dir
+    from babysitter.train.history import prepare_run_dir
 
     if out is None:
         base = Path("runs") / f"watch-{script.stem}-{time.strftime('%Y%m%d-%H%M%S')}-{os.getpid()}"
@@ -73,4 +73,4 @@ def take_run_dir(out: Path | None, script: Path) -> Path:
             n += 1
             out = base.with_name(f"{base.name}-{n}")
     out = Path(os.path.abspath(out))
-    return claim_run_dir(out, WATCH_TAKEN)
+    return prepare_run_dir(out, message=WATCH_TAKEN)

@@ -36,17 +36,12 @@ def check_run_dir(out: str | Path | None, force: bool = False, message: str = TA
         raise BadInput(message.format(out=out))
 
 
-def claim_run_dir(out: str | Path, message: str = TAKEN) -> Path:
-    """A new run's dir: refused (BadInput(``message``)) before anything is made in a folder that holds
-    files (:func:`check_run_dir`), then created, marked ours and locked (:func:`files.prepare_dir`,
-    which checks again under the lock)."""
-    check_run_dir(out, message=message)
-    return files.prepare_dir(out, taken=message)
-
-
 def prepare_run_dir(out: str | Path, force: bool = False, message: str = TAKEN, lock: bool = True) -> Path:
     """Create ``out`` for a new run, marked ours and locked by this process (:func:`files.prepare_dir`):
-    an existing non-empty dir is an error unless ``force`` (then, if it is ours, it is cleared)."""
+    an existing non-empty dir is an error unless ``force`` (then, if it is ours, it is cleared) -- refused
+    before anything is made in it (:func:`check_run_dir`), and checked again under the lock."""
+    if not force:
+        check_run_dir(out, message=message)
     return files.prepare_dir(out, force=force, taken=message, lock=lock)
 
 

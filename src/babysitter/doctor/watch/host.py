@@ -154,9 +154,9 @@ class Watch(Capture):
         from torch.optim.optimizer import register_optimizer_step_post_hook, register_optimizer_step_pre_hook
 
         if self.out is not None and self.report is None:   # before any hook: a refused dir changes nothing
-            from babysitter.train.history import claim_run_dir
+            from babysitter.train.history import prepare_run_dir
 
-            claim_run_dir(self.out, RUN_DIR_TAKEN)   # marked ours, locked until written (report.py)
+            prepare_run_dir(self.out, message=RUN_DIR_TAKEN)   # marked ours, locked until written (report.py)
         if self._optimizer_hooks:
             self._handles += [register_optimizer_step_pre_hook(self._pre_step),
                               register_optimizer_step_post_hook(self._post_step)]
@@ -297,8 +297,8 @@ class Watch(Capture):
             return
         index = self.step
         self._pre_count += 1
-        self._linear_outs = {}  # the forward's outputs: no tensor of it is held past its backward (they'd
-        # pin the activations while the optimizer allocates its state, and the heap stays spread out)
+        if self._linear_outs:   # the forward's outputs: none is held past its backward (they would pin the
+            self._linear_outs = {}   # activations while the optimizer allocates its state: a spread-out heap)
         self._arm(False)        # the step's own ops (and the instruments') are not the script's forward
         self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
         read = self._read(index)
