@@ -8,8 +8,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import yaml
-
 from babysitter import files
 from babysitter.errors import BadInput
 from babysitter.files import write_json  # noqa: F401  (re-exported: the run dir's JSON writer)
@@ -57,6 +55,8 @@ def fresh_run_dir(root: str | Path, name: str) -> Path:
 
 
 def write_spec(path: Path, spec_dict: dict) -> None:
+    import yaml   # here: the run dir's other writers (babysit watch's) do not pay its import
+
     files.write_atomic(path, yaml.safe_dump(spec_dict, sort_keys=False))
 
 

@@ -10,7 +10,7 @@ from torch import nn
 
 import babysitter
 from babysitter.doctor.thresholds import LOSS_EVERY
-from babysitter.doctor.watch.capture import DISCOVERY, SPY_EVERY, SPY_FIRST, Scalars
+from babysitter.doctor.watch.capture import DISCOVERY, EVAL_READS, SPY_EVERY, SPY_FIRST, Scalars
 
 
 def test_scalars_keep_every_value_in_order_across_chunks_and_dtypes():
@@ -22,6 +22,21 @@ def test_scalars_keep_every_value_in_order_across_chunks_and_dtypes():
     assert torch.equal(torch.tensor(s.values()), expected)
     s.add(torch.tensor(2.5))   # values() flushed what was pending; adding goes on
     assert s.values()[-1] == 2.5 and len(s.values()) == len(added) + 1
+
+
+def test_scalars_keep_no_cpu_tensor_alive():
+    """On the CPU the value is kept, not the tensor: a 0-dim tensor (or a view of one) kept per step
+    would pin a small block of the heap for the whole run."""
+    def users(t):   # the tensors sharing t's storage (torch's own count)
+        return torch._C._storage_Use_Count(t.untyped_storage()._cdata)
+
+    s = Scalars()
+    losses = [(torch.randn(3, requires_grad=True) ** 2).mean() for _ in range(3)]
+    before = [users(t) for t in losses]
+    for t in losses:
+        s.add(t)
+    assert [users(t) for t in losses] == before
+    assert s.values() == [t.item() for t in losses]
 
 
 class TinyLM(nn.Module):
@@ -66,6 +81,30 @@ def test_a_loss_the_model_returns_is_seen_every_step_and_the_spy_reads_one_read_
     expected = {s for s in range(steps) if s < DISCOVERY or (
         s % every == 0 and (s // every < SPY_FIRST or (s // every) % SPY_EVERY == 0))}
     assert spied == expected
+
+
+def test_an_evaluation_before_the_first_step_is_read_for_its_first_passes_only():
+    """Step 0's validation (before any optimizer step, the model and its loss not known yet) is spied on
+    for its first EVAL_READS passes: its losses fall in no epoch, and the Spy on every pass of a long
+    evaluation cost a language model ~30 ms. The training steps after it are seen as before."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 16), nn.ReLU(), nn.Linear(16, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(64, 8), torch.randint(0, 3, (64,))
+    passes = EVAL_READS + 5
+    with babysitter.watch(probes=False) as w:
+        with torch.no_grad():
+            evaluated = [F.cross_entropy(model(x[i::passes]), y[i::passes]).item() for i in range(passes)]
+        for step in range(2 * DISCOVERY):
+            loss = F.cross_entropy(model(x), y)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    values = w.loss_values.values()
+    before = [values[k] for step, k, is_train, _ in w.losses if step == 0 and not is_train]
+    assert before == pytest.approx(evaluated[:EVAL_READS], abs=1e-6)
+    assert [step for step, _, is_train, _ in w.losses if is_train][:DISCOVERY] == list(range(DISCOVERY))
+    assert w.seen().loss_name == "cross_entropy" and w.seen().num_classes == 3
 
 
 def _hand_written_mse(steps, lr, seed=0):

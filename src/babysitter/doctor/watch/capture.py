@@ -24,24 +24,28 @@ KIT_BATCHES = 8        # training batches the probes get (the last quarter held 
 
 
 class Scalars:
-    """0-dim tensors (a loss per step), kept as they come (a detached view: no copy, no sync) and
-    stacked into one float32 tensor each ``CHUNK``: the per-step cost is a list append (a copy into
-    a preallocated slot cost ~25 us a step), and at most ``CHUNK`` small blocks are held at once -- a
-    0-dim tensor kept per step for the whole run pins small blocks between the step's large buffers,
-    and a long run's heap fragments (measured: +130 KB of RSS a step on a char LM)."""
+    """A value per step (a loss), in order. On the CPU the value itself (``float``: there is no device
+    to wait for); on a device a detached view (no sync), stacked into one float32 tensor each ``CHUNK``.
+    No 0-dim tensor is kept per step for the whole run: each pins a small block between the step's large
+    buffers, and a long run's heap fragments (measured: +130 KB of RSS a step on a char LM)."""
 
     CHUNK = 256
 
     def __init__(self):
+        self._slots: list[float | None] = []      # a value, or None: the next one held on the device
         self._chunks: list[torch.Tensor] = []
         self._pending: list[torch.Tensor] = []
         self.n = 0
 
     def add(self, t: torch.Tensor) -> int:
         """Keep ``t``'s value; its index."""
-        self._pending.append(t.detach())
-        if len(self._pending) == self.CHUNK:
-            self._flush()
+        if t.device.type == "cpu":
+            self._slots.append(float(t.detach()))
+        else:
+            self._slots.append(None)
+            self._pending.append(t.detach())
+            if len(self._pending) == self.CHUNK:
+                self._flush()
         self.n += 1
         return self.n - 1
 
@@ -52,9 +56,10 @@ class Scalars:
             self._pending = []
 
     def values(self) -> list[float]:
-        """Every value added, in order (one transfer)."""
+        """Every value added, in order (one transfer of those on a device)."""
         self._flush()
-        return torch.cat([c.cpu() for c in self._chunks]).tolist() if self.n else []
+        held = iter(torch.cat([c.cpu() for c in self._chunks]).tolist() if self._chunks else [])
+        return [v if v is not None else next(held) for v in self._slots]
 
 
 @dataclass(frozen=True)
@@ -114,6 +119,8 @@ class Capture:
                     self._handles.append(module.register_forward_hook(self._loss_module_hook))
             elif any(True for _ in module.parameters()):
                 self._roots[id(module)] = module
+        if self._depth == 0 and self.model is None and id(module) in self._roots:
+            self._spare_evaluation()   # an evaluation before the first step (step 0's): its first passes are read
         self._depth += 1
         if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
             prev = self._linear_outs.get(id(inputs[0]))
@@ -159,10 +166,14 @@ class Capture:
             self._arm(self._read(self.step))
 
     def _spy_rests(self) -> bool:
-        """With the loss computed in the model (read from its output on every pass), the rest of an
-        evaluation -- most of a language model's read steps -- runs without the Spy; and so does a
-        training read step, but one in SPY_EVERY after the first SPY_FIRST: the loss is seen anyway,
-        the Spy adds its input (accuracy, scale), which changes slowly, at ~10 ms a step on a char LM."""
+        """Before the first step, the rest of an evaluation after its first EVAL_READS passes (step 0's
+        validation losses fall in no epoch) runs without the Spy. With the loss computed in the model
+        (read from its output on every pass), so does the rest of any evaluation -- most of a language
+        model's read steps -- and a training read step, but one in SPY_EVERY after the first SPY_FIRST:
+        the loss is seen anyway, the Spy adds its input (accuracy, scale), which changes slowly, at
+        ~10 ms a step on a char LM."""
+        if self.model is None:   # before the first step: the rest of an evaluation (its losses precede any epoch)
+            return self._eval_calls > EVAL_READS
         if not self._loss_in_model or self.step < DISCOVERY or self._collecting() or self._hand.optimizer is not None:
             return False
         read = self.step // self.every

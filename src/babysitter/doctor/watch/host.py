@@ -315,8 +315,9 @@ class Watch(Capture):
             self.clipping.at_step(index, [p for g in optimizer.param_groups for p in g["params"]])
         if self.probes_on and not self._probed and len(self._batches) >= KIT_BATCHES and not self._lr_changed:
             self._run_probes()   # a schedule moved the lr: the probes wait for the lr the run reaches (finish)
-        for t in self._on_backward:
-            t.after_backward(self)
+        if read:   # the instruments read due steps only, all of them read steps (the same ``every``)
+            for t in self._on_backward:
+                t.after_backward(self)
 
     def _post_step(self, optimizer, args, kwargs):
         if optimizer is not self.optimizer:
@@ -326,9 +327,10 @@ class Watch(Capture):
         index = self.step
         self.step += 1          # the instruments read ``step`` as the trainer's: steps done
         seen = self._loss_this_step is not None
-        for t in self._on_step:
-            if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
-                t.after_step(self)
+        if self._read_now or self._read(self.step):   # a due step done, or the next one due (a copy before it)
+            for t in self._on_step:
+                if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
+                    t.after_step(self)
         lr = optimizer.param_groups[0].get("lr", math.nan)
         lr = float(lr) if not isinstance(lr, torch.Tensor) else math.nan   # a tensor lr (capturable): not read each step
         if lr == lr:
