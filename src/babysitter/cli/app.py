@@ -131,7 +131,8 @@ def fast_parse(args: list[str]):
         return None
     import typer.main
 
-    info = next(i for i in app.registered_commands if i.callback.__name__ == args[0])
+    info = next(i for i in app.registered_commands
+                if (i.name or typer.main.get_command_name(i.callback.__name__)) == args[0])
     try:   # this verb's command alone (the whole group evaluates every verb's annotations: ~8 ms)
         cmd = typer.main.get_command_from_info(info, pretty_exceptions_short=True, rich_markup_mode=None)
     except TypeError:   # another typer's signature

@@ -39,8 +39,8 @@ class Scalars:
 
     def add(self, t: torch.Tensor) -> int:
         """Keep ``t``'s value; its index."""
-        if t.device.type == "cpu":
-            self._slots.append(float(t.detach()))
+        if t.is_cpu:
+            self._slots.append(t.item())
         else:
             self._slots.append(None)
             self._pending.append(t.detach())

@@ -327,7 +327,8 @@ class Watch(Capture):
         index = self.step
         self.step += 1          # the instruments read ``step`` as the trainer's: steps done
         seen = self._loss_this_step is not None
-        if self._read_now or self._read(self.step):   # a due step done, or the next one due (a copy before it)
+        read_next = self._read(self.step)
+        if self._read_now or read_next:   # a due step done, or the next one due (a copy before it)
             for t in self._on_step:
                 if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
                     t.after_step(self)
@@ -345,7 +346,7 @@ class Watch(Capture):
             self.evidence.closure_step(index, optimizer, self._read_now, before=False)
         else:
             self.evidence.after_step(index, self.model, optimizer, read=self._read_now)
-        self._arm(self._read(self.step))
+        self._arm(read_next)
 
     def _stepped_since_post(self) -> bool:
         """A pre-step not yet matched by a post-step (a host calling the two itself)."""
