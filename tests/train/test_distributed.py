@@ -190,3 +190,20 @@ def test_run_nproc_2_probes_once_then_the_group_trains(reference, tmp_path, writ
     assert json.loads((out / "check.json").read_text())["probes"]["init_loss"] > 0  # the probes ran, once, first
     assert (out / "report.html").is_file() and (out / "diagnosis.json").is_file()
     assert_same_run(reference / "ddp-mlp", out, atol=1e-5)
+
+
+def test_the_failure_line_names_the_rank_killed_not_the_one_that_aborted_after_it(tmp_path):
+    """torch stamps a failure without an error file in whole seconds: a rank SIGKILLed and its peer that
+    gloo then aborted fall in the same second; the line names the killed one, whatever the rank order."""
+    from torch.distributed.elastic.multiprocessing.errors import ChildFailedError, ProcessFailure
+
+    from babysitter.train.launch import failure_line
+
+    missing = str(tmp_path / "no-error-file.json")
+    aborted = ProcessFailure(local_rank=0, pid=100, exitcode=-signal.SIGABRT, error_file=missing)
+    killed = ProcessFailure(local_rank=1, pid=101, exitcode=-signal.SIGKILL, error_file=missing)
+    aborted.timestamp = killed.timestamp = 1_700_000_000
+    line = failure_line(ChildFailedError("worker", {0: aborted, 1: killed}))
+    assert line.startswith("rank 1 (pid 101) stopped: killed by SIGKILL"), line
+    killed.timestamp += 1   # a second later: the abort came first, and is named
+    assert failure_line(ChildFailedError("worker", {0: aborted, 1: killed})).startswith("rank 0 (pid 100)")

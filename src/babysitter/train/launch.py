@@ -199,8 +199,12 @@ def stopped_by_signal(sigval, job: dict):
 
 
 def failure_line(e) -> str:
-    """One line for a dead group: which rank, how (signal or exit code), and its error if any."""
-    rank, f = min(e.failures.items(), key=lambda kv: kv[1].timestamp)
+    """One line for a dead group: which rank, how (signal or exit code), and its error if any. The first
+    to fail; torch stamps a failure without an error file in whole seconds, so in a tie a rank that aborted
+    (gloo's answer to a lost peer: "terminate called without an active exception") is the consequence."""
+    import signal
+
+    rank, f = min(e.failures.items(), key=lambda kv: (kv[1].timestamp, kv[1].exitcode == -signal.SIGABRT))
     how = f"killed by {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
     msg = f.message if isinstance(f.message, str) else (f.message or {}).get("message", "")
     msg = msg.strip().splitlines()[-1][:200] if msg and msg.strip() else ""
