@@ -207,3 +207,23 @@ def test_no_tensor_of_the_forward_outlives_its_backward_into_the_optimizer_step(
     assert w.step == DISCOVERY + 1
     # ReLU keeps its own output for the backward, not its input: nothing but a watch could hold it
     assert alive_at_step == [False] * (DISCOVERY + 1)
+
+
+def test_the_watch_leaves_no_hook_on_the_parameters_it_read():
+    """The read steps hook parameters (the gradient norm before clipping, fresh gradients); once
+    removed, their hook dicts are gone too, as before the watch: torch would otherwise call into
+    Python for the empty dict at every backward of the user's training after the watch."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    first = next(model.parameters())
+    hooked = []
+    with babysitter.watch(probes=False, every=2) as w:
+        for _ in range(DISCOVERY + 4):
+            opt.zero_grad()
+            F.cross_entropy(model(x), y).backward()
+            hooked.append(first._post_accumulate_grad_hooks is not None or first._backward_hooks is not None)
+            opt.step()
+    assert w.step == DISCOVERY + 4 and any(hooked)   # the watch did hook it on its read steps
+    assert [(p._backward_hooks, p._post_accumulate_grad_hooks) for p in model.parameters()] == [(None, None)] * 4

@@ -35,6 +35,7 @@ import torch
 from torch import nn
 
 from babysitter.doctor.findings import Finding
+from babysitter.doctor.tensor_hooks import unhook
 
 CLASS_LOSSES = ("cross_entropy", "nll_loss")   # the losses whose input holds C class scores
 
@@ -147,7 +148,7 @@ class Evidence:
 
     def stop_fresh(self) -> None:
         for entry in self._fresh.values():
-            entry[3].remove()
+            unhook(entry[3], entry[0])
         self._fresh = {}
 
     def loss_input(self, name: str, x: torch.Tensor, softmax_no_dim: bool = False) -> None:

@@ -4,6 +4,7 @@ losses (functional or modules, inside the model or outside), the backward passes
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 
 import torch
@@ -123,17 +124,29 @@ class Capture:
             self._spare_evaluation()   # an evaluation before the first step (step 0's): its first passes are read
         self._depth += 1
         if isinstance(module, WEIGHTED) and inputs and isinstance(inputs[0], torch.Tensor):
-            prev = self._linear_outs.get(id(inputs[0]))
+            prev = self._linear_src(inputs[0])
             if (prev is not None and torch.is_grad_enabled()   # names are known after the first step
-                    and self._layer_root.get(id(prev[0])) == self._current_root   # not across two models (a GAN)
-                    and not _bottleneck(prev[0], module)):
-                self._pairs[(id(prev[0]), id(module))] = (prev[0], module)
+                    and self._layer_root.get(id(prev)) == self._current_root   # not across two models (a GAN)
+                    and not _bottleneck(prev, module)):
+                self._pairs[(id(prev), id(module))] = (prev, module)
             self._layer_root[id(module)] = self._current_root
 
     def _global_post(self, module, inputs, output):
         self._depth = max(0, self._depth - 1)
         if isinstance(module, WEIGHTED) and isinstance(output, torch.Tensor):
-            self._linear_outs[id(output)] = (module, output)
+            self._keep_linear(output, module)
+
+    def _keep_linear(self, output: torch.Tensor, layer: nn.Module) -> None:
+        """``output`` carries ``layer``'s output with no non-linearity since. A weak reference: an output
+        kept alive through the step's backward changes where the allocator puts the next steps' tensors
+        (the steps after discovery ran ~2 % slower, bench/RESULTS.md)."""
+        self._linear_outs[id(output)] = (layer, weakref.ref(output))
+
+    def _linear_src(self, t: torch.Tensor) -> nn.Module | None:
+        """The layer whose output ``t`` carries (:meth:`_keep_linear`), else None (also when ``t`` only
+        reuses the id of a tensor since freed)."""
+        entry = self._linear_outs.get(id(t))
+        return entry[0] if entry is not None and entry[1]() is t else None
 
     def _name(self, module) -> str:
         return self._names.get(id(module), type(module).__name__)
@@ -143,11 +156,15 @@ class Capture:
             self._post_spy = False
             self._arm(False)
         self._in_model = True
-        self._last_call = (module, inputs, kwargs)
+        # references kept past the script's own only where read (a NaN's call, read steps): anything the
+        # watch holds from one step into the next moves where the allocator puts the next step's tensors
+        self._last_call = (module, inputs, kwargs) if self._reading else None
         self._hand.before_forward()
         if self._loss_in_model and self.step >= DISCOVERY:
             self._spare_evaluation()
-        if len(self._batches) < KIT_BATCHES and torch.is_grad_enabled() and (module.training or not self._ever_train):
+        sees_target = self._spy is not None or self._loss_modules or not self._loss_in_model   # _saw_loss can run
+        if (len(self._batches) < KIT_BATCHES and sees_target and torch.is_grad_enabled()
+                and (module.training or not self._ever_train)):
             x, key = batch_input(inputs, kwargs)
             if x is not None:   # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
                 self._pending_x = x.detach().clone()
@@ -239,7 +256,7 @@ class Capture:
         # in the units of the losses the Spy read (the loss's rows: B*T for a flattened sequence)
         self.loss_sizes.append(self._loss_rows or self._full_bs or 1)
         if train:
-            self._loss_this_step = loss.detach()
+            self._loss_this_step = loss   # the script's own tensor (no new one a step), dropped after the step
             self._check_finite(loss)
 
     def _check_finite(self, loss) -> None:
@@ -278,7 +295,7 @@ class Capture:
             self._loss_rows = self.loss_sizes[-1]
         if not train:
             return
-        self._loss_this_step = loss.detach()
+        self._loss_this_step = loss
         if self._loss_name is None:
             self._loss_name = name
         self._check_finite(loss)
@@ -314,10 +331,11 @@ class Capture:
                 and tensor.is_floating_point() and tensor.grad_fn is not None):   # no loss was ever recognised
             self._saw_whole_loss(tensor, True)
         loss = self._loss_this_step
-        if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None and tensor is not loss:
+        if isinstance(tensor, torch.Tensor) and tensor.ndim == 0 and loss is not None:
             from babysitter.doctor.watch.clipping import power_of_two
 
-            r = float(tensor.detach()) / float(loss) if float(loss) else 1.0   # GradScaler: loss x 2^k
+            value = float(loss.detach())
+            r = 1.0 if tensor is loss or not value else float(tensor.detach()) / value   # GradScaler: loss x 2^k
             self.clipping.scale = r if power_of_two(r) else 1.0
         if self.optimizer is None:
             self._hand.saw_backward(tensor)

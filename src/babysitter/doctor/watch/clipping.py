@@ -25,6 +25,7 @@ from statistics import median
 
 import torch
 
+from babysitter.doctor.tensor_hooks import unhook
 from babysitter.doctor.thresholds import CLIPPED
 
 
@@ -58,7 +59,7 @@ class Clipping:
         self.scaled = 0     # read steps whose backward carried a GradScaler's scale (not clipping)
         self.scale = 1.0    # the loss scale seen: backward() on loss x 2^k (GradScaler.scale(loss))
         self._queued = False
-        self._handle = None
+        self._handle = self._param = None
 
     def watch(self, param: torch.Tensor, on_backward) -> None:
         """Call ``on_backward()`` at the end of every backward pass that reaches ``param``."""
@@ -70,15 +71,15 @@ class Clipping:
         def done():
             self._queued = False
             on_backward()
-        self._handle = param.register_post_accumulate_grad_hook(hook)
+        self._handle, self._param = param.register_post_accumulate_grad_hook(hook), param
 
     def watching(self) -> bool:
         return self._handle is not None
 
     def close(self) -> None:
         if self._handle is not None:
-            self._handle.remove()
-            self._handle = None
+            unhook(self._handle, self._param)
+            self._handle = self._param = None
 
     def at_step(self, step: int, params) -> None:
         if step in self.pre:

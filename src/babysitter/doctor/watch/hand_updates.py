@@ -20,6 +20,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from babysitter.doctor.tensor_hooks import unhook
+
 
 def graph_leaves(loss: torch.Tensor, limit: int = 100_000) -> list[torch.Tensor]:
     """The leaf tensors that ``loss``'s autograd graph accumulates gradients into (its AccumulateGrad
@@ -113,7 +115,7 @@ class HandUpdates:
         self.w._given_model = self.w._given_model or self.root
         self.w._discover(self.optimizer)
         for q in params:
-            self._handles.append(q.register_post_accumulate_grad_hook(self._accumulated))
+            self._handles.append((q.register_post_accumulate_grad_hook(self._accumulated), q))
         return True
 
     # ------------------------------------------------------------------ following it
@@ -157,6 +159,6 @@ class HandUpdates:
         if self.optimizer is None:
             self.check()
         self.before_forward()
-        for h in self._handles:
-            h.remove()
+        for h, q in self._handles:
+            unhook(h, q)
         self._handles = []

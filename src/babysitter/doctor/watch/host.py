@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import math
 import time
+import weakref
 from pathlib import Path
 
 import torch
@@ -76,6 +77,7 @@ class Watch(Capture):
         self.optimizer: torch.optim.Optimizer | None = None
         self.optimizers: list = []
         self.step, self.loss, self.stop_reason = 0, None, None
+        self._no_loss = torch.zeros(())
         # LossTrace is replayed at the end from the losses seen (a functional loss is seen on read steps only)
         self.tools = [t for t in make_instruments(every=every) if not isinstance(t, LossTrace)]
         self._on_backward, self._on_step = listeners(self.tools, "after_backward"), listeners(self.tools, "after_step")
@@ -89,7 +91,7 @@ class Watch(Capture):
         self._depth = 0
         self._roots: dict[int, nn.Module] = {}
         self._loss_modules: dict[int, nn.Module] = {}
-        self._linear_outs: dict[int, tuple[nn.Module, torch.Tensor]] = {}   # id(output) -> (layer, output)
+        self._linear_outs: dict[int, tuple[nn.Module, weakref.ref]] = {}   # id(output) -> (layer, its weak ref)
         self._pairs: dict[tuple[int, int], tuple[nn.Module, nn.Module]] = {}
         self._layer_root: dict[int, int] = {}    # id(layer) -> id(the root module whose forward called it)
         self._current_root = None
@@ -297,11 +299,12 @@ class Watch(Capture):
             return
         index = self.step
         self._pre_count += 1
-        if self._linear_outs:   # the forward's outputs: none is held past its backward (they would pin the
-            self._linear_outs = {}   # activations while the optimizer allocates its state: a spread-out heap)
+        if self._linear_outs:   # the forward's layer outputs: matched within a forward only
+            self._linear_outs = {}
         self._arm(False)        # the step's own ops (and the instruments') are not the script's forward
-        self.loss = self._loss_this_step if self._loss_this_step is not None else torch.zeros(())
         read = self._read(index)
+        # the instruments read it on read steps only; not kept into the next step otherwise (see _model_pre)
+        self.loss = self._loss_this_step.detach() if read and self._loss_this_step is not None else self._no_loss
         self._read_now = read
         closure = (any(callable(a) and not isinstance(a, torch.optim.Optimizer) for a in args)   # args: (self, closure)
                    or callable(kwargs.get("closure")))

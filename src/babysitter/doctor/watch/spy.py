@@ -33,7 +33,7 @@ def _residual(w, args) -> bool:
     grads = [a for a in args if isinstance(a, torch.Tensor) and a.grad_fn is not None]   # not parameters (a bias)
     if len(grads) < 2:
         return False
-    srcs = {id(w._linear_outs[id(a)][0]) if id(a) in w._linear_outs else None for a in grads}
+    srcs = {id(w._linear_src(a)) for a in grads}   # id(None): not a layer's output
     return len(srcs) > 1
 
 
@@ -67,10 +67,10 @@ class Spy(TorchFunctionMode):
         elif w._linear_outs and isinstance(out, torch.Tensor):
             fname = getattr(func, "__name__", "")
             if fname not in NONLINEAR:
-                src = next((w._linear_outs[id(a)][0] for a in args
-                            if isinstance(a, torch.Tensor) and id(a) in w._linear_outs), None)
+                src = next((s for a in args if isinstance(a, torch.Tensor) and (s := w._linear_src(a)) is not None),
+                           None)
                 if src is not None and not _residual(w, args):   # a view, dropout, batch norm...: still linear in it
-                    w._linear_outs[id(out)] = (src, out)
+                    w._keep_linear(out, src)
         return out
 
 
