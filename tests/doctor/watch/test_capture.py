@@ -227,3 +227,28 @@ def test_the_watch_leaves_no_hook_on_the_parameters_it_read():
             opt.step()
     assert w.step == DISCOVERY + 4 and any(hooked)   # the watch did hook it on its read steps
     assert [(p._backward_hooks, p._post_accumulate_grad_hooks) for p in model.parameters()] == [(None, None)] * 4
+
+
+def test_on_the_cpu_the_instruments_readings_are_read_at_once():
+    """A CPU model's readings are numbers as soon as a read step ends: no small tensor per reading is
+    kept between the script's steps (on a device they wait, to be read in one transfer)."""
+    from torch.optim.optimizer import register_optimizer_step_post_hook
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+    backlog = []
+    with babysitter.watch(probes=False, every=2) as w:
+        # registered after the watch's own post-step hook, so it runs after it
+        handle = register_optimizer_step_post_hook(lambda o, a, k: backlog.append(sum(t.backlog() for t in w.tools)))
+        try:
+            for _ in range(8):
+                opt.zero_grad()
+                F.cross_entropy(model(x), y).backward()
+                opt.step()
+        finally:
+            handle.remove()
+    assert backlog == [0] * 8
+    acts = next(t for t in w.tools if type(t).__name__ == "Activations")
+    assert acts.series.steps == [1, 3, 5, 7]   # the due steps 0, 2, 4, 6, recorded 1-based (steps done)

@@ -80,6 +80,7 @@ class Watch(Capture):
         self._no_loss = torch.zeros(())
         # LossTrace is replayed at the end from the losses seen (a functional loss is seen on read steps only)
         self.tools = [t for t in make_instruments(every=every) if not isinstance(t, LossTrace)]
+        self._settle_each: list = []   # the instruments' settle(), read each read step when the model is on the CPU
         self._on_backward, self._on_step = listeners(self.tools, "after_backward"), listeners(self.tools, "after_step")
         self.evidence = code_faults.Evidence()
         self.report: dict | None = None
@@ -335,6 +336,9 @@ class Watch(Capture):
             for t in self._on_step:
                 if seen or not isinstance(t, (NonFinite, RegShare)):   # no loss seen: a functional loss, no read step
                     t.after_step(self)
+            if self._read_now and self._settle_each:   # on the CPU: no small tensors kept between the script's
+                for settle in self._settle_each:       # steps (they move where the allocator puts its tensors)
+                    settle()
         lr = optimizer.param_groups[0].get("lr", math.nan)
         lr = float(lr) if not isinstance(lr, torch.Tensor) else math.nan   # a tensor lr (capturable): not read each step
         if lr == lr:
@@ -380,6 +384,8 @@ class Watch(Capture):
         for t in self.tools:
             t.before_fit(self)
         first = next((p for g in optimizer.param_groups for p in g["params"] if p.requires_grad), None)
+        if first is None or first.is_cpu:   # a device's readings wait to be read in one transfer (instruments)
+            self._settle_each = [t.settle for t in self.tools if hasattr(t, "settle")]
         if first is not None and self._optimizer_hooks:
             self._clip_param = first   # its hook is on for the backwards of read steps only (_arm)
 
