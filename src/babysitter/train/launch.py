@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import socket
 from dataclasses import dataclass
 from pathlib import Path
@@ -185,8 +186,6 @@ def launch(plan: Plan, job: dict) -> dict | None:
 
 def stopped_by_signal(sigval, job: dict):
     """The one line (and status: 143 SIGTERM, 130 otherwise) for a group stopped by a signal."""
-    import signal
-
     from babysitter.errors import Interrupted
 
     how, status = ("terminated", 143) if sigval == signal.SIGTERM else ("interrupted", 130)
@@ -202,8 +201,6 @@ def failure_line(e) -> str:
     """One line for a dead group: which rank, how (signal or exit code), and its error if any. The first
     to fail; torch stamps a failure without an error file in whole seconds, so in a tie a rank that aborted
     (gloo's answer to a lost peer: "terminate called without an active exception") is the consequence."""
-    import signal
-
     rank, f = min(e.failures.items(), key=lambda kv: (kv[1].timestamp, kv[1].exitcode == -signal.SIGABRT))
     how = f"killed by {f.signal_name()}" if f.exitcode < 0 else f"exit code {f.exitcode}"
     msg = f.message if isinstance(f.message, str) else (f.message or {}).get("message", "")

@@ -162,9 +162,9 @@ class Capture:
         self._hand.before_forward()
         if self._loss_in_model and self.step >= DISCOVERY:
             self._spare_evaluation()
-        sees_target = self._spy is not None or self._loss_modules or not self._loss_in_model   # _saw_loss can run
-        if (len(self._batches) < KIT_BATCHES and sees_target and torch.is_grad_enabled()
-                and (module.training or not self._ever_train)):
+        if (len(self._batches) < KIT_BATCHES   # and its loss can be seen with its target (_saw_loss can run):
+                and (self._spy is not None or self._loss_modules or not self._loss_in_model)
+                and torch.is_grad_enabled() and (module.training or not self._ever_train)):
             x, key = batch_input(inputs, kwargs)
             if x is not None:   # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
                 self._pending_x = x.detach().clone()
