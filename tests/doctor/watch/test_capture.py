@@ -81,6 +81,9 @@ def test_a_loss_the_model_returns_is_seen_every_step_and_the_spy_reads_one_read_
     expected = {s for s in range(steps) if s < DISCOVERY or (
         s % every == 0 and (s // every < SPY_FIRST or (s // every) % SPY_EVERY == 0))}
     assert spied == expected
+    # a read step's accuracy is kept as its value (an index into acc_values), not as a 0-dim tensor
+    assert all(isinstance(j, int) for *_, j in w.losses if j is not None)
+    assert all(0.0 <= a <= 1.0 for a in w.acc_values.values()) and len(w.acc_values.values()) == len(spied)
 
 
 def test_an_evaluation_before_the_first_step_is_read_for_its_first_passes_only():
@@ -252,3 +255,27 @@ def test_on_the_cpu_the_instruments_readings_are_read_at_once():
     assert backlog == [0] * 8
     acts = next(t for t in w.tools if type(t).__name__ == "Activations")
     assert acts.series.steps == [1, 3, 5, 7]   # the due steps 0, 2, 4, 6, recorded 1-based (steps done)
+
+
+def test_the_activations_are_read_on_training_passes_not_on_a_no_grad_call_in_train_mode():
+    """A call under no_grad with the model still in train mode (a language model sampling between
+    steps) is not a training pass: the readings are those of the step's own batch (torch's op on it)."""
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(8, 32), nn.ReLU(), nn.Linear(32, 3))
+    opt = torch.optim.SGD(model.parameters(), lr=0.1)
+    trained = []   # the ReLU's outputs on the training passes: the independent record
+    model[1].register_forward_hook(lambda m, i, out: trained.append(out.detach().clone()) if torch.is_grad_enabled() else None)
+    with babysitter.watch(probes=False, every=2) as w:
+        for _ in range(6):
+            x, y = torch.randn(16, 8), torch.randint(0, 3, (16,))
+            loss = F.cross_entropy(model(x), y)
+            with torch.no_grad():
+                model(torch.randn(1, 8) * 100)    # the peek: one example, far larger activations
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    s = next(t for t in w.tools if type(t).__name__ == "Activations").summary()
+    assert s["steps"] == [1, 3, 5] and s["mean"]["1"][0] is None   # hooked from the first step's end
+    for k, step in list(enumerate(s["steps"]))[1:]:
+        assert s["mean"]["1"][k] == pytest.approx(trained[step - 1].mean().item(), rel=1e-5)
+        assert s["std"]["1"][k] == pytest.approx(trained[step - 1].std().item(), rel=1e-5)

@@ -31,7 +31,8 @@ class Activations(Instrument):
     ``mean``, ``std``, ``saturated`` (tanh: ``|a| > 0.99``; sigmoid: ``a < 0.01 or a > 0.99``; else 0)
     and, for the ReLU family, ``dead``: the fraction of units with no positive output on any example
     of the last ``window`` due batches (NaN for tanh/sigmoid/maxout). The hooks are registered only
-    for the due steps (removed after them), and skip eval-mode calls (the validation pass).
+    for the due steps (removed after them), and skip eval-mode calls (the validation pass) and calls
+    under ``no_grad`` (a language model sampling in train mode after its last step).
     """
 
     STATS = ("mean", "std", "saturated", "dead")
@@ -84,13 +85,14 @@ class Activations(Instrument):
 
     def _hook(self, name: str, kind: str):
         def hook(module, inputs, output):
-            if module.training and isinstance(output, torch.Tensor):   # not the validation pass
+            # a training pass only: not the validation pass, nor a train-mode call under no_grad (sampling)
+            if module.training and torch.is_grad_enabled() and isinstance(output, torch.Tensor):
                 self._observe(name, kind, output.detach())
         return hook
 
     def _input_hook(self, name: str):
         def hook(module, inputs):
-            if not (module.training and inputs and isinstance(inputs[0], torch.Tensor)):
+            if not (module.training and torch.is_grad_enabled() and inputs and isinstance(inputs[0], torch.Tensor)):
                 return
             if self._data_layer is None:
                 self._data_layer = id(module)

@@ -86,12 +86,11 @@ class Evidence:
             return
         stepped = [p for g in optimizer.param_groups for p in g["params"]]
         ids = {id(p) for p in stepped}
-        grads = [p.grad for p in model.parameters() if p.grad is not None]
-        nonzero = int(sum(bool(torch.count_nonzero(g)) for g in grads))
+        named = [(n, p) for n, p in model.named_parameters() if p.grad is not None]   # one walk of the modules
+        nonzero = int(sum(bool(torch.count_nonzero(p.grad)) for _, p in named))
         self._had_grad = self._had_grad or any(p.grad is not None for p in stepped)
         self.flow.append((index, nonzero, len(stepped)))
-        out = [n for n, p in model.named_parameters()
-               if p.requires_grad and id(p) not in ids and p.grad is not None and bool(torch.count_nonzero(p.grad))]
+        out = [n for n, p in named if p.requires_grad and id(p) not in ids and bool(torch.count_nonzero(p.grad))]
         self.outside.append((index, out))
         evals = [n or type(m).__name__ for n, m in model.named_modules() if isinstance(m, EVAL_MODULES) and not m.training
                  and (not isinstance(m, nn.modules.batchnorm._BatchNorm)

@@ -279,7 +279,7 @@ class Capture:
             hit = input.detach().argmax(1) == target
             ignore = ignore_index_of(fn, kwargs)
             keep = target != ignore if ignore is not None else None   # padding is not scored (per-token accuracy)
-            correct = hit[keep].float().mean() if keep is not None else hit.float().mean()
+            correct = self.acc_values.add(hit[keep].float().mean() if keep is not None else hit.float().mean())
             if train:
                 self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
         elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()

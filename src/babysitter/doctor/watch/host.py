@@ -141,8 +141,9 @@ class Watch(Capture):
         self._probes: dict = {}
         self._probe_findings: list = []
         self._probed = False
-        self.losses: list[tuple[int, int, bool, torch.Tensor | None]] = []   # (step, k, train, correct frac)
+        self.losses: list[tuple[int, int, bool, int | None]] = []   # (step, k, train, j: accuracy or None)
         self.loss_values = Scalars()      # the loss of self.losses[i] is loss_values.values()[its k]
+        self.acc_values = Scalars()       # its fraction correct (a Spy step's) acc_values.values()[its j]
         self.loss_sizes: list[int] = []   # the batch size of each loss in self.losses (its examples)
         self.epoch_ends: list[int] = []
         self.lrs: list[tuple[int, float]] = []

@@ -81,10 +81,8 @@ def epoch_rows(w) -> list[dict]:
         return []
     values = w.loss_values.values()
     vals = [values[k] for _, k, _, _ in w.losses]
-    accs = [None if c is None else c for _, _, _, c in w.losses]
-    acc_vals = torch.stack([c.float() for c in accs if c is not None]).tolist() if any(c is not None for c in accs) else []
-    it = iter(acc_vals)
-    accs = [None if c is None else next(it) for c in accs]
+    acc_values = w.acc_values.values()
+    accs = [None if j is None else acc_values[j] for _, _, _, j in w.losses]
     ends = sorted({e for e in w.epoch_ends if 0 < e < w.step})
     if len(ends) < 2:   # no epochs seen: 10 equal chunks
         ends = sorted({round(w.step * (k + 1) / 10) for k in range(9)} - {0})
