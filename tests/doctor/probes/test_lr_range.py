@@ -102,3 +102,16 @@ def test_read_curve_finds_the_minimum_of_a_known_curve_and_none_on_a_flat_one():
     assert marks["low"] == lrs[np.argmax(s <= s[0] - 0.1 * (s[0] - s.min()))]
     assert marks["steep"] <= marks["minimum"]
     assert lr_range.read_curve(lrs, [2.3] * 100) is None                   # never fell: no landmarks
+
+
+def test_read_curve_reads_no_minimum_in_a_curve_that_is_only_noise():
+    """A loss that never falls, with a batch-to-batch spread of 0.2 (a regression whose inputs carry
+    no signal): its smoothed minimum is noise at a random lr, so no landmarks; the same noise on a
+    curve that falls by 1.5 (7.5 sigma) still gives them, its minimum near the true one (lr = 1e-2)."""
+    lrs = np.geomspace(*lr_range.SWEEP_LRS, lr_range.SWEEP_STEPS)
+    for seed in range(50):
+        noise = np.random.default_rng(seed).normal(0.0, 0.2, size=len(lrs))
+        assert lr_range.read_curve(lrs, list(2.0 + noise)) is None
+        falling = 2.0 - 1.5 * np.exp(-((np.log10(lrs) + 2) ** 2)) + noise
+        marks = lr_range.read_curve(lrs, list(falling))
+        assert marks is not None and abs(np.log10(marks["minimum"]) + 2) < 1.0
