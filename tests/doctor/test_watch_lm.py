@@ -300,3 +300,72 @@ def test_a_grad_scaler_s_scale_is_not_read_as_clipping():
 
     assert loss_scaled(65536.0 * 3.1, 3.1) and loss_scaled(2.0 * 0.7, 0.7)
     assert not loss_scaled(4.3, 1.0) and not loss_scaled(1.0, 1.0)
+
+
+def test_a_per_example_argument_besides_x_is_replayed_row_by_row():
+    """model(categories, numbers, mask=..., hidden=..., targets=...): the numbers differ per batch and
+    have its B rows -- per-example; the mask is one batch's, the hidden state is (layers, B, H), the
+    targets have their own slot: none of them is. A probe's rows get their own numbers (torch's
+    indexing of the concatenated batches is the independent record)."""
+    from babysitter.doctor.watch.outputs import Rows, RowReplay
+
+    g = torch.Generator().manual_seed(0)
+    batches, calls, mask, hidden = [], [], torch.ones(4, 3), torch.zeros(1, 4, H)
+    for _ in range(3):
+        cat, num, y = torch.randint(0, 2, (4,), generator=g), torch.randn(4, 3, generator=g), torch.randint(0, 5, (4,), generator=g)
+        call = Call.record((cat, num), {"mask": mask, "hidden": hidden, "targets": y})
+        call.find_target(y)
+        batches.append((cat, y))
+        calls.append(call)
+    rows = Rows.of(calls[0], calls, batches)
+    assert list(rows.varying) == [0]                      # the numbers alone
+    seen = {}
+
+    def model(c, n, mask=None, hidden=None, targets=None):
+        seen.update(c=c, n=n, mask=mask, hidden=hidden, targets=targets)
+        return torch.zeros(len(c), 5)
+    kit_batches = rows.ids(batches)
+    assert [b[0].tolist() for b in kit_batches] == [[0, 1, 2, 3], [4, 5, 6, 7], [8, 9, 10, 11]]
+    pick = torch.tensor([9, 2, 5, 11, 0, 7])
+    y6 = torch.arange(6)
+    RowReplay(rows, calls[0], Layout((5,), ()))(model, pick, y6)
+    all_cat = torch.cat([c for c, _ in batches])
+    all_num = torch.cat([c.rest[0] for c in calls])
+    assert torch.equal(seen["c"], all_cat[pick]) and torch.equal(seen["n"], all_num[pick])
+    assert seen["mask"].shape == (6, 3) and seen["hidden"].shape == (1, 6, H) and seen["targets"] is y6
+    assert torch.equal(rows.inputs(pick), all_cat[pick])
+    assert Rows.of(calls[0], [calls[0]] * 3, batches) is None   # one batch's arguments every time: not per-example
+
+
+class CatAndNumbers(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.cat = nn.Embedding(2, 4)
+        self.mlp = nn.Sequential(nn.Linear(4 + 6, 32), nn.ReLU(), nn.Linear(32, 3))
+
+    def forward(self, cat, num):
+        return self.mlp(torch.cat([self.cat(cat), num], dim=1))
+
+
+def test_the_probes_learn_from_a_second_per_example_input():
+    """The labels depend on the numbers only (the first input, a category, carries no signal): replayed
+    with the first batch's numbers for every batch, the probes' copies could not learn the labels."""
+    torch.manual_seed(0)
+    num = torch.randn(512, 6)
+    cat = torch.randint(0, 2, (512,))
+    y = (num[:, 0] > 0).long() + (num[:, 1] > 0.5).long()
+    model = CatAndNumbers()
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with babysitter.watch(budget=60) as doctor:
+        for epoch in range(3):
+            for i in range(0, 512, 32):
+                loss = F.cross_entropy(model(cat[i:i + 32], num[i:i + 32]), y[i:i + 32])
+                opt.zero_grad()
+                loss.backward()
+                opt.step()
+    p = doctor.report["probes"]
+    assert "errors" not in p, p.get("errors")
+    assert any("per-example arguments besides x" in n for n in p.get("notes", [])), p.get("notes")
+    assert p["lr_range"]["seeds_read"] >= 1
+    assert p["labels"]["real"]["held_out_acc"] > 0.6, p["labels"]   # chance 1/3
+    assert not {f["id"] for f in doctor.findings} & {"labels_look_random", "lr_too_high", "lr_too_low"}, doctor.findings

@@ -67,6 +67,7 @@ def probe_input_scale(kit: Kit) -> tuple[dict, list[Finding]]:
     """The mean and std over all entries of the kit's inputs ``x: (N, ...)`` -> ``data_not_normalized``
     (:func:`normalization_findings`); skipped for token ids and binary inputs (:func:`input_kind`)."""
     x, _ = kit.xy()
+    x = kit.inputs(x) if kit.inputs is not None else x
     kind = input_kind(kit.model, x)
     if not scale_applies(kind):   # indices into an embedding, one-hot rows: not features to standardise
         return {"input_scale": {"kind": kind, "skipped": f"the inputs are {kind.replace('_', ' ')}, not features"}}, []

@@ -55,6 +55,7 @@ class Kit:
     targets: Callable | None = None
     ignore_index: int | None = None
     clip_norm: float | None = None      # the run clips the total gradient norm to this before its step
+    inputs: Callable | None = None      # x of the batches -> the model's inputs (a watch's Rows: x holds row ids)
     summed: bool = False                # loss_fn sums over its rows (reduction='sum'): init loss per row
 
     LR_KEY = "the optimizer's lr"       # how evidence names the lr

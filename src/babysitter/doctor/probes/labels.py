@@ -89,7 +89,7 @@ def probe_labels(kit: Kit, steps: int = LABELS_STEPS) -> tuple[dict, list[Findin
     hx = torch.cat([b[0] for b in kit.batches[k:]])
     hy = torch.cat([b[1] for b in kit.batches[k:]])
     # a small data set wraps into its next epoch within the batches seen: held out means never trained on
-    seen = torch.cdist(hx.flatten(1).float(), x.flatten(1).float()).amin(1) <= 1e-6
+    seen = torch.cdist(hx.reshape(len(hx), -1).float(), x.reshape(len(x), -1).float()).amin(1) <= 1e-6
     hx, hy = hx[~seen], hy[~seen]
     if len(hy) < 8:
         return {"labels": {"skipped": f"{len(hy)} later examples not among the first batches"}}, []

@@ -168,7 +168,8 @@ class Capture:
             x, key = batch_input(inputs, kwargs)
             if x is not None:   # the call as the script made it (a hidden state, the targets, a mask): the probes replay it
                 self._pending_x = x.detach().clone()
-                self._pending_call = Call.record(inputs, kwargs, key) if self._call is None else None
+                # the call as made, each kit batch's own: its other arguments may be per-example (Rows)
+                self._pending_call = Call.record(inputs, kwargs, key) if self._call is None or not self._call.plain else None
         return None
 
     def _spare_evaluation(self) -> None:
@@ -322,6 +323,7 @@ class Capture:
             first = self._batches[0] if self._batches else None
             if first is None or (first[0].shape[1:] == self._pending_x.shape[1:] and first[1].shape[1:] == y.shape[1:]):
                 self._batches.append((self._pending_x, y))   # padded sequences of another length: left out of the kit
+                self._batch_calls.append(self._pending_call)
             self._pending_x = None
 
     def _saw_backward(self, tensor) -> None:

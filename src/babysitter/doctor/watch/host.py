@@ -112,6 +112,7 @@ class Watch(Capture):
         self._short, self._full_bs, self._ever_train = False, 0, False
         self._pending_x: torch.Tensor | None = None
         self._pending_call: Call | None = None
+        self._batch_calls: list[Call | None] = []   # each kit batch's own call (outputs.Rows)
         self._call: Call | None = None           # the script's call of the model (doctor/watch/outputs.py)
         self._layout: Layout | None = None       # how the loss reshaped the model's output and the targets
         self._ignore_index: int | None = None
@@ -413,13 +414,18 @@ class Watch(Capture):
         try:
             from babysitter.doctor.probes.kit import Kit   # the probes' imports: only when they run
             from babysitter.doctor.probes.runner import run_kit_probes
-            from babysitter.doctor.watch.outputs import Replay
+            from babysitter.doctor.watch.outputs import Replay, RowReplay, Rows
 
             layout = self._layout or Layout((), ())
             seen = self._loss_fn
             kit = Kit.from_run(self.model, self.optimizer, lambda out, y: seen(out, layout.loss_target(y)),
                                self._batches, self._loss_name, self._num_classes, copied=self._kit_model)
             kit.forward, kit.targets, kit.ignore_index = Replay(self._call or Call(), layout), layout.loss_target, self._ignore_index
+            rows = Rows.of(self._call, self._batch_calls, kit.batches)
+            if rows is not None:   # per-example arguments besides x: each row replayed with its own
+                kit.batches, kit.forward, kit.inputs = rows.ids(kit.batches), RowReplay(rows, self._call, layout), rows.inputs
+                kit.notes.append(f"the model takes per-example arguments besides x ({', '.join(map(str, rows.varying))}): "
+                                 "each example is replayed with its own")
             kit.clip_norm, kit.summed = self.clipping.clip_norm(), self._loss_summed
             hand_lr = self.clipping.hand_lr() if self._hand.optimizer is not None else None
             peak = max(self._lr_peak, hand_lr or 0.0)
@@ -430,6 +436,8 @@ class Watch(Capture):
             if self.evidence.loss_not_on_output:
                 kit.notes.append("the loss's input is not the model's output (a function of it): probes use the output")
             self._probes, self._probe_findings = run_kit_probes(kit, self.budget)
+            if kit.notes:   # what the probes did differently from the run, and why
+                self._probes["notes"] = list(kit.notes)
         finally:
             self._probing = False
             torch.set_grad_enabled(was)

@@ -65,6 +65,15 @@ def _tile(t: torch.Tensor, b: int, n: int) -> torch.Tensor:
     return t
 
 
+def _fit(v, b: int, n: int):
+    """A recorded argument (a tensor, a tuple of them, anything else) for a batch of ``n`` instead of ``b``."""
+    if isinstance(v, torch.Tensor):
+        return _tile(v, b, n)
+    if isinstance(v, tuple):
+        return tuple(_tile(u, b, n) if isinstance(u, torch.Tensor) else u for u in v)
+    return v
+
+
 INPUT_KEYS = ("input_ids", "pixel_values", "input_values", "input_features", "inputs_embeds", "x", "input", "inputs",
               "src", "images", "features")
 
@@ -121,11 +130,8 @@ class Call:
 
     def __call__(self, model: nn.Module, x: torch.Tensor, y: torch.Tensor | None = None):
         n = int(x.shape[0])
-        fit = (lambda v: _tile(v, self.batch, n) if isinstance(v, torch.Tensor) else
-               tuple(_tile(u, self.batch, n) if isinstance(u, torch.Tensor) else u for u in v)
-               if isinstance(v, tuple) else v)
-        rest = [fit(a) for a in self.rest]
-        kwargs = {k: fit(v) for k, v in self.kwargs.items()}
+        rest = [_fit(a, self.batch, n) for a in self.rest]
+        kwargs = {k: _fit(v, self.batch, n) for k, v in self.kwargs.items()}
         if isinstance(self.target_at, int) and y is not None:
             rest[self.target_at] = y
         elif isinstance(self.target_at, str) and y is not None:
@@ -173,6 +179,67 @@ class Replay:
         if isinstance(out, torch.Tensor) and out.ndim >= 3 and per > 1 and out.shape[1] == per + 1:
             out = out[:, :-1]   # a causal LM shifted inside its forward: position t's scores predict token t + 1
         return self.layout.loss_input(out)
+
+
+def _slot(call: Call | None, at: int | str):
+    if call is None:
+        return None
+    return (call.rest[at] if at < len(call.rest) else None) if isinstance(at, int) else call.kwargs.get(at)
+
+
+@dataclass
+class Rows:
+    """A model called with per-example arguments besides x (``model(categories, numbers)``, an image and
+    its metadata): the kit's batches become row ids, and a probe's rows are looked up here -- x and, for
+    each such argument (position or keyword), the same rows of it -- so the probes replay each example
+    with its own arguments, not with the first batch's. An argument is per-example when every kit batch
+    passed a tensor of its own B rows and they are not all the same (a mask of one batch, a hidden state
+    laid out (layers, B, H), the targets: not)."""
+
+    x: torch.Tensor
+    varying: dict
+
+    @classmethod
+    def of(cls, call: Call | None, calls: list, batches: list) -> "Rows | None":
+        if call is None or len(batches) < 2 or len(calls) != len(batches):
+            return None
+        varying = {}
+        for at in [*range(len(call.rest)), *call.kwargs]:
+            values = [_slot(c, at) for c in calls]
+            first = values[0]
+            if at == call.target_at or not isinstance(first, torch.Tensor) or first.ndim == 0:
+                continue
+            if all(isinstance(v, torch.Tensor) and v.ndim and v.shape[0] == len(x) and v.shape[1:] == first.shape[1:]
+                   and v.dtype == first.dtype for v, (x, _) in zip(values, batches)) \
+                    and not all(v.shape == first.shape and torch.equal(v, first) for v in values[1:]):
+                varying[at] = torch.cat([v.detach() for v in values])
+        return cls(torch.cat([x for x, _ in batches]), varying) if varying else None
+
+    def ids(self, batches: list) -> list:
+        """The kit's batches as ``(row ids, y)``."""
+        out, start = [], 0
+        for x, y in batches:
+            out.append((torch.arange(start, start + len(x)), y))
+            start += len(x)
+        return out
+
+    def inputs(self, ids: torch.Tensor) -> torch.Tensor:
+        return self.x[ids.to(self.x.device)]
+
+
+class RowReplay:
+    """:class:`Replay` of a kit whose batches are :class:`Rows` ids: each row with its own arguments."""
+
+    def __init__(self, rows: Rows, call: Call, layout: Layout):
+        self.rows, self.call, self.layout = rows, call, layout
+
+    def __call__(self, model, ids, y=None):
+        n, b, i = int(ids.shape[0]), self.call.batch, ids.to(self.rows.x.device)
+        own = {at: v[i].to(ids.device) for at, v in self.rows.varying.items()}
+        rest = tuple(own[k] if k in own else _fit(a, b, n) for k, a in enumerate(self.call.rest))
+        kwargs = {k: own[k] if k in own else _fit(v, b, n) for k, v in self.call.kwargs.items()}
+        call = Call(rest, kwargs, n, self.call.target_at, self.call.x_key)
+        return Replay(call, self.layout)(model, self.rows.x[i].to(ids.device), y)
 
 
 def loss_of(out) -> torch.Tensor | None:
