@@ -13,6 +13,7 @@ import subprocess
 import sys
 import time
 
+import pytest
 import yaml
 
 import torch
@@ -111,3 +112,22 @@ def test_the_default_spec_is_bitwise_reproducible_under_load(tmp_path, write_spe
         assert a.keys() == b.keys()
         for k in a:
             assert torch.equal(a[k], b[k]), (other.name, k)
+
+
+def test_ctrl_c_during_a_checkpoint_write_waits_for_it_to_be_whole(tmp_path, monkeypatch):
+    """A Ctrl-C that lands inside torch.save (whose zip writer would turn the KeyboardInterrupt into a
+    bogus "short write") interrupts right after the checkpoint is written, whole and loadable."""
+    from babysitter.train import checkpoint
+
+    real_save = torch.save
+
+    def save_hit_by_ctrl_c(obj, f):
+        os.kill(os.getpid(), signal.SIGINT)   # Python's handler runs at once, inside the write
+        real_save(obj, f)
+    monkeypatch.setattr(checkpoint.torch, "save", save_hit_by_ctrl_c)
+    state = {"w": torch.arange(12.0).reshape(3, 4), "epoch": 7}
+    with pytest.raises(KeyboardInterrupt):
+        checkpoint.save_atomic(state, tmp_path / "last.pt")
+    got = torch.load(tmp_path / "last.pt", weights_only=True)
+    assert got["epoch"] == 7 and torch.equal(got["w"], state["w"])
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler   # the handler is back

@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import pickle
 import re
+import signal
+import threading
+from contextlib import contextmanager
 from pathlib import Path
 
 import torch
@@ -16,12 +19,41 @@ from babysitter.errors import BadInput, CannotWrite
 from babysitter.files import atomic_file, reason
 
 
+@contextmanager
+def signals_held():
+    """Ctrl-C (SIGINT) and SIGTERM wait until the block ends, then act as their handlers would have
+    (KeyboardInterrupt, Terminated, or the default: death): torch's zip writer turns an exception
+    raised inside its write into "unexpected pos" (a short write), so a checkpoint cut by Ctrl-C read
+    as a full disk. The handlers are swapped, not the signal mask: torch's threads would take a
+    process-directed signal that the main thread blocks. Main thread only (where handlers can be set)."""
+    held = (signal.SIGINT, signal.SIGTERM)
+    old = {s: signal.getsignal(s) for s in held}
+    if threading.current_thread() is not threading.main_thread() or any(h is None for h in old.values()):
+        yield
+        return
+    got: list[int] = []
+    for s in held:
+        signal.signal(s, lambda n, _frame: got.append(n))
+    try:
+        yield
+    finally:
+        for s, h in old.items():
+            signal.signal(s, h)
+        if got:
+            handler = old[got[0]]
+            if callable(handler):
+                handler(got[0], None)
+            elif handler == signal.SIG_DFL:
+                signal.raise_signal(got[0])
+
+
 def save_atomic(obj, path: str | Path) -> None:
     """torch.save through :func:`babysitter.files.atomic_file`: temp file, fsync, rename (never
-    half-written). A failed write (a full disk, no permission) is CannotWrite; the previous file stays whole.
-    torch's zip writer reports a short write inside the archive as a RuntimeError ("[enforce fail at
-    inline_container.cc] unexpected pos", "file write failed"), not an OSError: it is CannotWrite too."""
-    with atomic_file(path) as f:
+    half-written), with Ctrl-C and SIGTERM held until it is done (:func:`signals_held`). A failed write
+    (a full disk, no permission) is CannotWrite; the previous file stays whole. torch's zip writer
+    reports a short write inside the archive as a RuntimeError ("[enforce fail at inline_container.cc]
+    unexpected pos", "file write failed"), not an OSError: it is CannotWrite too."""
+    with signals_held(), atomic_file(path) as f:
         try:
             torch.save(obj, f)
         except RuntimeError as e:
