@@ -135,3 +135,42 @@ def test_an_lr_far_below_the_range_test_s_is_slow_not_broken():
     assert again["lr"] == 0.5 and again["train_acc"] == 1.0
     assert found[0].severity == "info" and found[0].facts["memorised_at_lr"] == 0.5
     assert slow_not_broken(kit, {**numbers, "lr_range": {"suggested": 2e-4}}, found) is found   # < 3x: no retry
+
+
+def test_label_smoothing_s_floor_is_where_a_sequence_model_memorises():
+    """Cross entropy with label smoothing e cannot go below the entropy of its smoothed target (torch's
+    own loss at the logits log q is that floor): overfit_tiny on sequence targets judges how far the
+    loss fell towards the floor, not towards 0 (a transformer LM with label smoothing 0.1 was called
+    unable to memorise 20 sequences)."""
+    from babysitter.doctor.watch.outputs import loss_floor
+
+    V, e = 50, 0.2
+    q = torch.full((V,), e / V)
+    q[7] += 1 - e
+    assert loss_floor(F.cross_entropy, {"label_smoothing": e}, V) == pytest.approx(
+        float(F.cross_entropy(q.log().unsqueeze(0), torch.tensor([7]), label_smoothing=e)), rel=1e-6)
+    assert loss_floor(nn.CrossEntropyLoss(label_smoothing=e), {}, V) == loss_floor(F.cross_entropy, {"label_smoothing": e}, V)
+    assert loss_floor(F.cross_entropy, {}, V) == 0.0
+
+    class TokenMap(nn.Module):   # each token's next one is (7 t + 3) mod V, but token 0's is ambiguous
+        def __init__(self):
+            super().__init__()
+            self.emb, self.head = nn.Embedding(V, 32), nn.Linear(32, V)
+
+        def forward(self, x):
+            return self.head(torch.tanh(self.emb(x))).reshape(-1, V)
+
+    torch.manual_seed(0)
+    x = torch.randint(0, V, (20, 12))
+    y = (7 * x + 3) % V
+    zeros = (x == 0).nonzero()
+    y[zeros[::2, 0], zeros[::2, 1]] = 1      # half of token 0's targets differ: 100% is out of reach
+    model = TokenMap()
+    smoothed = lambda out, t: F.cross_entropy(out, t.reshape(-1), label_smoothing=e)   # noqa: E731
+    kit = Kit.from_run(model, torch.optim.Adam(model.parameters(), lr=1e-2), smoothed, [(x, y)], "cross_entropy", V)
+    kit.targets = lambda t: t.reshape(-1)
+    assert probe_overfit_tiny(kit)[1] and kit.floor == 0.0   # judged towards 0, the floor (1.26) is never passed
+    kit.floor = loss_floor(F.cross_entropy, {"label_smoothing": e}, V)
+    numbers, found = probe_overfit_tiny(kit)
+    assert found == [] and 0.9 < numbers["overfit_tiny"]["train_acc"] < 1.0
+    assert numbers["overfit_tiny"]["loss"] - kit.floor < 0.2 * (numbers["overfit_tiny"]["first_loss"] - kit.floor)

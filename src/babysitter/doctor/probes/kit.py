@@ -57,6 +57,7 @@ class Kit:
     clip_norm: float | None = None      # the run clips the total gradient norm to this before its step
     inputs: Callable | None = None      # x of the batches -> the model's inputs (a watch's Rows: x holds row ids)
     summed: bool = False                # loss_fn sums over its rows (reduction='sum'): init loss per row
+    floor: float = 0.0                  # the lowest loss any output reaches (label smoothing: above 0)
 
     LR_KEY = "the optimizer's lr"       # how evidence names the lr
 

@@ -17,7 +17,7 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
                        lr: float | None = None) -> tuple[dict, list[Finding]]:
     """Train a copy on the first ``examples`` examples, full batch, with the kit's step at its lr (or ``lr``),
     until the step's own (train-mode) logits classify every one right (sequences: until the loss is
-    below SEQUENCE_MEMORISED of the first) or ``steps`` updates pass;
+    below SEQUENCE_MEMORISED of the first, both above the loss's floor: label smoothing's) or ``steps`` updates pass;
     a model that cannot is broken or the lr is off. ``cannot_overfit_tiny``: error when train_acc < 1."""
     if not kit.classification:
         return {}, []
@@ -32,7 +32,7 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
         first = loss if updates == 1 else first
         seen = updates - 1 + kit.closure                 # the updates these logits saw (closure steps: after)
         acc = kit.correct(logits, y)
-        memorised = not kit.per_example and loss < SEQUENCE_MEMORISED * first   # the verdict below, already met
+        memorised = not kit.per_example and loss - kit.floor < SEQUENCE_MEMORISED * (first - kit.floor)   # as below
         if acc == 1.0 or memorised or not math.isfinite(loss):   # (reachable < 1: the budget runs out, then judged)
             break
     else:                                                # the budget ran out: read the final model
@@ -47,7 +47,9 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
     # perfect; its loss falling below SEQUENCE_MEMORISED of where it began says the net learns
     reachable = reachable_accuracy(x, kit.flat(y)) if kit.per_example else 1.0
     numbers["overfit_tiny"]["reachable_acc"] = reachable
-    if acc >= reachable - 1e-4 or (not kit.per_example and math.isfinite(loss) and loss < SEQUENCE_MEMORISED * first):
+    numbers["overfit_tiny"]["loss_floor"] = kit.floor
+    if acc >= reachable - 1e-4 or (not kit.per_example and math.isfinite(loss)
+                                   and loss - kit.floor < SEQUENCE_MEMORISED * (first - kit.floor)):
         return numbers, []
     return numbers, [Finding("cannot_overfit_tiny", "error",
                              f"after {seen} steps on {len(x)} examples: train accuracy {acc:.0%}, loss {loss:.4g} "

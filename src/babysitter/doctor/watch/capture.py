@@ -11,8 +11,8 @@ import torch
 from torch import nn
 
 from babysitter.doctor.readers.code_faults import CLASS_LOSSES
-from babysitter.doctor.watch.outputs import (Call, Layout, batch_input, ignore_index_of, logits_of, loss_of, per_row,
-                                             summed)
+from babysitter.doctor.watch.outputs import (Call, Layout, batch_input, ignore_index_of, logits_of, loss_floor, loss_of,
+                                             per_row, summed)
 from babysitter.doctor.thresholds import LOSS_EVERY
 from babysitter.nn.init import WEIGHTED
 from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
@@ -310,6 +310,7 @@ class Capture:
             else:
                 self._loss_fn = lambda out, y, _f=fn, _k=dict(kwargs): _f(out, y, **_k)
             self._loss_summed = summed(fn, kwargs)
+            self._loss_floor = loss_floor(fn, kwargs, self._num_classes)
         if self._pending_x is not None and len(self._batches) < KIT_BATCHES and isinstance(input, torch.Tensor):
             if not self._in_model and input is not getattr(self, "_pending_out", None):
                 self.evidence.loss_not_on_output = True

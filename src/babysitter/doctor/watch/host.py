@@ -43,7 +43,7 @@ from babysitter.doctor.instruments import Activations, LossTrace, NonFinite, Reg
 from babysitter.doctor.watch.outputs import Call, Layout
 from babysitter.train.events import listeners
 from babysitter.doctor.watch.capture import DISCOVERY, KIT_BATCHES, Capture, Scalars, _copy_model  # noqa: F401
-from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck  # noqa: F401
+from babysitter.doctor.watch.spy import LOSS_MODULES, Spy, _bottleneck, on_top  # noqa: F401
 from babysitter.doctor.watch.compiled import hide_global_hook_warning, inner, restore
 from babysitter.doctor.watch.others import OtherOptimizer
 
@@ -116,6 +116,7 @@ class Watch(Capture):
         self._call: Call | None = None           # the script's call of the model (doctor/watch/outputs.py)
         self._layout: Layout | None = None       # how the loss reshaped the model's output and the targets
         self._ignore_index: int | None = None
+        self._loss_floor = 0.0
         self._in_model = False                   # inside the model's forward (a loss computed there)
         self._loss_in_model = False
         self._output_kind = None
@@ -275,11 +276,8 @@ class Watch(Capture):
         if spy and self._spy is None:
             self._spy = Spy(self)
             self._spy.__enter__()
-        elif not spy and self._spy is not None:
-            try:
-                self._spy.__exit__(None, None, None)
-            except Exception:  # noqa: BLE001 - another mode entered on top of ours: leave the stack alone
-                pass
+        elif not spy and self._spy is not None and on_top(self._spy):   # else off at the next disarm
+            self._spy.__exit__(None, None, None)
             self._spy = None
 
     def _read(self, index: int) -> bool:
@@ -426,7 +424,7 @@ class Watch(Capture):
                 kit.batches, kit.forward, kit.inputs = rows.ids(kit.batches), RowReplay(rows, self._call, layout), rows.inputs
                 kit.notes.append(f"the model takes per-example arguments besides x ({', '.join(map(str, rows.varying))}): "
                                  "each example is replayed with its own")
-            kit.clip_norm, kit.summed = self.clipping.clip_norm(), self._loss_summed
+            kit.clip_norm, kit.summed, kit.floor = self.clipping.clip_norm(), self._loss_summed, self._loss_floor
             hand_lr = self.clipping.hand_lr() if self._hand.optimizer is not None else None
             peak = max(self._lr_peak, hand_lr or 0.0)
             if peak > (kit.lr or 0):   # judge (and train the copies at) the lr the run reached, not a warmup's

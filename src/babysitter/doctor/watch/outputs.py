@@ -22,6 +22,7 @@ Layout         the loss saw ``input: (N', *C)`` and ``target: (N', *)``; the mod
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import torch
@@ -262,6 +263,17 @@ def ignore_index_of(fn, kwargs: dict) -> int | None:
     got = kwargs.get("ignore_index", getattr(fn, "ignore_index", None))
     return int(got) if got is not None else (-100 if getattr(fn, "__name__", "") in ("cross_entropy", "nll_loss")
                                              else None)
+
+
+def loss_floor(fn, kwargs: dict, classes: int | None) -> float:
+    """The lowest value the loss can take whatever the outputs: with label smoothing e over C classes,
+    cross entropy's target is q = (1 - e) one-hot + e / C, and it cannot go below q's entropy
+    (0.77 nats for e = 0.1, C = 94); 0 otherwise."""
+    e = float(kwargs.get("label_smoothing", getattr(fn, "label_smoothing", 0.0)) or 0.0)
+    if not classes or e <= 0 or classes < 2:
+        return 0.0
+    top, rest = 1 - e + e / classes, e / classes
+    return -top * math.log(top) - (classes - 1) * rest * math.log(rest)
 
 
 def summed(fn, kwargs: dict) -> bool:

@@ -74,6 +74,15 @@ class Spy(TorchFunctionMode):
         return out
 
 
+def on_top(mode: TorchFunctionMode) -> bool:
+    """``mode`` is the innermost TorchFunctionMode now. It is not while a mode of the script's own was
+    entered over it, nor for the length of its own ``__torch_function__`` (torch pops it meanwhile):
+    a hand-written update's step begins in a hook inside ``loss.backward()``. Exiting it then would pop
+    another mode or none, and the Spy would come back on the stack as the call returns, once more per step."""
+    n = torch._C._len_torch_function_stack()
+    return n > 0 and torch._C._get_function_stack_at(n - 1) is mode
+
+
 def _widths(m: nn.Module) -> tuple[int, int] | None:
     if isinstance(m, nn.Linear):
         return m.in_features, m.out_features
