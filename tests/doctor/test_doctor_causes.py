@@ -48,3 +48,22 @@ def test_rank_puts_a_cited_cause_before_its_symptom():
     # the words "see X" alone cite nothing: rank reads the facts
     worded = Finding("dead_relu", "warning", "units dead (see reg_too_strong)", "", score=0.9)
     assert [f.id for f in rank([worded, other, cause])] == ["dead_relu", "overfitting", "reg_too_strong"]
+
+
+def test_a_penalty_that_pulls_the_weights_to_zero_explains_their_symptoms():
+    """reg_too_strong: tiny weights pass tiny gradients (vanishing_gradients) and make any update large
+    beside them (lr_too_high from the update ratio): info, its symptoms; the copy that cannot memorise
+    20 examples carries the penalty too: still an error, with its cause named."""
+    from babysitter.doctor.causes import explain
+
+    out = explain([Finding("vanishing_gradients", "warning", "v", score=1.0, facts={"first_last": 1e-7}),
+                   Finding("lr_too_high", "warning", "u", score=0.78, facts={"update_ratio": 0.14}),
+                   Finding("cannot_overfit_tiny", "error", "c", score=0.8),
+                   Finding("reg_too_strong", "warning", "r", score=0.87, facts={"reg_share": 0.87})])
+    by = {f.id: f for f in out}
+    assert by["vanishing_gradients"].severity == "info" and by["lr_too_high"].severity == "info"
+    assert by["cannot_overfit_tiny"].severity == "error"
+    assert all(by[i].causes == ["reg_too_strong"] for i in ("vanishing_gradients", "lr_too_high", "cannot_overfit_tiny"))
+    assert [f["id"] for f in report(out, {})["findings"]][0] == "reg_too_strong"
+    alone = explain([Finding("vanishing_gradients", "warning", "v", score=1.0)])
+    assert alone[0].severity == "warning" and alone[0].causes == []

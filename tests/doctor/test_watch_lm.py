@@ -179,6 +179,31 @@ def test_a_run_the_doctor_did_not_see_is_not_called_healthy():
     assert f["severity"] == "warning" and f["facts"]["optimizer_steps"] == 0
 
 
+def test_a_loop_that_never_steps_is_named_parameters_not_updated():
+    """backward() fills the gradients step after step, optimizer.step() is never called: the doctor saw
+    that the parameters never moved (parameters_not_updated, first), not only that it saw no training;
+    a few backward() calls (a gradient computed once) are no loop."""
+    from babysitter.doctor.thresholds import NEVER_STEPPED
+
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 8), nn.ReLU(), nn.Linear(8, 2))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    before = [p.detach().clone() for p in model.parameters()]
+    for calls, named in ((NEVER_STEPPED + 20, True), (NEVER_STEPPED - 1, False)):
+        with babysitter.watch(probes=False) as doctor:
+            for _ in range(calls):
+                opt.zero_grad()
+                F.cross_entropy(model(torch.randn(16, 3)), torch.randint(0, 2, (16,))).backward()
+        assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))
+        alarms = [f for f in doctor.findings if f["severity"] != "info"]
+        assert doctor.report["healthy"] is False and alarms[-1]["id"] == "no_training_seen"
+        if named:
+            assert alarms[0]["id"] == "parameters_not_updated" and alarms[0]["facts"]["never_stepped"]
+            assert alarms[0]["facts"]["backward_calls"] == calls and "optimizer.step()" in alarms[0]["advice"]
+        else:
+            assert [f["id"] for f in alarms] == ["no_training_seen"]
+
+
 def test_softmax_without_dim_on_a_sequence_feeding_cross_entropy_is_named():
     torch.manual_seed(0)
     data, g = sequence(), torch.Generator().manual_seed(1)
@@ -277,6 +302,31 @@ def test_the_clip_norm_is_read_and_an_explosion_before_clipping_is_not_hidden():
     (f,) = [f for f in doctor.findings if f["id"] == "exploding_gradients"]
     assert f["facts"]["max_norm_before_clip"] > 1e3 and f["severity"] == "warning"
     assert clipped_sgd_run(scale=1.0, clip=100.0).clipping.clip_norm() is None   # never reached: no clipping
+
+
+def test_gradients_zeroed_between_backward_and_step_are_named_and_not_taken_for_a_clip_to_zero():
+    """optimizer.zero_grad() after loss.backward(): the norm at the end of backward is > 0, at the step 0.
+    That is no clipping (a clip to 0 made the probes' copies unable to learn: a false cannot_overfit_tiny),
+    and no_gradient_flow says the gradients were zeroed before the step, with that remedy."""
+    torch.manual_seed(0)
+    X, Y = torch.randn(256, 6), torch.randint(0, 3, (256,))
+    model = nn.Sequential(nn.Linear(6, 32), nn.ReLU(), nn.Linear(32, 3))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-3)
+    before = [p.detach().clone() for p in model.parameters()]
+    with babysitter.watch(budget=60) as doctor:
+        for s in range(120):
+            i = (s * 32) % 256
+            loss = F.cross_entropy(model(X[i:i + 32]), Y[i:i + 32])
+            loss.backward()
+            opt.zero_grad()   # BUG: between backward and step
+            opt.step()
+    assert all(torch.equal(p, b) for p, b in zip(model.parameters(), before))   # Adam on zero gradients: no move
+    assert doctor.clipping.clip_norm() is None and len(doctor.clipping.zeroed()) == len(doctor.clipping.seen) > 2
+    alarms = [f for f in doctor.findings if f["severity"] != "info"]
+    assert alarms[0]["id"] == "no_gradient_flow" and alarms[0]["facts"]["zeroed_before_step"]
+    assert "never between them" in alarms[0]["advice"]
+    assert "cannot_overfit_tiny" not in {f["id"] for f in alarms}
+    assert doctor.report["probes"]["overfit_tiny"]["train_acc"] == 1.0   # the copies, unclipped, memorise
 
 
 def test_a_model_trained_by_no_optimizer_that_stepped_is_named():

@@ -18,6 +18,10 @@ lr_too_high ``exploded``            vanishing_gradients, dead_relu, saturated_un
                                     exploded (a high lr knocks ReLUs off the data manifold)
 dead_relu ``last_grad_zero`` or     vanishing_gradients, lr_too_low (info: dead units pass no gradient);
 ``fraction`` >= 1                   cannot_overfit_tiny, underfitting (dead units cannot learn)
+no_gradient_flow                    lr_too_low (info: no gradient at the step, no update)
+reg_too_strong                      vanishing_gradients, lr_too_high from the update ratio, lr_too_low
+                                    (info: weights pulled to ~0 pass tiny gradients, and any update is
+                                    large beside them); cannot_overfit_tiny, underfitting
 ==================================  ===================================================================
 """
 
@@ -61,6 +65,17 @@ def run_failures(findings: list[Finding]) -> list[Finding]:
             if f.id in ("vanishing_gradients", "dead_relu", "saturated_units") and f.severity != "info" \
                     and not f.facts.get("at_init"):
                 _symptom(f, "lr_too_high", "after the loss exploded")
+    if "no_gradient_flow" in live:
+        for f in findings:
+            if f.id == "lr_too_low" and f.severity != "info":
+                _symptom(f, "no_gradient_flow", "no gradient reaches the step", info=True)
+    if "reg_too_strong" in live:
+        for f in findings:
+            if f.id in ("vanishing_gradients", "lr_too_low") or (f.id == "lr_too_high" and "update_ratio" in f.facts):
+                if f.severity != "info":
+                    _symptom(f, "reg_too_strong", "the penalty pulls the weights toward 0", info=True)
+            elif f.id in ("cannot_overfit_tiny", "underfitting"):
+                _symptom(f, "reg_too_strong", "the penalty holds the weights near 0")
     dead = live.get("dead_relu")
     if dead is not None and (dead.facts.get("last_grad_zero") or (dead.facts.get("fraction") or 0) >= 1.0):
         for f in findings:

@@ -120,6 +120,8 @@ def code_change(f, host) -> str:
                 "nn.init.kaiming_normal_ / xavier_normal_ init; add normalisation layers")
     if f.id == "parameters_not_updated":
         return _not_updated_code(f)
+    if f.id == "no_gradient_flow" and f.facts.get("zeroed_before_step"):
+        return "call optimizer.zero_grad() before loss.backward() (or after optimizer.step()), never between them"
     if f.id == "labels_look_random" and f.facts.get("sequence_targets"):
         return ("the targets do not follow the inputs: check that x and y are sliced/shuffled together (one index "
                 "for both; y = the next tokens of the same x)")
@@ -131,7 +133,9 @@ def code_change(f, host) -> str:
 def _not_updated_code(f) -> str:
     """parameters_not_updated: in no optimizer (the default), a second model no optimizer steps (a GAN's
     generator), a frozen model (``trainable``: a host that builds the optimizer from what requires grad),
-    or parameters that never change."""
+    parameters that never change, or a loop that never steps."""
+    if f.facts.get("never_stepped"):
+        return "call optimizer.step() after loss.backward() in every step (or update the parameters yourself)"
     if f.facts.get("models"):
         return "build each model's optimizer over its own parameters: torch.optim.X(that_model.parameters(), ...)"
     if "trainable" in f.facts:

@@ -83,6 +83,7 @@ VAL_RISE_ALONE, VAL_EPOCHS = 1.3, 3
 UNDERFIT_ACC, UNDERFIT_GAP, PLATEAU_CHANGE = 0.8, 0.05, 0.02
 REG_SHARE = 0.5                      # healthy default recipe: the penalty's share <= 0.33
 MOVING_RATIO = 1e-4
+NEVER_STEPPED = 10                   # backward() calls, no step, no change: a training loop whose update is left out
 
 # ---------------------------------------------------------------- sequence targets (language models; the LM clinic)
 # A character-level LM's loss is judged against its own data: the unigram cross entropy H(y) (the

@@ -146,6 +146,19 @@ def test_plateau_at_low_accuracy_is_underfitting_and_a_dominant_penalty_too_stro
     assert "reg_too_strong" not in ids(classify(trace_of(curve), under, spec, {"RegShare": {"share": [0.3, 0.1]}}))
 
 
+
+def test_a_flat_loss_under_a_dominant_penalty_is_reg_too_strong():
+    """SGD with weight_decay 0.5: the penalty is 87% of the objective at the first read, the weights go to
+    ~0 and the loss stays at ln 10. The flat curve is the penalty's doing, not the lr's alone."""
+    flat = 2.303 + RNG.normal(0, 0.005, T.size)
+    under = rows([0.1] * 6, [0.1] * 6, [2.3] * 6, train_loss=[2.303] * 6)
+    spec = load_spec({"data": {"source": "digits"}, "optim": {"name": "sgd", "lr": 0.05, "weight_decay": 0.5}})
+    found = ids(classify(trace_of(flat), under, spec, {"RegShare": {"share": [0.87, 0.26, 0.003]}}))
+    assert {"lr_too_low", "reg_too_strong"} <= set(found) and found["reg_too_strong"].facts["reg_share"] == 0.87
+    assert "reg_too_strong" not in ids(classify(trace_of(flat), under, spec, {"RegShare": {"share": [0.3, 0.1]}}))
+    assert "reg_too_strong" not in ids(classify(trace_of(flat), under, spec))
+
+
 # ------------------------------------------------------------------ real runs, short
 class Rows(Callback):
     def after_fit(self, trainer):

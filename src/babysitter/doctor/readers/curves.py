@@ -45,8 +45,9 @@ underfitting        the loss has plateaued (last quarter of >= 8 windows, or of 
                     train_acc - val_acc < 0.05, not flat and not exploding; info
                     when the instruments show a broken network (symmetric, vanishing,
                     saturated >= 0.5 or dead >= 0.4)
-reg_too_strong      underfitting and the penalty's share of the objective            warning
-                    (RegShare) reached > 0.5 (healthy default recipe: <= 0.33)
+reg_too_strong      underfitting, or a flat loss, and the penalty's share of the     warning
+                    objective (RegShare) reached > 0.5 (healthy default recipe: <= 0.33;
+                    SGD weight_decay 0.5: 0.87, then the weights are ~0 and the loss flat)
 ==================  ===============================================================  ========
 """
 
@@ -236,8 +237,12 @@ def _plateaued(means: list, rows: list[dict]) -> bool | None:
 
 
 def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
-    """overfitting / underfitting / reg_too_strong from the per-epoch rows."""
+    """overfitting / underfitting / reg_too_strong from the per-epoch rows (reg_too_strong also from a
+    flat curve: a penalty that is most of the objective pulls the weights to 0, and nothing is learnt)."""
     out = []
+    reg = _reg_share(summaries.get("RegShare"))
+    if shape == "flat" and reg is not None and reg > REG_SHARE:
+        out.append(_too_strong(reg, "the loss stays flat"))
     if not rows:
         return out
     # the latest epoch that read each accuracy (a watched script's are read on some steps only)
@@ -272,12 +277,14 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
                            + (f", val acc {val_acc:.3f} (no gap)" if gap is not None else "") + note,
                            facts={"train_acc": tr_acc, "causes": list(broken)},
                            score=0.3 + 0.4 * (UNDERFIT_ACC - tr_acc) / UNDERFIT_ACC))
-        reg = _reg_share(summaries.get("RegShare"))
         if reg is not None and reg > REG_SHARE:
-            out.append(Finding("reg_too_strong", "warning",
-                               f"the penalty reached {reg:.0%} of the objective (> {REG_SHARE:.0%}) and the model underfits",
-                               facts={"reg_share": reg}, score=min(1.0, reg)))
+            out.append(_too_strong(reg, "the model underfits"))
     return out
+
+
+def _too_strong(share: float, what: str) -> Finding:
+    return Finding("reg_too_strong", "warning", f"the penalty reached {share:.0%} of the objective (> {REG_SHARE:.0%}) "
+                   f"and {what}", facts={"reg_share": share}, score=min(1.0, share))
 
 
 def _latest(rows: list[dict], key: str) -> float | None:

@@ -73,8 +73,9 @@ class Seen:
     loss, else None; ``ignore_index``: the target value no prediction is scored on; ``layout``: how the
     loss reshaped the model's output and targets; ``probes`` / ``probe_findings``: the probes' numbers
     and findings; ``nan_origin``: where a non-finite loss started (None: nowhere, or not seen);
-    ``parameters_changed``: a hand-written update moved the parameters; ``model_calls_seen``: a module
-    with parameters was called; ``lr_peak``: the largest lr the run reached (after a warmup)."""
+    ``parameters_changed``: a hand-written update moved the parameters; ``gradients_seen``: a backward()
+    filled a model's gradients; ``model_calls_seen``: a module with parameters was called; ``lr_peak``: the
+    largest lr the run reached (after a warmup)."""
 
     batches: tuple = ()
     loss_name: str | None = None
@@ -85,6 +86,7 @@ class Seen:
     probe_findings: tuple = ()
     nan_origin: dict | None = None
     parameters_changed: bool = False
+    gradients_seen: bool = False
     model_calls_seen: bool = False
     lr_peak: float = 0.0
 
@@ -100,7 +102,8 @@ class Capture:
         return Seen(batches=tuple(self._batches), loss_name=self._loss_name, num_classes=self._num_classes,
                     ignore_index=self._ignore_index, layout=self._layout, probes=dict(self._probes),
                     probe_findings=tuple(self._probe_findings), nan_origin=self._nan.origin(),
-                    parameters_changed=self._hand.changed(), model_calls_seen=bool(self._roots),
+                    parameters_changed=self._hand.changed(), gradients_seen=self._hand.sentinel is not None,
+                    model_calls_seen=bool(self._roots),
                     lr_peak=self._lr_peak)
 
     def _global_pre(self, module, inputs):

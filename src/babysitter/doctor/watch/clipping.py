@@ -8,8 +8,8 @@ case               how the clip is found
 an optimizer       at the end of each read step's backward (an autograd engine callback queued by
                    a post-accumulate-grad hook on one parameter) the total norm ``g_pre`` of the
                    stepped parameters' gradients; at the optimizer's pre-step hook the total norm
-                   ``g_step``: clipped when ``g_step < CLIPPED g_pre``; the clip norm is the median
-                   ``g_step`` of the clipped steps
+                   ``g_step``: clipped when ``0 < g_step < CLIPPED g_pre``; the clip norm is the median
+                   ``g_step`` of the clipped steps (``g_step = 0``: zeroed before the step, not clipped)
 hand-written       only the update is seen: the effective lr of a read step,
 update             ``lr_t = -(dp . g) / (g . g)`` on the sentinel weight (g before clipping), and
                    ``||g_t||``; plain SGD with clipping to c gives ``lr_t = lr min(1, c / ||g_t||)``:
@@ -90,7 +90,12 @@ class Clipping:
                 self.scaled += 1
 
     def clipped(self) -> list[tuple[int, float, float]]:
-        return [(s, a, b) for s, a, b in self.seen if a > 0 and b < CLIPPED * a]
+        return [(s, a, b) for s, a, b in self.seen if a > 0 and 0 < b < CLIPPED * a]   # 0: zeroed, not clipped
+
+    def zeroed(self) -> list[tuple[int, float]]:
+        """Read steps whose gradients backward() filled (norm ``pre`` > 0) and were all 0 when the
+        optimizer stepped: ``zero_grad()`` between ``loss.backward()`` and ``optimizer.step()``."""
+        return [(s, a) for s, a, b in self.seen if a > 0 and b == 0]
 
     def clip_norm(self) -> float | None:
         """The norm the run clips to, or None when no step was clipped."""

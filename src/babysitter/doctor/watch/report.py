@@ -126,6 +126,36 @@ def no_training_seen(w, seen: Seen) -> Finding:
                    "and no update is not seen", score=0.5, facts=facts)
 
 
+def never_stepped(w, seen: Seen) -> list[Finding]:
+    """A training loop whose update is left out: backward() filled the model's gradients NEVER_STEPPED
+    times or more, and no optimizer stepped and no parameter changed (``optimizer.step()`` never called).
+    Seen, not unseen: the parameters stayed where they were (beside ``no_training_seen``)."""
+    from babysitter.doctor.thresholds import NEVER_STEPPED
+
+    n = w.evidence.backwards
+    if n < NEVER_STEPPED or not seen.gradients_seen or seen.parameters_changed:
+        return []
+    return [Finding("parameters_not_updated", "warning",
+                    f"{n} backward() calls filled the model's gradients, but no optimizer stepped and no parameter "
+                    "ever changed: the update is never made",
+                    score=0.8, facts={"backward_calls": n, "optimizer_steps": 0, "never_stepped": True})]
+
+
+def zeroed_before_step(found: list[Finding], w) -> list[Finding]:
+    """no_gradient_flow whose gradients backward() did fill (a norm > 0 at its end) at half the read
+    steps or more, all 0 at the step: they were zeroed in between (``optimizer.zero_grad()`` after
+    ``loss.backward()``). The graph reaches the parameters; the fact picks the remedy."""
+    zeroed, seen = w.clipping.zeroed(), len(w.clipping.seen)
+    if not zeroed or len(zeroed) * 2 < seen:
+        return found
+    for f in found:
+        if f.id == "no_gradient_flow":
+            f.facts.update({"zeroed_before_step": True, "norm_after_backward": zeroed[0][1]})
+            f.evidence += (f"; backward() did fill them (total norm {zeroed[0][1]:.3g} at its end, at {len(zeroed)} "
+                           f"of {seen} read steps): they were zeroed before the step")
+    return found
+
+
 def clipped_run(found: list[Finding], w) -> list[Finding]:
     """A run that clips its gradients: plain SGD's step is then bounded by lr x the clip norm, so a
     large update ratio, or an lr beyond a constant-lr range test's, is the regime the script chose
@@ -226,8 +256,9 @@ def finish(w) -> dict:
         found += code_faults.findings(w.evidence, w.step)
     found += list(seen.probe_findings)
     if w.step > 0:
-        found = ratio_within_range(clipped_run(found, w), seen.probes, seen.lr_peak)
+        found = ratio_within_range(clipped_run(zeroed_before_step(found, w), w), seen.probes, seen.lr_peak)
     if w.step == 0:
+        found += never_stepped(w, seen)
         found.append(no_training_seen(w, seen))
     found += probes_not_run(seen.probes)
     origin = seen.nan_origin

@@ -1,0 +1,30 @@
+"""An MLP on the sklearn digits with Adam, zero_grad and backward every batch, and optimizer.step() left out: the
+gradients are computed and thrown away, the parameters never move."""
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+from sklearn.datasets import load_digits
+from torch.utils.data import DataLoader, TensorDataset
+
+torch.manual_seed(0)
+d = load_digits()
+X = torch.tensor(d.data, dtype=torch.float32)
+X = (X - X[:1400].mean(0)) / (X[:1400].std(0) + 1e-6)
+y = torch.tensor(d.target)
+train = DataLoader(TensorDataset(X[:1400], y[:1400]), batch_size=32, shuffle=True)
+model = nn.Sequential(nn.Linear(64, 128), nn.ReLU(), nn.Dropout(0.1), nn.Linear(128, 64), nn.ReLU(), nn.Linear(64, 10))
+optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+
+criterion = nn.CrossEntropyLoss()
+for epoch in range(15):
+    model.train()
+    for xb, yb in train:
+        optimizer.zero_grad()
+        loss = criterion(model(xb), yb)
+        loss.backward()  # BUG: optimizer.step() is never called
+    
+    model.eval()
+    with torch.no_grad():
+        acc = (model(X[1400:]).argmax(1) == y[1400:]).float().mean().item()
+    print(f"epoch {epoch} val acc {acc:.4f}")
+print(f"test accuracy {acc:.4f}")
