@@ -80,10 +80,25 @@ def scale_head(model: nn.Module, scale: float) -> nn.Module:
 
 
 def weighted_layers(model: nn.Module) -> list[tuple[str, torch.Tensor]]:
-    """``(name, weight)`` of every Linear/Conv layer with a trainable weight, in module order
-    (for our nn.Sequential models and most user modules that is the forward order)."""
-    return [(name or type(m).__name__, m.weight) for name, m in model.named_modules()
-            if isinstance(m, WEIGHTED) and isinstance(m.weight, torch.Tensor) and m.weight.requires_grad]
+    """``(name, weight)`` of every Linear/Conv layer with a trainable weight (:func:`layer_weight`), in
+    module order (for our nn.Sequential models and most user modules that is the forward order)."""
+    found = [(name or type(m).__name__, layer_weight(m)) for name, m in model.named_modules() if isinstance(m, WEIGHTED)]
+    return [(name, w) for name, w in found if w is not None and w.requires_grad]
+
+
+def layer_weight(m: nn.Module) -> torch.Tensor | None:
+    """The trainable tensor behind a layer's weight: ``m.weight``; or, where weight or spectral
+    normalisation recomputes ``m.weight`` from other parameters on every forward (a snapshot of it
+    never gets a gradient and never changes), the one of the weight's shape among those (weight_norm's
+    direction v, spectral_norm's original)."""
+    w = m._parameters.get("weight")
+    if w is not None or not isinstance(getattr(m, "weight", None), torch.Tensor):
+        return w
+    shape = m.weight.shape
+    plist = getattr(getattr(m, "parametrizations", None), "weight", None)   # torch.nn.utils.parametrizations
+    found = (list(plist.parameters(recurse=False)) if plist is not None
+             else [p for n, p in m._parameters.items() if n.startswith("weight")])   # the old weight_norm's g and v
+    return next((p for p in found if p is not None and p.shape == shape), None)
 
 
 @torch.no_grad()

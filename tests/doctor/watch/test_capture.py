@@ -279,3 +279,68 @@ def test_the_activations_are_read_on_training_passes_not_on_a_no_grad_call_in_tr
     for k, step in list(enumerate(s["steps"]))[1:]:
         assert s["mean"]["1"][k] == pytest.approx(trained[step - 1].mean().item(), rel=1e-5)
         assert s["std"]["1"][k] == pytest.approx(trained[step - 1].std().item(), rel=1e-5)
+
+
+@pytest.mark.parametrize("style", ["parametrizations", "old"])
+def test_weight_normalised_layers_are_read_through_the_parameter_that_trains(style):
+    """weight_norm recomputes ``layer.weight`` from g and v on every forward: the instruments read v
+    (the parameter of the weight's shape), not a snapshot of ``weight`` that never has a gradient (a
+    healthy weight-normed MLP was called lr_too_low with vanishing gradients: every norm read 0)."""
+    import warnings
+
+    from babysitter.nn.init import layer_weight, weighted_layers
+
+    if style == "old":
+        warnings.simplefilter("ignore", FutureWarning)
+        norm = torch.nn.utils.weight_norm
+    else:
+        norm = torch.nn.utils.parametrizations.weight_norm
+    torch.manual_seed(0)
+    model = nn.Sequential(norm(nn.Linear(6, 32)), nn.ReLU(), norm(nn.Linear(32, 3)))
+    v = [m.parametrizations.weight.original1 if style != "old" else m.weight_v for m in (model[0], model[2])]
+    assert [w for _, w in weighted_layers(model)] == v and layer_weight(nn.Linear(2, 2)) is not None
+    X, Y = torch.randn(256, 6), torch.randint(0, 3, (256,))
+    opt = torch.optim.Adam(model.parameters(), lr=3e-3)
+    with babysitter.watch(probes=False, every=5) as w:
+        for s in range(60):
+            i = (s * 32) % 256
+            loss = F.cross_entropy(model(X[i:i + 32]), Y[i:i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    ratio = w.report["probes"]["watch"]
+    alarms = {f["id"] for f in w.findings if f["severity"] != "info"}
+    assert not alarms & {"lr_too_low", "vanishing_gradients"}, w.findings
+    summaries = {type(t).__name__: t.summary() for t in w.tools}
+    assert summaries["UpdateRatio"]["overall_median"] > 1e-4 and ratio["steps"] == 60
+
+
+def test_an_input_that_is_not_one_row_per_example_skips_the_probes_with_the_reason():
+    """nn.EmbeddingBag over all texts' token ids in one 1-D tensor, with offsets: x has more rows than the
+    loss. The probes cannot split such a batch into examples; they say so instead of failing four ways."""
+
+    class Bag(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.emb, self.fc = nn.EmbeddingBag(50, 16), nn.Linear(16, 3)
+
+        def forward(self, text, offsets):
+            return self.fc(self.emb(text, offsets))
+
+    torch.manual_seed(0)
+    model = Bag()
+    opt = torch.optim.SGD(model.parameters(), lr=0.5)
+    with babysitter.watch(budget=30) as w:
+        for _ in range(40):
+            lengths = torch.randint(3, 9, (16,))
+            text = torch.randint(0, 50, (int(lengths.sum()),))
+            offsets = torch.cat([torch.zeros(1, dtype=torch.long), lengths.cumsum(0)[:-1]])
+            loss = F.cross_entropy(model(text, offsets), text[offsets] % 3)
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    skipped = w.report["probes"]["skipped"]
+    assert "not one row per example" in skipped and "and its loss 16" in skipped
+    assert "errors" not in w.report["probes"]
+    (f,) = [f for f in w.findings if f["id"] == "probe_failed"]
+    assert f["severity"] == "info"

@@ -2,7 +2,6 @@
 stepped after every batch: the lr halves every 5 batches and is ~0 within the first epoch."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -2,7 +2,6 @@
 optimizer.step(): the step always sees zero gradients."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 

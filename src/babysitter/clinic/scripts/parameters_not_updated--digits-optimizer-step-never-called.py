@@ -2,7 +2,6 @@
 gradients are computed and thrown away, the parameters never move."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 

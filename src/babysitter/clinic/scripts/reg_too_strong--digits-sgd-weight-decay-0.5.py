@@ -2,7 +2,6 @@
 objective, pulls the weights to ~0 within a few dozen steps, and the loss stays at ln 10."""
 import torch
 import torch.nn as nn
-import torch.nn.functional as F
 from sklearn.datasets import load_digits
 from torch.utils.data import DataLoader, TensorDataset
 

@@ -318,6 +318,10 @@ class Capture:
             if not self._in_model and input is not getattr(self, "_pending_out", None):
                 self.evidence.loss_not_on_output = True
             b = int(self._pending_x.shape[0]) if self._pending_x.ndim else 1
+            rows = int(input.shape[0]) if input.ndim else 1
+            if rows < b or rows % b:   # x is not one row per example (token ids of all texts in one, with offsets)
+                self._not_rows, self._pending_x = self._not_rows or (b, rows), None
+                return
             if self._layout is None:
                 self._layout = Layout.seen(input, target, b)
             if self._call is None and self._pending_call is not None:
