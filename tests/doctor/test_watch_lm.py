@@ -6,6 +6,7 @@ runs (1 thread); each number is checked against an independent computation."""
 import math
 
 import numpy as np
+import pytest
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -327,6 +328,36 @@ def test_gradients_zeroed_between_backward_and_step_are_named_and_not_taken_for_
     assert "never between them" in alarms[0]["advice"]
     assert "cannot_overfit_tiny" not in {f["id"] for f in alarms}
     assert doctor.report["probes"]["overfit_tiny"]["train_acc"] == 1.0   # the copies, unclipped, memorise
+
+
+@pytest.mark.parametrize("bug", [True, False])
+def test_an_output_broadcast_against_its_target_is_named(bug):
+    """MSELoss on a (B, 1) output and a (B,) target: torch broadcasts them to (B, B) (its own UserWarning) and
+    the model learns the targets' mean only. The fixed twin (squeeze) learns and raises nothing of it."""
+    import warnings
+
+    torch.manual_seed(0)
+    X = torch.randn(512, 5)
+    Y = X @ torch.tensor([1.0, -2.0, 0.5, 0.0, 3.0]) + 0.1 * torch.randn(512)
+    model = nn.Sequential(nn.Linear(5, 32), nn.ReLU(), nn.Linear(32, 1))
+    opt = torch.optim.Adam(model.parameters(), lr=1e-2)
+    crit = nn.MSELoss()
+    with warnings.catch_warnings(), babysitter.watch(probes=False) as doctor:
+        warnings.simplefilter("ignore", UserWarning)
+        for s in range(200):
+            i = (s * 32) % 512
+            out = model(X[i:i + 32])
+            loss = crit(out if bug else out.squeeze(1), Y[i:i + 32])
+            opt.zero_grad()
+            loss.backward()
+            opt.step()
+    found = [f for f in doctor.findings if f["id"] == "labels_look_random"]
+    if bug:
+        assert torch.broadcast_shapes((32, 1), (32,)) == (32, 32)
+        assert found[0]["facts"] == {"broadcast": True, "input_shape": [32, 1], "target_shape": [32]}
+        assert doctor.findings[0]["id"] == "labels_look_random" and "squeeze" in found[0]["advice"]
+    else:
+        assert not found and doctor.report["healthy"], doctor.findings
 
 
 def test_a_model_trained_by_no_optimizer_that_stepped_is_named():

@@ -122,6 +122,9 @@ def code_change(f, host) -> str:
         return _not_updated_code(f)
     if f.id == "no_gradient_flow" and f.facts.get("zeroed_before_step"):
         return "call optimizer.zero_grad() before loss.backward() (or after optimizer.step()), never between them"
+    if f.id == "labels_look_random" and f.facts.get("broadcast"):
+        return ("give the loss an output and a target of one shape: loss_fn(output.squeeze(-1), target), or "
+                "loss_fn(output, target.unsqueeze(-1))")
     if f.id == "labels_look_random" and f.facts.get("sequence_targets"):
         return ("the targets do not follow the inputs: check that x and y are sliced/shuffled together (one index "
                 "for both; y = the next tokens of the same x)")

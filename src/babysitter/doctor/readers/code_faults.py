@@ -23,6 +23,10 @@ updated              but are in no param group (at >= half of the read steps); o
 no_gradient_flow     at every read step, none of the model's parameters had a non-zero gradient   warning
                      when the optimizer stepped (the loss's graph does not reach them: .item(),
                      .detach(), torch.tensor(loss), numpy in between)
+labels_look_random   an elementwise loss (MSE, L1, smooth L1, Huber) whose input and target differ  warning
+                     in shape and broadcast to more elements than either (``(B, 1)`` against
+                     ``(B,)``: ``(B, B)``): every prediction is scored against every target of its
+                     batch, so no example's own label reaches it
 missing_activation   a Linear/Conv layer whose input is a linear function (a view, dropout,        warning
                      batch norm, ...) of another Linear/Conv layer's output, with no
                      non-linearity between them (seen in forward on read steps)
@@ -31,6 +35,8 @@ missing_activation   a Linear/Conv layer whose input is a linear function (a vie
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -38,6 +44,7 @@ from babysitter.doctor.findings import Finding
 from babysitter.doctor.tensor_hooks import unhook
 
 CLASS_LOSSES = ("cross_entropy", "nll_loss")   # the losses whose input holds C class scores
+ELEMENTWISE = ("mse_loss", "l1_loss", "smooth_l1_loss", "huber_loss")   # losses that broadcast input and target
 
 RESIDUAL_SAME, RESIDUAL_DIFFERENT = 1e-3, 1e-2
 FRESH_PARAMS = 1
@@ -67,6 +74,7 @@ class Evidence:
         self.accumulated: list[tuple[int, float, float]] = []   # (step, r(g, g_new), r(g, g_prev + g_new))
         self.loss_inputs: list[tuple[str, str]] = []       # (loss name, "probabilities" | "log_probabilities" | "scores")
         self.no_activation: set[tuple[str, str]] = set()
+        self.broadcast: tuple | None = None                # (loss name, input shape, target shape, broadcast shape)
         self.orphans: list[str] = []                       # models with gradients in no optimizer that stepped
         self._fresh: dict[int, list] = {}                  # id(param) -> [param, g_prev, g_new sum, handle]
         self._start: list[tuple[str, torch.Tensor, torch.Tensor]] = []
@@ -150,6 +158,17 @@ class Evidence:
             unhook(entry[3], entry[0])
         self._fresh = {}
 
+    def loss_shapes(self, name: str, input: torch.Tensor, target: torch.Tensor) -> None:
+        """An elementwise loss whose input and target broadcast to more elements than either (the first seen)."""
+        if self.broadcast is not None or name not in ELEMENTWISE or input.shape == target.shape:
+            return
+        try:
+            shape = torch.broadcast_shapes(input.shape, target.shape)
+        except RuntimeError:
+            return
+        if math.prod(shape) > max(input.numel(), target.numel()):
+            self.broadcast = (name, tuple(input.shape), tuple(target.shape), tuple(shape))
+
     def loss_input(self, name: str, x: torch.Tensor, softmax_no_dim: bool = False) -> None:
         """Classify the rows of a classification loss's input ``x: (N, C)`` (first 5 seen); a binary
         cross entropy with logits: its entries. ``softmax_no_dim``: ``x`` is the output of an
@@ -202,7 +221,18 @@ def findings(ev: Evidence, steps: int) -> list[Finding]:
     if not flow:
         out += _not_updated(ev, steps)
     out += _missing_activation(ev)
+    out += _broadcast(ev)
     return out
+
+
+def _broadcast(ev: Evidence) -> list[Finding]:
+    if ev.broadcast is None:
+        return []
+    name, a, b, shape = ev.broadcast
+    return [Finding("labels_look_random", "warning",
+                    f"{name} got an input of shape {list(a)} and a target of shape {list(b)}: torch broadcast them to "
+                    f"{list(shape)}, so every prediction is scored against every target of its batch, not its own",
+                    "", score=0.9, facts={"broadcast": True, "input_shape": list(a), "target_shape": list(b)})]
 
 
 def _grad_not_zeroed(ev: Evidence) -> list[Finding]:

@@ -277,6 +277,8 @@ class Capture:
         if self._in_model and self.model is not None:
             self._loss_in_model = True
         train = (self._train_pass or self._in_model) and loss.requires_grad
+        if train and isinstance(input, torch.Tensor) and isinstance(target, torch.Tensor):
+            self.evidence.loss_shapes(name, input, target)
         correct = None
         cls = self._reading and name in CLASS_LOSSES and isinstance(input, torch.Tensor) and input.ndim == 2 and not target.is_floating_point()
         if cls:   # read steps only: an argmax every step would cost more than the rest of the watch
