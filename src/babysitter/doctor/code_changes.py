@@ -120,6 +120,9 @@ def code_change(f, host) -> str:
                 "nn.init.kaiming_normal_ / xavier_normal_ init; add normalisation layers")
     if f.id == "parameters_not_updated":
         return _not_updated_code(f)
+    if f.id == "reg_too_strong" and f.facts.get("dropout"):
+        p = f.facts["dropout"]
+        return f"nn.Dropout(p={p:g}) -> nn.Dropout(p={1 - p:.2g}) if {p:g} was meant as the share kept; p <= 0.5 in hidden layers"
     if f.id == "no_gradient_flow" and f.facts.get("zeroed_before_step"):
         return "call optimizer.zero_grad() before loss.backward() (or after optimizer.step()), never between them"
     if f.id == "labels_look_random" and f.facts.get("broadcast"):

@@ -81,6 +81,7 @@ NOISE_CV, NOISE_PROGRESS = 0.1, 0.2  # healthy: up to 0.15 but then <= 0.08 of t
 GAP_WARN, GAP_ALONE, VAL_RISE, MEMORIZED = 0.1, 0.25, 1.1, 0.99   # healthy gaps <= 0.04
 VAL_RISE_ALONE, VAL_EPOCHS = 1.3, 3
 UNDERFIT_ACC, UNDERFIT_GAP, PLATEAU_CHANGE = 0.8, 0.05, 0.02
+DROP_STRONG = 0.8                    # a Dropout p (the share dropped) at or above this keeps <= 20 % of the units
 REG_SHARE = 0.5                      # healthy default recipe: the penalty's share <= 0.33
 MOVING_RATIO = 1e-4
 NEVER_STEPPED = 10                   # backward() calls, no step, no change: a training loop whose update is left out

@@ -141,6 +141,25 @@ def never_stepped(w, seen: Seen) -> list[Finding]:
                     score=0.8, facts={"backward_calls": n, "optimizer_steps": 0, "never_stepped": True})]
 
 
+def dropout_too_strong(model, rows: list[dict]) -> list[Finding]:
+    """Dropout modules that drop DROP_STRONG of their units or more (``nn.Dropout(p)``'s p is the share
+    *dropped*: a keep-probability of 0.9 written as p=0.9 keeps 10 %), while the run's train accuracy
+    (read in train mode, through that dropout) ends below UNDERFIT_ACC: the regularisation holds the
+    model back (reg_too_strong)."""
+    from babysitter.doctor.thresholds import DROP_STRONG, UNDERFIT_ACC
+
+    strong = [(n or type(m).__name__, float(m.p)) for n, m in (model.named_modules() if model is not None else ())
+              if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p >= DROP_STRONG]
+    acc = next((r["train_acc"] for r in reversed(rows) if r.get("train_acc") is not None), None)
+    if not strong or acc is None or acc >= UNDERFIT_ACC:
+        return []
+    name, p = max(strong, key=lambda s: s[1])
+    return [Finding("reg_too_strong", "warning",
+                    f"Dropout(p={p:g}) at {name} drops {p:.0%} of its units (p is the share dropped, not kept) and "
+                    f"the train accuracy ends at {acc:.3f} (< {UNDERFIT_ACC:g})", layer=name, score=0.7,
+                    facts={"dropout": p, "layer": name, "train_acc": acc})]
+
+
 def zeroed_before_step(found: list[Finding], w) -> list[Finding]:
     """no_gradient_flow whose gradients backward() did fill (a norm > 0 at its end) at half the read
     steps or more, all 0 at the step: they were zeroed in between (``optimizer.zero_grad()`` after
@@ -254,6 +273,8 @@ def finish(w) -> dict:
         found += reconsider_underfitting(curve, rows, sequence=seen.sequence,
                                          unigram=unigram_loss([y for _, y in seen.batches], seen.ignore_index))
         found += code_faults.findings(w.evidence, w.step)
+        if classification and not seen.sequence and not any(f.id == "reg_too_strong" for f in found):
+            found += dropout_too_strong(w.model, rows)
     found += list(seen.probe_findings)
     if w.step > 0:
         found = ratio_within_range(clipped_run(zeroed_before_step(found, w), w), seen.probes, seen.lr_peak)
