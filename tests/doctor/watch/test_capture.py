@@ -308,11 +308,11 @@ def test_weight_normalised_layers_are_read_through_the_parameter_that_trains(sty
             opt.zero_grad()
             loss.backward()
             opt.step()
-    ratio = w.report["probes"]["watch"]
+    watched = w.report["probes"]["watch"]
     alarms = {f["id"] for f in w.findings if f["severity"] != "info"}
     assert not alarms & {"lr_too_low", "vanishing_gradients"}, w.findings
     summaries = {type(t).__name__: t.summary() for t in w.tools}
-    assert summaries["UpdateRatio"]["overall_median"] > 1e-4 and ratio["steps"] == 60
+    assert summaries["UpdateRatio"]["overall_median"] > 1e-4 and watched["steps"] == 60
 
 
 def test_an_input_that_is_not_one_row_per_example_skips_the_probes_with_the_reason():

@@ -32,8 +32,7 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
         first = loss if updates == 1 else first
         seen = updates - 1 + kit.closure                 # the updates these logits saw (closure steps: after)
         acc = kit.correct(logits, y)
-        memorised = not kit.per_example and loss - kit.floor < SEQUENCE_MEMORISED * (first - kit.floor)   # as below
-        if acc == 1.0 or memorised or not math.isfinite(loss):   # (reachable < 1: the budget runs out, then judged)
+        if acc == 1.0 or _memorised(kit, loss, first) or not math.isfinite(loss):   # (reachable < 1: the budget runs out, then judged)
             break
     else:                                                # the budget ran out: read the final model
         with torch.no_grad():
@@ -48,13 +47,19 @@ def probe_overfit_tiny(kit: Kit, examples: int = TINY_EXAMPLES, steps: int = TIN
     reachable = reachable_accuracy(x, kit.flat(y)) if kit.per_example else 1.0
     numbers["overfit_tiny"]["reachable_acc"] = reachable
     numbers["overfit_tiny"]["loss_floor"] = kit.floor
-    if acc >= reachable - 1e-4 or (not kit.per_example and math.isfinite(loss)
-                                   and loss - kit.floor < SEQUENCE_MEMORISED * (first - kit.floor)):
+    if acc >= reachable - 1e-4 or _memorised(kit, loss, first):
         return numbers, []
     return numbers, [Finding("cannot_overfit_tiny", "error",
                              f"after {seen} steps on {len(x)} examples: train accuracy {acc:.0%}, loss {loss:.4g} "
                              f"({kit.optimizer_name}, lr {lr:.3g})", facts={"train_acc": acc, "steps": seen, "lr": lr},
                              score=1.0 - acc)]
+
+
+def _memorised(kit: Kit, loss: float, first: float) -> bool:
+    """Sequence targets: the loss fell below SEQUENCE_MEMORISED of where it began, both measured above the
+    loss's floor (label smoothing's)."""
+    return (not kit.per_example and math.isfinite(loss)
+            and loss - kit.floor < SEQUENCE_MEMORISED * (first - kit.floor))
 
 
 def slow_not_broken(kit: Kit, probes: dict, found: list[Finding]) -> list[Finding]:

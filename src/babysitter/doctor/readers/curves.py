@@ -246,7 +246,7 @@ def _epoch_findings(rows, spec, summaries, shape, means=()) -> list[Finding]:
     if not rows:
         return out
     # the latest epoch that read each accuracy (a watched script's are read on some steps only)
-    tr_acc, val_acc = _latest(rows, "train_acc"), _latest(rows, "val_acc")
+    tr_acc, val_acc = latest(rows, "train_acc"), latest(rows, "val_acc")
     gap = tr_acc - val_acc if _finite(tr_acc) and _finite(val_acc) else None
     vals = [(r["epoch"], r["val_loss"]) for r in rows if _finite(r.get("val_loss"))]
     if gap is None:
@@ -287,7 +287,7 @@ def _too_strong(share: float, what: str) -> Finding:
                    f"and {what}", facts={"reg_share": share}, score=min(1.0, share))
 
 
-def _latest(rows: list[dict], key: str) -> float | None:
+def latest(rows: list[dict], key: str) -> float | None:
     return next((r[key] for r in reversed(rows) if _finite(r.get(key))), None)
 
 

@@ -321,7 +321,7 @@ class Capture:
                 self.evidence.loss_not_on_output = True
             b = int(self._pending_x.shape[0]) if self._pending_x.ndim else 1
             rows = int(input.shape[0]) if input.ndim else 1
-            if rows < b or rows % b:   # x is not one row per example (token ids of all texts in one, with offsets)
+            if b and (rows < b or rows % b):   # x is not one row per example (token ids of all texts in one, with offsets)
                 self._not_rows, self._pending_x = self._not_rows or (b, rows), None
                 return
             if self._layout is None:

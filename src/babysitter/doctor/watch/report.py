@@ -148,9 +148,9 @@ def dropout_too_strong(model, rows: list[dict]) -> list[Finding]:
     model back (reg_too_strong)."""
     from babysitter.doctor.thresholds import DROP_STRONG, UNDERFIT_ACC
 
+    acc = curves.latest(rows, "train_acc")
     strong = [(n or type(m).__name__, float(m.p)) for n, m in (model.named_modules() if model is not None else ())
               if isinstance(m, torch.nn.modules.dropout._DropoutNd) and m.p >= DROP_STRONG]
-    acc = next((r["train_acc"] for r in reversed(rows) if r.get("train_acc") is not None), None)
     if not strong or acc is None or acc >= UNDERFIT_ACC:
         return []
     name, p = max(strong, key=lambda s: s[1])
