@@ -1,6 +1,9 @@
 """Bad input: exit status 2, at most 3 lines on stderr, no traceback, nothing overwritten."""
 
 
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import yaml
@@ -119,23 +122,45 @@ def test_console_script_end_to_end_json(tmp_path, write_spec):
     ["watch", "--json", "-q", "--budget=2.5", "--every", "5", "--render", "none", "--tensorboard", "s.py", "a"],
     ["watch", "--probes", "--budget", "0", "s.py"],
 ])
-def test_the_fast_watch_parse_gives_what_typer_s_own_parse_gives(argv):
-    """`babysit watch` skips typer's pydantic coercion (its start-up is part of the watch overhead):
-    the values and the script's own argv must be exactly those of typer's parse of the same words."""
+def test_the_console_script_reads_watch_as_typer_does(argv):
+    """`babysit watch` is read without typer (its start-up is part of the watch overhead): the
+    values and the script's own argv must be exactly those of typer's parse of the same words."""
     import typer.main
 
+    from babysitter.babysit import parse_watch
     from babysitter.cli import app
-    from babysitter.cli.app import fast_parse
 
-    func, extra, kwargs = fast_parse(argv)
+    script, extra, options = parse_watch(argv[1:])
     ctx = typer.main.get_command(app).commands["watch"].make_context("watch", list(argv[1:]))
-    assert kwargs == ctx.params and extra == ctx.args
-    assert func.__name__ == "watch"
+    assert {"script": script, **options} == ctx.params and extra == ctx.args
+
+
+def test_watch_declares_for_typer_exactly_the_options_the_console_script_reads():
+    import typer.main
+
+    from babysitter.babysit import WATCH_DEFAULTS, WATCH_FLAGS, WATCH_OPTIONS
+    from babysitter.cli import app
+
+    params = [p for p in typer.main.get_command(app).commands["watch"].params if p.param_type_name == "option"]
+    words = {o for p in params for o in (*p.opts, *p.secondary_opts)}
+    assert words == set(WATCH_FLAGS) | set(WATCH_OPTIONS)
+    assert {p.name: p.default for p in params} == WATCH_DEFAULTS
 
 
 @pytest.mark.parametrize("argv", [["watch", "--help"], ["watch", "--budget", "x", "s.py"], ["watch", "--bogus", "s.py"],
-                                  ["watch"], ["watch", "--out"], ["train", "x.yaml"]])
-def test_anything_the_fast_parse_does_not_know_goes_to_typer(argv):
-    from babysitter.cli.app import fast_parse
+                                  ["watch"], ["watch", "--out"], ["watch", "-qq", "s.py"], ["watch", "--json=1", "s.py"]])
+def test_anything_the_console_script_cannot_read_goes_to_typer(argv):
+    from babysitter.babysit import parse_watch
 
-    assert fast_parse(argv) is None
+    assert parse_watch(argv[1:]) is None
+
+
+def test_a_watched_script_runs_without_typer_or_the_other_verbs(tmp_path):
+    """The console script's `babysit watch`: the script runs in the watch's process, and can see
+    what that process imported."""
+    script = tmp_path / "s.py"
+    script.write_text("import sys\nprint(sorted(m for m in ('typer', 'babysitter.cli', 'babysitter.cli.train') if m in sys.modules))\n")
+    p = subprocess.run([sys.executable, "-m", "babysitter.babysit", "watch", "--quiet", "--out", str(tmp_path / "run"),
+                        str(script)], capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert p.stdout.strip() == "[]"

@@ -1,3 +1,3 @@
-from babysitter.cli import main
+from babysitter.babysit import main
 
 main()

@@ -6,7 +6,31 @@ Lightning and Hugging Face callbacks (on stderr), and a notebook's plain-text fa
 
 from __future__ import annotations
 
+import sys
+
 COLOUR = {"error": "red", "warning": "yellow", "info": "cyan"}
+
+
+def console_for(result, as_json: bool, quiet: bool, **options):
+    """Where a verb's result goes: ``--json`` prints ``result`` alone on stdout (None returned),
+    ``--quiet`` prints nothing (None); else a rich Console (``options``) for the human view."""
+    if as_json:
+        from babysitter.files import dumps
+
+        sys.stdout.write(dumps(result) + "\n")  # NaN/inf as null: stdout holds valid JSON
+        return None
+    if quiet:
+        return None
+    from rich.console import Console
+
+    return Console(**options)
+
+
+def verdict(report: dict, as_json: bool, quiet: bool, title: str, **options) -> None:
+    """The findings, most likely first (``options``: the Console's, e.g. ``stderr=True``)."""
+    if (console := console_for(report, as_json, quiet, highlight=False, **options)) is None:
+        return
+    print_verdict(report, title, console)
 
 
 def print_verdict(report: dict, title: str, console=None, **options) -> None:
