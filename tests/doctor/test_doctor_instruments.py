@@ -236,6 +236,37 @@ def test_duplicate_fraction():
     assert float(duplicate_fraction(torch.randn(8, 2, 3))) == 0.0   # conv weights: rows are out-channels
 
 
+def pairwise_duplicates(w: torch.Tensor, rtol: float = 1e-6) -> float:
+    """The definition itself, pair by pair in float64 (no projection, no cdist)."""
+    rows = w.detach().flatten(1)[:256].double()
+    same = [any(j != i and float((rows[i] - rows[j]).norm()) <= rtol * max(float(rows[i].norm()), float(rows[j].norm()))
+                for j in range(len(rows))) for i in range(len(rows))]
+    return sum(same) / len(rows) if len(rows) > 1 else 0.0
+
+
+@pytest.mark.parametrize("case", ["random", "wide", "repeated", "inside", "outside", "zero_rows", "scaled", "tall"])
+def test_duplicate_fraction_is_the_definition_whatever_the_projections_skip(case):
+    """The projections only skip layers that cannot hold a duplicate pair: the fraction equals the
+    pairwise definition on layers with none, with exact and near repeats, and with pairs just
+    outside the tolerance (1e-6 relative)."""
+    g = torch.Generator().manual_seed(1)
+    w = torch.randn(300 if case == "tall" else 40, 512 if case == "wide" else 24, generator=g)
+    if case == "repeated":
+        w[5], w[17] = w[3], w[3]
+    if case == "inside":
+        w[7] = w[2] * (1 + 4e-7)
+    if case == "outside":
+        w[7] = w[2] + 3e-6 * w[2].norm() / w.shape[1] ** 0.5
+    if case == "zero_rows":
+        w[:3] = 0
+    if case == "scaled":
+        w[9] = 2 * w[4]                          # parallel, not equal
+    if case == "tall":
+        w[299] = w[0]                            # beyond the 256 units compared: not counted
+        w[255] = w[10]
+    assert float(duplicate_fraction(w)) == pytest.approx(pairwise_duplicates(w), abs=1e-7)
+
+
 def test_symmetric_weights_on_zero_init_and_random_init():
     fractions = {}
     for init in ("zeros", "he"):

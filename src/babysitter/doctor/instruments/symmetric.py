@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from babysitter.doctor.findings import json_safe
@@ -13,15 +15,40 @@ def duplicate_fraction(w: torch.Tensor, rtol: float = 1e-6, max_units: int = 256
     vector equals another unit's: ``||w_i - w_j|| <= rtol * max(||w_i||, ||w_j||)``.
 
     Pairwise over the first ``max_units`` units (O(U^2 D), exact differences, not the Gram trick
-    whose cancellation cannot resolve 1e-6)."""
+    whose cancellation cannot resolve 1e-6) -- only for a layer where :func:`_may_repeat` finds a
+    pair that could be one."""
     rows = w.detach().flatten(1)[:max_units].float()
     if rows.shape[0] < 2:
         return rows.new_zeros(())
-    d = torch.cdist(rows[None], rows[None], compute_mode="donot_use_mm_for_euclid_dist")[0]
     n = torch.linalg.vector_norm(rows, dim=1)
+    if not _may_repeat(rows, n, rtol):
+        return rows.new_zeros(())
+    d = torch.cdist(rows[None], rows[None], compute_mode="donot_use_mm_for_euclid_dist")[0]
     same = d <= rtol * torch.maximum(n[:, None], n[None, :])
     same.fill_diagonal_(False)
     return same.any(1).float().mean()
+
+
+PROJECTIONS = 4
+
+
+@functools.lru_cache(maxsize=64)
+def _directions(d: int, device: str) -> torch.Tensor:
+    g = torch.Generator().manual_seed(0)   # its own generator: the script's random stream is not touched
+    return torch.randn(d, PROJECTIONS, generator=g, dtype=torch.float64).to(device)
+
+
+def _may_repeat(rows: torch.Tensor, n: torch.Tensor, rtol: float) -> bool:
+    """Could two rows be duplicates? Projected on ``PROJECTIONS`` fixed random directions ``V`` (in
+    float64: no rounding near 1e-6), a duplicate pair stays within ``rtol max||w|| ||V||_F``
+    (``||(w_i - w_j) V|| <= ||w_i - w_j|| ||V||_F``), so a layer with no pair that close has none:
+    O(U D) for a healthy layer instead of the O(U^2 D) differences (17 ms for 256 x 512 on a CPU)."""
+    v = _directions(rows.shape[1], str(rows.device))
+    p = rows.double() @ v
+    bound = rtol * float(n.max()) * float(torch.linalg.vector_norm(v)) * (1 + 1e-6)
+    near = torch.cdist(p[None], p[None])[0] <= bound
+    near.fill_diagonal_(False)
+    return bool(near.any())
 
 
 class SymmetricWeights(Instrument):
