@@ -75,7 +75,8 @@ class Seen:
     and findings; ``nan_origin``: where a non-finite loss started (None: nowhere, or not seen);
     ``parameters_changed``: a hand-written update moved the parameters; ``gradients_seen``: a backward()
     filled a model's gradients; ``model_calls_seen``: a module with parameters was called; ``lr_peak``: the
-    largest lr the run reached (after a warmup)."""
+    largest lr the run reached (after a warmup); ``in_batch``: every training loss read scored the batch's
+    own rows as its classes (:func:`in_batch_targets`)."""
 
     batches: tuple = ()
     loss_name: str | None = None
@@ -89,11 +90,22 @@ class Seen:
     gradients_seen: bool = False
     model_calls_seen: bool = False
     lr_peak: float = 0.0
+    in_batch: bool = False
 
     @property
     def sequence(self) -> bool:
         """The targets are sequences (several scored positions per example: a language model)."""
         return bool(self.layout and self.layout.per_example > 1)
+
+
+def in_batch_targets(scores: torch.Tensor, target: torch.Tensor) -> bool:
+    """A cross entropy whose classes are the batch's own rows -- a contrastive or retrieval loss
+    (SimCLR's NT-Xent, CLIP): square scores ``(N, N)``, N >= 8, and the targets a permutation of the
+    batch's positions (each row's match, each once). Its accuracy has no fixed class set (chance
+    1/(N-1)), and no example can be scored without its batch."""
+    n = int(scores.shape[0])
+    return (n >= 8 and tuple(scores.shape) == (n, n) and tuple(target.shape) == (n,)
+            and torch.equal(target.sort().values, torch.arange(n, device=target.device, dtype=target.dtype)))
 
 
 class Capture:
@@ -103,7 +115,7 @@ class Capture:
                     ignore_index=self._ignore_index, layout=self._layout, probes=dict(self._probes),
                     probe_findings=tuple(self._probe_findings), nan_origin=self._nan.origin(),
                     parameters_changed=self._hand.changed(), gradients_seen=self._hand.sentinel is not None,
-                    model_calls_seen=bool(self._roots),
+                    model_calls_seen=bool(self._roots), in_batch=bool(self._in_batch) and all(self._in_batch),
                     lr_peak=self._lr_peak)
 
     def _global_pre(self, module, inputs):
@@ -288,6 +300,7 @@ class Capture:
             correct = self.acc_values.add(hit[keep].float().mean() if keep is not None else hit.float().mean())
             if train:
                 self.evidence.loss_input(name, input.detach(), input.data_ptr() in self._softmax_no_dim)
+                self._in_batch.append(in_batch_targets(input, target))
         elif (self._reading and isinstance(input, torch.Tensor) and input.ndim >= 1 and input.is_floating_point()
               and ((name == "binary_cross_entropy_with_logits" and input.data_ptr() in self._sigmoid_outs)
                    or (name in CLASS_LOSSES and input.ndim == 2))

@@ -118,6 +118,7 @@ class Watch(Capture):
         self._ignore_index: int | None = None
         self._loss_floor = 0.0
         self._not_rows: tuple[int, int] | None = None   # (x's rows, the loss's rows) of a batch the kit could not split
+        self._in_batch: list[bool] = []          # each read training loss: its classes were the batch's own rows
         self._in_model = False                   # inside the model's forward (a loss computed there)
         self._loss_in_model = False
         self._output_kind = None
@@ -403,6 +404,8 @@ class Watch(Capture):
         why = ("the model cannot be copied: " + str(self._kit_model) if isinstance(self._kit_model, Exception) else
                f"the model's input has {self._not_rows[0]} rows and its loss {self._not_rows[1]}: not one row per "
                "example, so the probes cannot split a batch into examples" if self._not_rows and not self._batches else
+               "the loss's classes are the batch's own rows (an in-batch contrastive loss: square scores, each "
+               "position the target once), so the probes cannot split a batch into examples" if self.seen().in_batch else
                "no training batch with a loss was seen" if not self._batches or self._loss_fn is None else
                "budget 0" if self.budget <= 0 else None)
         if why:

@@ -254,7 +254,7 @@ def finish(w) -> dict:
     found: list[Finding] = []
     if w.step > 0:
         spec = shim_spec(w, seen)
-        classification = seen.num_classes is not None
+        classification = seen.num_classes is not None and not seen.in_batch   # in-batch classes: no fixed set
         found += judges.findings(sums, spec)
         curve = curves.classify(sums["LossTrace"], rows if classification else
                                 [{**r, "train_acc": None, "val_acc": None} for r in rows], spec, sums)
