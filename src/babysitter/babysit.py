@@ -82,7 +82,8 @@ def parse_watch(args: list[str]) -> tuple[Path, list[str], dict] | None:
     while rest and rest[0].startswith("-"):
         name, eq, value = rest.pop(0).partition("=")
         if name in WATCH_FLAGS and not eq:
-            key, values[key] = WATCH_FLAGS[name][0], WATCH_FLAGS[name][1]
+            key, flag = WATCH_FLAGS[name]
+            values[key] = flag
             continue
         if name not in WATCH_OPTIONS or not (value or rest):
             return None
