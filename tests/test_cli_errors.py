@@ -127,7 +127,7 @@ def test_the_console_script_reads_watch_as_typer_does(argv):
     values and the script's own argv must be exactly those of typer's parse of the same words."""
     import typer.main
 
-    from babysitter.babysit import parse_watch
+    from babysitter.watching import parse_watch
     from babysitter.cli import app
 
     script, extra, options = parse_watch(argv[1:])
@@ -138,7 +138,7 @@ def test_the_console_script_reads_watch_as_typer_does(argv):
 def test_watch_declares_for_typer_exactly_the_options_the_console_script_reads():
     import typer.main
 
-    from babysitter.babysit import WATCH_DEFAULTS, WATCH_FLAGS, WATCH_OPTIONS
+    from babysitter.watching import WATCH_DEFAULTS, WATCH_FLAGS, WATCH_OPTIONS
     from babysitter.cli import app
 
     params = [p for p in typer.main.get_command(app).commands["watch"].params if p.param_type_name == "option"]
@@ -150,7 +150,7 @@ def test_watch_declares_for_typer_exactly_the_options_the_console_script_reads()
 @pytest.mark.parametrize("argv", [["watch", "--help"], ["watch", "--budget", "x", "s.py"], ["watch", "--bogus", "s.py"],
                                   ["watch"], ["watch", "--out"], ["watch", "-qq", "s.py"], ["watch", "--json=1", "s.py"]])
 def test_anything_the_console_script_cannot_read_goes_to_typer(argv):
-    from babysitter.babysit import parse_watch
+    from babysitter.watching import parse_watch
 
     assert parse_watch(argv[1:]) is None
 

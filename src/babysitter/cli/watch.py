@@ -5,7 +5,7 @@ Before the script starts, every input of watch's own is checked (exit 2, the scr
 and the run dir is made absolute, created, marked and locked (a second watch on it stops with
 "in use by pid N"). The exit status is then the script's own, as ``python`` gives it.
 
-The verb itself is :func:`babysitter.babysit.watch_script`, which the console script reads and
+The verb itself is :func:`babysitter.watching.watch_script`, which the console script reads and
 runs without typer; typer gets ``--help`` and the words that parse cannot read (their usage errors)."""
 
 from __future__ import annotations
@@ -15,8 +15,8 @@ from typing import Optional
 
 import typer
 
-from babysitter.babysit import WATCH_DEFAULTS as D
-from babysitter.babysit import watch_script
+from babysitter.watching import WATCH_DEFAULTS as D
+from babysitter.watching import watch_script
 from babysitter.cli.app import JSON, QUIET, app
 
 

@@ -5,7 +5,7 @@ files), and its exit code, exceptions and Ctrl-C handled as ``python SCRIPT ARGS
 
 What the caller needs of its own (the run dir, its lock) is made absolute and taken *before*
 :func:`run`: the script may chdir, and a second watch on the same run dir must stop before its
-script starts (``babysitter/babysit.py``).
+script starts (``babysitter/watching.py``).
 """
 
 from __future__ import annotations
