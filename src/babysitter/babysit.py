@@ -10,18 +10,18 @@ import sys
 def main() -> None:
     """``babysit``: exit 0 done, 1 the run failed, 2 bad input (one line), 130 Ctrl-C, 143 SIGTERM;
     ``babysit watch``: the script's own status."""
-    from babysitter.watching import parse_watch, watch_script
+    if sys.argv[1:2] == ["watch"]:
+        from babysitter.watching import parse_watch, watch_script
 
-    parsed = parse_watch(sys.argv[2:]) if sys.argv[1:2] == ["watch"] else None
-    if parsed is None:
-        from babysitter.cli import main as typer_main
+        parsed = parse_watch(sys.argv[2:])
+        if parsed is not None:
+            from babysitter.errors import exit_on_error
 
-        typer_main()
-        return
-    from babysitter.errors import exit_on_error
+            script, args, options = parsed
+            exit_on_error(lambda: watch_script(script, args, **options))   # exits
+    from babysitter.cli import main as typer_main
 
-    script, args, options = parsed
-    exit_on_error(lambda: watch_script(script, args, **options))
+    typer_main()
 
 
 if __name__ == "__main__":

@@ -115,8 +115,12 @@ class Capture:
                     ignore_index=self._ignore_index, layout=self._layout, probes=dict(self._probes),
                     probe_findings=tuple(self._probe_findings), nan_origin=self._nan.origin(),
                     parameters_changed=self._hand.changed(), gradients_seen=self._hand.sentinel is not None,
-                    model_calls_seen=bool(self._roots), in_batch=bool(self._in_batch) and all(self._in_batch),
+                    model_calls_seen=bool(self._roots), in_batch=self._classes_in_batch(),
                     lr_peak=self._lr_peak)
+
+    def _classes_in_batch(self) -> bool:
+        """Every training loss read so far scored the batch's own rows as its classes (:func:`in_batch_targets`)."""
+        return bool(self._in_batch) and all(self._in_batch)
 
     def _global_pre(self, module, inputs):
         if self._depth == 0:

@@ -405,7 +405,7 @@ class Watch(Capture):
                f"the model's input has {self._not_rows[0]} rows and its loss {self._not_rows[1]}: not one row per "
                "example, so the probes cannot split a batch into examples" if self._not_rows and not self._batches else
                "the loss's classes are the batch's own rows (an in-batch contrastive loss: square scores, each "
-               "position the target once), so the probes cannot split a batch into examples" if self.seen().in_batch else
+               "position the target once), so the probes cannot split a batch into examples" if self._classes_in_batch() else
                "no training batch with a loss was seen" if not self._batches or self._loss_fn is None else
                "budget 0" if self.budget <= 0 else None)
         if why:
